@@ -1,0 +1,79 @@
+"""What the ingest stage learns about one input scene, and the error it raises for bad ones.
+
+``SceneInfo`` is a plain value (picklable, no open dataset) so it can travel between Dask
+workers; tiling re-opens the scene by ``uri``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """One input as discovered: where it is and what the input listing already says about it.
+
+    STAC items and list files may carry the sensor, acquisition time or label; ``None`` means
+    "unknown here", to be filled from sensor rules or the file's own tags.
+    """
+
+    uri: str  # local path or URL; GDAL-style /vsi* paths are derived from it when opening
+    sensor: str | None = None
+    acquired: datetime | None = None
+    label: str | None = None
+    origin: str = ""  # the listing it came from (directory, list file, STAC item), for messages
+
+
+@dataclass(frozen=True)
+class SensorRule:
+    """How to recognise a sensor and turn its pixels into samples.
+
+    Rules are tried in order; the first whose ``pattern`` (a glob on the URI, case-insensitive)
+    matches wins, so put specific rules first and a catch-all last.
+    """
+
+    name: str
+    pattern: str = "*"
+    bands: tuple[int, ...] | None = None  # 1-based source band indexes in sample order; None = all
+    band_names: tuple[str, ...] | None = None  # names for the selected bands
+    scaling: str = "auto"  # auto | none | percentile | sar_db | minmax
+    out_dtype: str = "uint8"  # uint8 | native
+    format: str = "auto"  # auto | png | jpg | webp | npy | tif  (auto: png for uint8 <= 4 bands else npy)
+    percentiles: tuple[float, float] = (2.0, 98.0)
+    db_range: tuple[float, float] = (-25.0, 0.0)  # SAR: dB clip range mapped to 0..255
+    acquired_pattern: str | None = None  # regex with a named group 'date' (YYYYMMDD or ISO)
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """Metadata of a readable scene; pixels are never held here."""
+
+    scene_id: str
+    uri: str
+    driver: str
+    width: int
+    height: int
+    band_count: int
+    dtypes: tuple[str, ...]
+    nodata: float | None
+    crs: str  # "EPSG:xxxx" when it has an EPSG code, else WKT; "" when not georeferenced
+    transform: tuple[float, float, float, float, float, float]  # affine a, b, c, d, e, f
+    georeferenced: bool
+    gsd_m: float | None  # metres per pixel (geographic CRSs converted at the scene centre)
+    footprint_wkb: bytes | None  # densified footprint polygon in EPSG:4326
+    sensor: str
+    acquired: datetime | None
+    checksum: str  # "sha256:<hex>" of the file bytes (provenance, duplicate-input detection)
+    label: str | None = None
+    block_shape: tuple[int, int] | None = None  # (rows, cols) of the first band's blocks
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class SceneError(Exception):
+    """A scene that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, uri: str, problem: str):
+        super().__init__(f"{uri}: {problem}")
+        self.uri = uri
+        self.problem = problem
