@@ -1,0 +1,194 @@
+"""Query a corpus catalog by region, sensor, GSD, date, split, quality and label.
+
+The bbox test runs first on the ``bbox`` covering columns (so Parquet statistics prune row
+groups), then exactly on the footprints with shapely. Results are Arrow tables; helpers turn
+them into a GeoDataFrame, a shard list or sample keys for training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import shapely
+
+from catalogs.layout import open_filesystem, tiles_path
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to select; every field left at its default selects everything.
+
+    A spatial filter (``bbox`` or ``polygon``) keeps tiles whose footprint intersects it and
+    drops tiles that are not georeferenced. A bbox with ``xmin > xmax`` crosses the antimeridian.
+    """
+
+    bbox: tuple[float, float, float, float] | None = None  # lon/lat: xmin, ymin, xmax, ymax
+    polygon: str | None = None  # WKT or GeoJSON (geometry, Feature or FeatureCollection), EPSG:4326
+    sensors: tuple[str, ...] = ()
+    gsd_min: float | None = None
+    gsd_max: float | None = None
+    date_from: str | None = None  # ISO date or datetime, inclusive
+    date_to: str | None = None  # ISO date or datetime, inclusive (a bare date means its whole day)
+    splits: tuple[str, ...] = ()
+    min_quality: float | None = None
+    labels: tuple[str, ...] = ()
+    limit: int | None = None
+
+    def region(self) -> shapely.Geometry | None:
+        """The spatial filter as one shapely geometry (bbox ∩ polygon), or None."""
+        shapes = []
+        if self.bbox is not None:
+            shapes.append(_bbox_geometry(self.bbox))
+        if self.polygon:
+            shapes.append(parse_geometry(self.polygon))
+        if not shapes:
+            return None
+        region = shapes[0]
+        for shape in shapes[1:]:
+            region = region.intersection(shape)
+        return region
+
+
+def _bbox_geometry(bbox: tuple[float, float, float, float]) -> shapely.Geometry:
+    xmin, ymin, xmax, ymax = bbox
+    if ymin > ymax:
+        raise ValueError(f"bbox has ymin {ymin} > ymax {ymax}")
+    if xmin <= xmax:
+        return shapely.box(xmin, ymin, xmax, ymax)
+    return shapely.MultiPolygon([shapely.box(xmin, ymin, 180, ymax), shapely.box(-180, ymin, xmax, ymax)])
+
+
+def parse_geometry(text: str) -> shapely.Geometry:
+    """A geometry from WKT or GeoJSON text (a FeatureCollection becomes the union of features)."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return shapely.from_wkt(text)
+    obj = json.loads(text)
+    if obj.get("type") == "FeatureCollection":
+        return shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in obj["features"]])
+    if obj.get("type") == "Feature":
+        obj = obj["geometry"]
+    return shapely.geometry.shape(obj)
+
+
+def _timestamp(text: str, *, end_of_day: bool) -> datetime:
+    value = datetime.fromisoformat(text)
+    if len(text) <= 10 and end_of_day:  # a bare date: include its whole day
+        value = datetime.combine(date.fromisoformat(text), datetime.max.time())
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _box_filter(region: shapely.Geometry) -> ds.Expression:
+    """Row-group-prunable overlap test of the ``bbox`` covering against the region's parts."""
+    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
+    expr = None
+    for part in parts:
+        xmin, ymin, xmax, ymax = part.bounds
+        term = (
+            (ds.field("bbox", "xmax") >= xmin) & (ds.field("bbox", "xmin") <= xmax)
+            & (ds.field("bbox", "ymax") >= ymin) & (ds.field("bbox", "ymin") <= ymax)
+        )
+        expr = term if expr is None else expr | term
+    return expr
+
+
+def filter_expression(query: Query) -> ds.Expression | None:
+    """The Arrow filter for everything in ``query`` except the exact footprint test."""
+    terms = []
+    region = query.region()
+    if region is not None:
+        terms.append(_box_filter(region))
+    if query.sensors:
+        terms.append(ds.field("sensor").isin(list(query.sensors)))
+    if query.gsd_min is not None:
+        terms.append(ds.field("gsd_m") >= query.gsd_min)
+    if query.gsd_max is not None:
+        terms.append(ds.field("gsd_m") <= query.gsd_max)
+    if query.date_from:
+        terms.append(ds.field("acquired") >= pa.scalar(_timestamp(query.date_from, end_of_day=False),
+                                                        pa.timestamp("ms", tz="UTC")))
+    if query.date_to:
+        terms.append(ds.field("acquired") <= pa.scalar(_timestamp(query.date_to, end_of_day=True),
+                                                        pa.timestamp("ms", tz="UTC")))
+    if query.splits:
+        terms.append(ds.field("split").isin(list(query.splits)))
+    if query.min_quality is not None:
+        terms.append(ds.field("quality") >= query.min_quality)
+    if query.labels:
+        terms.append(ds.field("label").isin(list(query.labels)))
+    expr = None
+    for term in terms:
+        expr = term if expr is None else expr & term
+    return expr
+
+
+def filter_table(table: pa.Table, query: Query) -> pa.Table:
+    """Apply ``query`` to an in-memory catalog table (same semantics as ``read_catalog``)."""
+    expr = filter_expression(query)
+    if expr is not None:
+        table = ds.dataset(table).to_table(filter=expr)
+    return _exact(table, query)
+
+
+def _exact(table: pa.Table, query: Query) -> pa.Table:
+    region = query.region()
+    if region is not None and table.num_rows:
+        footprints = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        table = table.filter(pa.array(shapely.intersects(footprints, region)))
+    if query.limit is not None:
+        table = table.slice(0, query.limit)
+    return table
+
+
+def read_catalog(corpus: str, query: Query | None = None, *, columns: list[str] | None = None,
+                 which: str = "tiles") -> pa.Table:
+    """Rows of the corpus catalog (``which``: tiles or rejected) matching ``query``.
+
+    ``corpus`` is a local path or an fsspec URL of the corpus root.
+    """
+    query = query or Query()
+    fs, path = open_filesystem(tiles_path(corpus, which))
+    dataset = ds.dataset(path, filesystem=fs, format="parquet")
+    needed = columns
+    if columns is not None and query.region() is not None and "geometry" not in columns:
+        needed = [*columns, "geometry"]
+    table = dataset.to_table(columns=needed, filter=filter_expression(query))
+    table = _exact(table, query)
+    if needed is not columns:
+        table = table.select(columns)
+    return table
+
+
+def to_geodataframe(table: pa.Table):
+    """The rows as a geopandas GeoDataFrame in EPSG:4326 (geometry from the WKB column)."""
+    import geopandas
+
+    frame = table.drop_columns(["geometry"]).to_pandas()
+    geometry = geopandas.GeoSeries.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False),
+                                            crs="EPSG:4326")
+    return geopandas.GeoDataFrame(frame, geometry=geometry.values, crs="EPSG:4326")
+
+
+def shard_list(table: pa.Table) -> list[str]:
+    """Distinct shards holding the rows, in shard order."""
+    return sorted(set(table.column("shard").to_pylist()))
+
+
+def sample_keys(table: pa.Table) -> list[str]:
+    """The WebDataset ``__key__`` of every row (the tile id)."""
+    return table.column("tile_id").to_pylist()
+
+
+def byte_ranges(table: pa.Table) -> list[tuple[str, int, int]]:
+    """(shard, offset, size) of every row, sorted by shard then offset for sequential reads."""
+    shards = np.asarray(table.column("shard").to_pylist(), dtype=object)
+    offsets = table.column("offset").to_numpy()
+    sizes = table.column("size").to_numpy()
+    order = np.lexsort((offsets, shards))
+    return [(shards[i], int(offsets[i]), int(sizes[i])) for i in order]

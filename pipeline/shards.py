@@ -1,0 +1,188 @@
+"""Pack kept tiles into WebDataset tar shards, recording each sample's byte range.
+
+Planning (pure) shuffles the kept rows of each split with a seed and cuts them into
+size-bounded shards; writing moves already-encoded bytes from staging into a tar, never
+decoding pixels. Tar headers are fixed (mtime 0, root owner, mode 0444) so the same plan gives
+byte-identical shards, and each shard is written under a temp name and then renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from catalogs.keys import shard_name
+
+TAR_BLOCK = 512
+SPLIT_ORDER = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    """Shard bounds: a shard closes when the next sample would pass either limit."""
+
+    max_bytes: int = 256 * 1024 * 1024
+    max_count: int = 10_000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """One shard to write: its path (relative to the corpus root) and its rows' tile ids, in order."""
+
+    shard: str
+    tile_ids: tuple[str, ...]
+
+
+def _member_bytes(size: int) -> int:
+    return TAR_BLOCK + -(-size // TAR_BLOCK) * TAR_BLOCK
+
+
+def _split_rank(split: str) -> tuple[int, str]:
+    return (SPLIT_ORDER.index(split), split) if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
+
+
+def plan_shards(kept: pa.Table, config: PackConfig) -> list[ShardPlan]:
+    """Shuffle each split's rows with the seed and cut them into bounded shards.
+
+    The shuffle starts from rows sorted by tile id, so the plan depends only on which tiles are
+    kept and on the seed, never on the order scenes finished tiling.
+    """
+    ids = np.asarray(kept.column("tile_id").to_pylist(), dtype=object)
+    splits = np.asarray(kept.column("split").to_pylist(), dtype=object)
+    estimated = kept.column("stage_size").to_numpy() + 2 * TAR_BLOCK + 1024  # image + json
+    plans: list[ShardPlan] = []
+    for rank, split in enumerate(sorted(set(splits), key=_split_rank)):
+        rows = np.flatnonzero(splits == split)
+        rows = rows[np.argsort(ids[rows], kind="stable")]
+        rows = rows[np.random.default_rng([config.seed, rank]).permutation(len(rows))]
+        plans.extend(_cut(split, ids[rows], estimated[rows], config))
+    return plans
+
+
+def _cut(split: str, ids: np.ndarray, sizes: np.ndarray, config: PackConfig) -> list[ShardPlan]:
+    plans, current, current_bytes = [], [], 0
+    for tile_id, size in zip(ids, sizes):
+        if current and (len(current) >= config.max_count or current_bytes + size > config.max_bytes):
+            plans.append(ShardPlan(shard_name(split, len(plans)), tuple(current)))
+            current, current_bytes = [], 0
+        current.append(tile_id)
+        current_bytes += int(size)
+    if current:
+        plans.append(ShardPlan(shard_name(split, len(plans)), tuple(current)))
+    return plans
+
+
+def sample_metadata(row: dict) -> bytes:
+    """The ``KEY.json`` member: what a consumer needs without opening the catalog."""
+    acquired = row.get("acquired")
+    meta = {
+        "tile_id": row["tile_id"],
+        "scene_id": row["scene_id"],
+        "uri": row["uri"],
+        "sensor": row["sensor"],
+        "bands": (row.get("bands") or "").split(",") if row.get("bands") else [],
+        "dtype": row["dtype"],
+        "format": row["format"],
+        "gsd_m": None if row.get("gsd_m") is None else round(float(row["gsd_m"]), 6),
+        "width": row["width"],
+        "height": row["height"],
+        "lon": row.get("lon"),
+        "lat": row.get("lat"),
+        "src_crs": row.get("src_crs") or None,
+        "acquired": acquired.isoformat() if acquired is not None else None,
+        "quality": None if row.get("quality") is None else round(float(row["quality"]), 6),
+        "cell": row.get("cell"),
+        "split": row.get("split"),
+        "label": row.get("label"),
+    }
+    return json.dumps(meta, sort_keys=True).encode()
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes everything passing through it."""
+
+    def __init__(self, raw):
+        self.raw, self.sha, self.position = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.raw.write(data)
+        self.sha.update(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o444
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str) -> tuple[list[dict], str]:
+    """Write one shard from staged bytes; return per-row placement and the shard's sha256.
+
+    ``rows`` are candidate rows (with ``stage_file/offset/size``) in shard order. Placement
+    rows carry tile_id, shard, offset, size (all members with headers) and the image sha256.
+    """
+    root = Path(corpus_root)
+    target = root / shard
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    placements, handles = [], {}
+    try:
+        with open(tmp, "wb") as raw:
+            sink = _HashingWriter(raw)
+            with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+                for row in rows:
+                    image = _read_staged(root, row, handles)
+                    start = sink.tell()
+                    _add(tar, f"{row['tile_id']}.{row['format']}", image)
+                    _add(tar, f"{row['tile_id']}.json", sample_metadata(row))
+                    placements.append({
+                        "tile_id": row["tile_id"], "shard": shard, "offset": start,
+                        "size": sink.tell() - start, "sha256": hashlib.sha256(image).hexdigest(),
+                    })
+            digest = sink.sha.hexdigest()
+    finally:
+        for handle in handles.values():
+            handle.close()
+    os.replace(tmp, target)
+    return placements, digest
+
+
+def _read_staged(root: Path, row: dict, handles: dict) -> bytes:
+    name = row["stage_file"]
+    if name not in handles:
+        handles[name] = open(root / name, "rb")
+    handle = handles[name]
+    handle.seek(row["stage_offset"])
+    data = handle.read(row["stage_size"])
+    if len(data) != row["stage_size"]:
+        raise OSError(f"{root / name}: staged sample {row['tile_id']} is truncated "
+                      f"({len(data)} of {row['stage_size']} bytes)")
+    return data
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, streamed."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            sha.update(block)
+    return sha.hexdigest()

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import shapely
+
+from catalogs.geoparquet import write_geoparquet
+from catalogs.query import Query, byte_ranges, filter_table, read_catalog, shard_list, to_geodataframe
+from tests.catalogs.tables import random_catalog
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    table = random_catalog(4000, seed=3, nongeo=30)
+    write_geoparquet(table, root / "catalog" / "tiles.parquet", row_group_size=400)
+    return str(root), table
+
+
+def brute_force(table: pa.Table, region=None, sensors=(), gsd=(None, None), splits=()):
+    """The expected ids: a plain Python loop with shapely over every row."""
+    ids = set()
+    for row in table.to_pylist():
+        if region is not None:
+            if row["geometry"] is None or not shapely.from_wkb(row["geometry"]).intersects(region):
+                continue
+        if sensors and row["sensor"] not in sensors:
+            continue
+        if gsd[0] is not None and row["gsd_m"] < gsd[0]:
+            continue
+        if gsd[1] is not None and row["gsd_m"] > gsd[1]:
+            continue
+        if splits and row["split"] not in splits:
+            continue
+        ids.add(row["tile_id"])
+    return ids
+
+
+@pytest.mark.parametrize("bbox", [(2.2, 48.8, 2.5, 49.0), (7.0, 46.0, 8.0, 47.0), (-30, -60, 30, 60),
+                                  (179.5, -17.5, -179.5, -16.5)])
+def test_bbox_equals_brute_force(corpus, bbox):
+    root, table = corpus
+    got = read_catalog(root, Query(bbox=bbox))
+    region = Query(bbox=bbox).region()
+    assert set(got.column("tile_id").to_pylist()) == brute_force(table, region)
+    assert got.num_rows > 0
+
+
+def test_polygon_and_filters_equal_brute_force(corpus):
+    root, table = corpus
+    polygon = shapely.Polygon([(1.8, 48.4), (2.9, 48.6), (2.6, 49.4), (1.9, 49.1)])
+    geojson = json.dumps({"type": "Feature", "geometry": shapely.geometry.mapping(polygon)})
+    for text in (polygon.wkt, geojson):
+        query = Query(polygon=text, sensors=("aerial", "sentinel2"), gsd_max=10.0, splits=("train",))
+        got = set(read_catalog(root, query).column("tile_id").to_pylist())
+        assert got == brute_force(table, polygon, ("aerial", "sentinel2"), (None, 10.0), ("train",))
+        assert got
+
+
+def test_dates_quality_and_in_memory_filter(corpus):
+    root, table = corpus
+    query = Query(date_from="2021-01-01", date_to="2021-12-31", min_quality=0.5)
+    got = read_catalog(root, query)
+    years = {t.year for t in got.column("acquired").to_pylist()}
+    assert years == {2021}
+    assert min(got.column("quality").to_pylist()) >= 0.5
+    assert filter_table(table, query).num_rows == got.num_rows
+    expected = sum(1 for r in table.to_pylist() if r["acquired"].year == 2021 and r["quality"] >= 0.5)
+    assert got.num_rows == expected
+
+
+def test_spatial_query_drops_non_georeferenced_rows(corpus):
+    root, table = corpus
+    everything = read_catalog(root)
+    assert everything.num_rows == table.num_rows
+    spatial = read_catalog(root, Query(bbox=(-180, -90, 180, 90)))
+    assert spatial.num_rows == table.num_rows - 30
+
+
+def test_outputs_for_training(corpus):
+    root, _ = corpus
+    got = read_catalog(root, Query(bbox=(2.2, 48.8, 2.5, 49.0)))
+    frame = to_geodataframe(got)
+    assert frame.crs.to_epsg() == 4326 and len(frame) == got.num_rows
+    ranges = byte_ranges(got)
+    assert [r[:2] for r in ranges] == sorted(r[:2] for r in ranges)
+    assert set(shard_list(got)) == {r[0] for r in ranges}
+    columns = read_catalog(root, Query(bbox=(2.2, 48.8, 2.5, 49.0)), columns=["tile_id"])
+    assert columns.column_names == ["tile_id"] and columns.num_rows == got.num_rows
