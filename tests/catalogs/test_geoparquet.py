@@ -61,7 +61,8 @@ def test_rows_sorted_along_curve_make_row_groups_compact(catalog_file):
     xmin_col = [i for i in range(meta.num_columns) if meta.row_group(0).column(i).path_in_schema == "bbox.xmin"][0]
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(xmin_col).statistics
-        widths.append(stats.max - stats.min)
+        if stats.has_min_max:  # the last group holds the rows with no footprint
+            widths.append(stats.max - stats.min)
     assert np.median(widths) < 5.0, widths
     assert "geo" in json.dumps({k.decode(): 1 for k in schema.metadata})
 
