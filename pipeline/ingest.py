@@ -1,0 +1,252 @@
+"""Read what a scene is (size, bands, CRS, footprint, GSD, sensor, date, checksum) without
+holding its pixels, and reject scenes that cannot be used with a message naming the problem.
+
+Checks run cheapest first: the file exists and is not empty, GDAL opens it, its declared size
+is sane (a decompression-bomb guard before any pixel is decoded), its transform is invertible,
+and a decimated read (<= 512 px on the long side, from overviews when present) finds at least
+one valid pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.enums import MaskFlags
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.transform import from_gcps
+
+from catalogs.keys import scene_id_for, scene_id_for_unreadable
+from pipeline.footprint import densified_footprint, gsd_metres
+from pipeline.gdal_env import gdal_env
+from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
+from pipeline.sensors import DEFAULT_RULES, acquired_from, match_rule
+from pipeline.uris import is_remote, local_path, normalize_uri, suffix_of, to_gdal_path
+
+MAX_PIXELS = 2**34
+MAX_SIDE = 2**20
+PROBE_SIDE = 512  # long side of the decimated read that checks for valid pixels
+CHUNK = 1 << 20  # checksum read size
+GCP_TOLERANCE = 0.005  # max affine-fit residual of GCPs, as a fraction of the scene diagonal
+
+
+@dataclass(frozen=True)
+class _Georef:
+    crs: str
+    transform: Affine
+    georeferenced: bool
+    footprint_wkb: bytes | None
+    gsd_m: float | None
+
+
+def _check_local(uri: str) -> None:
+    """Problems a stat can tell, before GDAL gives a vaguer message for them."""
+    if is_remote(uri) or uri.startswith("/vsi"):
+        return
+    path = local_path(uri)
+    if not os.path.exists(path):
+        raise SceneError(uri, "file not found")
+    if os.path.isdir(path):
+        raise SceneError(uri, "is a directory, not a raster file")
+    if os.path.getsize(path) == 0:
+        raise SceneError(uri, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise SceneError(uri, "permission denied")
+
+
+def _expected_driver(uri: str) -> str:
+    try:
+        return rasterio.drivers.driver_from_extension(uri)
+    except (ValueError, KeyError):
+        return ""
+
+
+def _open(uri: str):
+    try:
+        return rasterio.open(to_gdal_path(uri))
+    except Exception as exc:  # noqa: BLE001 - every GDAL failure becomes one clear scene error
+        driver = _expected_driver(uri)
+        hint = f" (suffix {suffix_of(uri) or 'none'} suggests driver {driver})" if driver else ""
+        raise SceneError(uri, f"not a raster GDAL can open{hint}: {exc}") from exc
+
+
+def _check_shape(ds, uri: str, max_pixels: int, max_side: int) -> None:
+    if ds.count == 0:
+        subs = list(getattr(ds, "subdatasets", []) or [])
+        if subs:
+            raise SceneError(
+                uri, f"no raster bands: a container of {len(subs)} subdatasets; "
+                     f"list one explicitly, e.g. {subs[0]}"
+            )
+        raise SceneError(uri, f"no raster bands (driver {ds.driver})")
+    if ds.width <= 0 or ds.height <= 0:
+        raise SceneError(uri, f"empty raster size {ds.width}x{ds.height}")
+    pixels = ds.width * ds.height
+    if ds.width > max_side or ds.height > max_side or pixels > max_pixels:
+        raise SceneError(
+            uri, f"declared size {ds.width}x{ds.height} ({pixels} pixels) exceeds the limits "
+                 f"(side <= {max_side}, pixels <= {max_pixels}); refusing to decode"
+        )
+
+
+def _gcp_transform(ds, uri: str) -> tuple[Affine, object] | None:
+    """An affine fitted to the GCPs when it explains them to within GCP_TOLERANCE, else None."""
+    gcps, gcp_crs = ds.gcps
+    if len(gcps) < 3 or gcp_crs is None:
+        return None
+    try:
+        fitted = from_gcps(gcps)
+    except Exception:  # noqa: BLE001 - a degenerate GCP set is simply not used
+        return None
+    col, row = np.array([(g.col, g.row) for g in gcps]).T
+    pred = np.stack([fitted.a * col + fitted.b * row + fitted.c, fitted.d * col + fitted.e * row + fitted.f], 1)
+    truth = np.array([(g.x, g.y) for g in gcps])
+    inverse_scale = np.sqrt(abs(fitted.determinant)) or 1.0
+    residual_px = np.max(np.hypot(*(pred - truth).T)) / inverse_scale
+    if residual_px > GCP_TOLERANCE * np.hypot(ds.width, ds.height):
+        return None
+    return fitted, gcp_crs
+
+
+def _crs_string(crs) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _georeference(ds, uri: str) -> _Georef:
+    """CRS, transform, footprint and GSD; not georeferenced without a CRS or with identity."""
+    transform, crs = ds.transform, ds.crs
+    if transform.is_identity and len(ds.gcps[0]):
+        fitted = _gcp_transform(ds, uri)
+        if fitted is not None:
+            transform, crs = fitted
+    coeffs = np.array(transform[:6], dtype=np.float64)
+    if not np.isfinite(coeffs).all() or transform.determinant == 0:
+        raise SceneError(uri, f"geotransform {tuple(coeffs)} is not invertible")
+    if crs is None or transform.is_identity:
+        return _Georef("", transform, False, None, None)
+    try:
+        footprint = densified_footprint(transform, ds.width, ds.height, crs)
+        gsd = gsd_metres(transform, crs, ds.width, ds.height)
+    except Exception:  # noqa: BLE001 - a CRS with no path to EPSG:4326 is "not georeferenced"
+        return _Georef("", transform, False, None, None)
+    return _Georef(_crs_string(crs), transform, True, shapely.to_wkb(footprint), gsd)
+
+
+def _probe_shape(width: int, height: int) -> tuple[int, int]:
+    scale = max(width, height) / PROBE_SIDE
+    if scale <= 1:
+        return height, width
+    return max(1, round(height / scale)), max(1, round(width / scale))
+
+
+def _check_valid_pixels(ds, uri: str) -> None:
+    """Decode a decimated view (<= PROBE_SIDE px) of band 1, so truncated or corrupt pixel data
+    fails here, and require one valid pixel (dataset mask: nodata, alpha, mask bands; NaN)."""
+    shape = _probe_shape(ds.width, ds.height)
+    try:
+        first = ds.read(1, out_shape=shape)
+        valid = np.ones(shape, dtype=bool)
+        if any(MaskFlags.all_valid not in flags for flags in ds.mask_flag_enums):
+            valid = ds.dataset_mask(out_shape=shape) > 0
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
+        raise SceneError(uri, f"pixel data could not be read ({ds.driver}): {exc}") from exc
+    if np.issubdtype(first.dtype, np.floating):
+        valid &= ~np.isnan(first)
+    if not valid.any():
+        raise SceneError(uri, f"all pixels are nodata (checked on a {shape[1]}x{shape[0]} decimated read)")
+
+
+def _sha256_stream(handle) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _http_head_checksum(uri: str) -> str:
+    """First MiB plus declared length, for URLs when no fsspec backend can stream them."""
+    from urllib.request import Request, urlopen
+
+    request = Request(uri, headers={"Range": f"bytes=0-{CHUNK - 1}"})
+    with urlopen(request, timeout=60) as response:  # noqa: S310 - http(s) only, checked by caller
+        head = response.read(CHUNK)
+        total = response.headers.get("Content-Range", "").rsplit("/", 1)[-1]
+    return "sha256-head:" + hashlib.sha256(f"{total}|".encode() + head).hexdigest()
+
+
+def file_checksum(uri: str) -> str:
+    """Content checksum: ``sha256:<hex>`` of all bytes (local, or remote through fsspec).
+
+    When no fsspec backend can read a URL, a partial ``sha256-head:`` (first MiB + length) is
+    used for http(s); other URIs with no backend get ``sha256-uri:`` (of the URI, not content).
+    """
+    if not is_remote(uri) and not uri.startswith("/vsi"):
+        with open(local_path(uri), "rb") as handle:
+            return "sha256:" + _sha256_stream(handle)
+    try:
+        import fsspec
+
+        with fsspec.open(uri, "rb") as handle:
+            return "sha256:" + _sha256_stream(handle)
+    except (ImportError, ValueError):
+        pass
+    if uri.lower().startswith(("http://", "https://")):
+        return _http_head_checksum(uri)
+    return "sha256-uri:" + hashlib.sha256(normalize_uri(uri).encode()).hexdigest()
+
+
+def read_scene_info(
+    ref: SourceRef,
+    rules: Sequence[SensorRule] = DEFAULT_RULES,
+    *,
+    checksum: bool = True,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int = MAX_SIDE,
+) -> SceneInfo:
+    """Describe one scene or raise ``SceneError(uri, problem)``.
+
+    With ``checksum=False`` the checksum is "" and the scene id comes from the URI
+    (``scene_id_for_unreadable``), for quick dry runs over remote inputs.
+    """
+    uri = ref.uri
+    _check_local(uri)
+    with gdal_env(uri), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with _open(uri) as ds:
+            _check_shape(ds, uri, max_pixels, max_side)
+            geo = _georeference(ds, uri)
+            _check_valid_pixels(ds, uri)
+            tags = {str(k): str(v) for k, v in ds.tags().items()}
+            nodata = None if ds.nodata is None else float(ds.nodata)
+            facts = dict(driver=ds.driver, width=ds.width, height=ds.height, band_count=ds.count,
+                         dtypes=tuple(ds.dtypes), block_shape=tuple(int(v) for v in ds.block_shapes[0]))
+    try:
+        digest = file_checksum(uri) if checksum else ""
+    except OSError as exc:
+        raise SceneError(uri, f"could not be read for its checksum: {exc}") from exc
+    rule = match_rule(uri, rules, hint=ref.sensor)
+    t = geo.transform
+    return SceneInfo(
+        scene_id=scene_id_for(digest) if digest else scene_id_for_unreadable(uri),
+        uri=uri,
+        nodata=nodata,
+        crs=geo.crs,
+        transform=(t.a, t.b, t.c, t.d, t.e, t.f),
+        georeferenced=geo.georeferenced,
+        gsd_m=geo.gsd_m,
+        footprint_wkb=geo.footprint_wkb,
+        sensor=rule.name,
+        acquired=ref.acquired or acquired_from(uri, tags, rule),
+        checksum=digest,
+        label=ref.label,
+        tags=tags,
+        **facts,
+    )

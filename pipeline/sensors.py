@@ -1,0 +1,196 @@
+"""Sensor rules: recognise a scene's sensor from its path (or a listing's hint) and date it.
+
+Rules are data (``pipeline.scene.SensorRule``) so a YAML config can add or replace them; the
+defaults below recognise common product naming schemes and end with a catch-all "unknown".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+
+from pipeline.scene import SensorRule
+
+_S2_DATE = r"(?P<date>\d{8}T\d{6})"
+_LANDSAT_DATE = r"_\d{6}_(?P<date>\d{8})_"  # LC08_L2SP_PPPRRR_<acquired>_<processed>_...
+_NAIP_DATE = r"_(?P<date>(?:19|20)\d{6})(?:[_.]|$)"
+
+
+def _rules(name: str, patterns: Sequence[str], **fields) -> tuple[SensorRule, ...]:
+    return tuple(SensorRule(name=name, pattern=p, **fields) for p in patterns)
+
+
+#: Specific product naming first, generic words after, the catch-all last.
+DEFAULT_RULES: tuple[SensorRule, ...] = (
+    *_rules(
+        "sentinel2",
+        ("*s2[abcd]_msi*", "*/t[0-9][0-9][a-z][a-z][a-z]_[0-9]*t[0-9]*_*", "*sentinel-2*",
+         "*sentinel2*", "*sentinel_2*"),
+        acquired_pattern=_S2_DATE,
+    ),
+    *_rules(
+        "landsat",
+        ("*l[cteo]0[4-9]_l[12]*", "*landsat*"),
+        acquired_pattern=_LANDSAT_DATE,
+    ),
+    *_rules(
+        "sentinel1",
+        ("*s1[abcd]_*", "*sentinel-1*", "*sentinel1*", "*sentinel_1*"),
+        scaling="sar_db",
+        acquired_pattern=_S2_DATE,
+    ),
+    *_rules(
+        "sar",
+        ("*[_/.-]sar[_/.-]*", "*capella*", "*iceye*", "*umbra*", "*palsar*", "*terrasar*",
+         "*cosmo-skymed*", "*radarsat*"),
+        scaling="sar_db",
+    ),
+    *_rules(
+        "aerial",
+        ("*naip*", "*/m_[0-9][0-9][0-9][0-9][0-9][0-9][0-9]_*", "*aerial*", "*ortho*", "*uav*",
+         "*drone*"),
+        acquired_pattern=_NAIP_DATE,
+    ),
+    SensorRule(name="unknown", pattern="*"),
+)
+
+UNKNOWN = SensorRule(name="unknown", pattern="*")
+
+_SCALINGS = ("auto", "none", "percentile", "sar_db", "minmax")
+_OUT_DTYPES = ("uint8", "native")
+_FORMATS = ("auto", "png", "jpg", "webp", "npy", "tif")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _by_hint(hint: str, rules: Sequence[SensorRule]) -> SensorRule | None:
+    """The rule a listing's hint names: "Sentinel-2A" names "sentinel2" (longest name wins)."""
+    want = _squash(hint)
+    named = [r for r in rules if _squash(r.name) and want.startswith(_squash(r.name))]
+    return max(named, key=lambda r: len(_squash(r.name))) if named else None
+
+
+def match_rule(uri: str, rules: Sequence[SensorRule] = DEFAULT_RULES, hint: str | None = None) -> SensorRule:
+    """The rule for ``uri``: a hint naming a rule wins, else the first glob match, else unknown.
+
+    Globs match the whole URI case-insensitively (backslashes read as slashes), so patterns
+    usually start with ``*``.
+    """
+    if hint:
+        named = _by_hint(hint, rules)
+        if named is not None:
+            return named
+    path = uri.replace("\\", "/").lower()
+    for rule in rules:
+        if fnmatchcase(path, rule.pattern.lower()):
+            return rule
+    return UNKNOWN
+
+
+def _check_rule(rule: SensorRule) -> None:
+    if rule.scaling not in _SCALINGS:
+        raise ValueError(f"sensor rule {rule.name!r}: scaling must be one of {_SCALINGS}")
+    if rule.out_dtype not in _OUT_DTYPES:
+        raise ValueError(f"sensor rule {rule.name!r}: out_dtype must be one of {_OUT_DTYPES}")
+    if rule.format not in _FORMATS:
+        raise ValueError(f"sensor rule {rule.name!r}: format must be one of {_FORMATS}")
+    if rule.bands is not None and rule.band_names is not None and len(rule.bands) != len(rule.band_names):
+        raise ValueError(f"sensor rule {rule.name!r}: bands and band_names differ in length")
+    if rule.acquired_pattern is not None:
+        if "date" not in re.compile(rule.acquired_pattern).groupindex:
+            raise ValueError(f"sensor rule {rule.name!r}: acquired_pattern needs a (?P<date>...) group")
+
+
+def rules_from_dicts(items: Sequence[Mapping]) -> tuple[SensorRule, ...]:
+    """Rules from YAML-style dicts; ``pattern`` may be a list of globs (one rule per glob).
+
+    Unknown keys and invalid values raise ``ValueError`` naming the rule, so a typo in a config
+    fails at load time rather than silently using defaults.
+    """
+    known = {f.name for f in dataclasses.fields(SensorRule)}
+    tuple_fields = ("bands", "band_names", "percentiles", "db_range")
+    rules: list[SensorRule] = []
+    for item in items:
+        if "name" not in item:
+            raise ValueError(f"sensor rule without a name: {dict(item)}")
+        unknown = set(item) - known
+        if unknown:
+            raise ValueError(f"sensor rule {item['name']!r}: unknown keys {sorted(unknown)}")
+        fields = {k: (tuple(v) if k in tuple_fields and v is not None else v) for k, v in item.items()}
+        patterns = fields.pop("pattern", "*")
+        for pattern in [patterns] if isinstance(patterns, str) else list(patterns):
+            rule = SensorRule(pattern=pattern, **fields)
+            _check_rule(rule)
+            rules.append(rule)
+    return tuple(rules)
+
+
+_FORMATS_DT = (
+    "%Y:%m:%d %H:%M:%S",  # TIFFTAG_DATETIME
+    "%Y%m%dT%H%M%S",
+    "%Y%m%d%H%M%S",
+    "%Y%m%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+)
+
+
+def parse_datetime(text: str | None) -> datetime | None:
+    """Parse the date spellings found in tags, file names and STAC; always UTC-aware, or None."""
+    if not text:
+        return None
+    text = str(text).strip()
+    value = None
+    for fmt in _FORMATS_DT:
+        try:
+            value = datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    if value is None:
+        iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+        # Python < 3.11 rejects fractional seconds that are not 3 or 6 digits.
+        iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
+        try:
+            value = datetime.fromisoformat(iso)
+        except ValueError:
+            return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+#: GDAL tag names holding an acquisition time, most specific first (TIFFTAG_DATETIME is often
+#: the processing time, so it comes last).
+DATE_TAGS = (
+    "ACQUISITIONDATETIME",
+    "ACQUISITION_DATETIME",
+    "ACQUISITION_DATE",
+    "DATE_ACQUIRED",
+    "SENSING_TIME",
+    "PRODUCT_START_TIME",
+    "DATETIME",
+    "TIFFTAG_DATETIME",
+)
+
+
+def acquired_from(uri: str, tags: Mapping[str, str] | None, rule: SensorRule) -> datetime | None:
+    """When the scene was acquired: the rule's regex on the path, else GDAL tags, else None."""
+    if rule.acquired_pattern:
+        match = re.search(rule.acquired_pattern, uri.replace("\\", "/"), flags=re.IGNORECASE)
+        if match and match.group("date"):
+            found = parse_datetime(match.group("date"))
+            if found is not None:
+                return found
+    upper = {str(k).upper(): v for k, v in (tags or {}).items()}
+    for key in DATE_TAGS:
+        found = parse_datetime(upper.get(key))
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+from rasterio.transform import from_origin
+
+from catalogs.keys import scene_id_for
+from pipeline.ingest import file_checksum, read_scene_info
+from pipeline.scene import SceneError, SourceRef
+from pipeline.sensors import rules_from_dicts
+from tests.pipeline.conftest import write_tif
+
+
+def _info(path, **kwargs):
+    return read_scene_info(SourceRef(uri=path), **kwargs)
+
+
+def test_utm_scene_metadata(utm_tif):
+    info = _info(utm_tif)
+    digest = hashlib.sha256(open(utm_tif, "rb").read()).hexdigest()
+    assert info.checksum == f"sha256:{digest}"
+    assert info.scene_id == scene_id_for(info.checksum)
+    assert (info.driver, info.width, info.height, info.band_count) == ("GTiff", 64, 48, 1)
+    assert info.dtypes == ("uint8",)
+    assert info.crs == "EPSG:32631" and info.georeferenced
+    assert info.transform == (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0)
+    assert info.gsd_m == pytest.approx(10.0)
+    assert info.block_shape is not None and len(info.block_shape) == 2
+    assert info.tags["TIFFTAG_DATETIME"] == "2021:03:04 05:06:07"
+    assert info.acquired == datetime(2021, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    assert info.sensor == "unknown"
+    centre = Transformer.from_crs(32631, 4326, always_xy=True).transform(500320, 4999760)
+    poly = shapely.from_wkb(info.footprint_wkb)
+    assert poly.centroid.x == pytest.approx(centre[0], abs=1e-5)
+    assert poly.centroid.y == pytest.approx(centre[1], abs=1e-5)
+
+
+def test_geographic_scene_footprint_is_bounds_and_gsd_in_metres(wgs84_tif):
+    info = _info(wgs84_tif)
+    assert info.crs == "EPSG:4326"
+    poly = shapely.from_wkb(info.footprint_wkb)
+    assert poly.symmetric_difference(shapely.box(10.0, -0.02, 10.05, 0.02)).area < 1e-12
+    assert info.gsd_m == pytest.approx(111.0, rel=0.01)
+
+
+def test_png_with_world_file_but_no_crs_is_not_georeferenced(png_world):
+    info = _info(png_world)
+    assert info.driver == "PNG" and info.band_count == 3
+    assert info.transform == (0.5, 0.0, 1000.0, 0.0, -0.5, 2000.5)  # .pgw holds pixel centres
+    assert not info.georeferenced and info.crs == "" and info.footprint_wkb is None
+    assert info.gsd_m is None
+    assert info.sensor == "aerial"
+
+
+def test_png_with_world_file_and_prj_is_georeferenced(png_world):
+    from pyproj import CRS
+
+    base = os.path.splitext(png_world)[0]
+    with open(base + ".png.aux.xml", "w") as handle:
+        handle.write(f"<PAMDataset><SRS>{CRS.from_epsg(32633).to_wkt()}</SRS></PAMDataset>")
+    info = _info(png_world)
+    assert info.georeferenced and info.crs == "EPSG:32633"
+    assert info.gsd_m == pytest.approx(0.5)
+
+
+def test_jpeg_without_georeference(jpeg_plain):
+    info = _info(jpeg_plain)
+    assert info.driver == "JPEG" and not info.georeferenced
+    assert info.footprint_wkb is None and info.sensor == "aerial"  # "drone" in the path
+
+
+def test_multiband_uint16_and_sentinel2_rule(uint16_4band):
+    info = _info(uint16_4band)
+    assert info.band_count == 4 and info.dtypes == ("uint16",) * 4
+    assert info.nodata == 0.0 and info.block_shape == (16, 16)
+    assert info.sensor == "sentinel2"
+    assert info.acquired == datetime(2023, 6, 15, 10, 36, 29, tzinfo=timezone.utc)
+
+
+def test_sar_float_scene(sar_float):
+    info = _info(sar_float)
+    assert info.sensor == "sentinel1" and info.dtypes == ("float32",)
+    assert info.gsd_m == pytest.approx(20.0)
+
+
+def test_mercator_gsd_is_ground_distance(mercator_tif):
+    info = _info(mercator_tif)
+    assert info.crs == "EPSG:3857"
+    assert info.gsd_m == pytest.approx(10.0 * np.cos(np.radians(45.0)), rel=0.01)
+
+
+def test_ref_hints_win_over_rules_and_tags(utm_tif):
+    when = datetime(2020, 1, 2, tzinfo=timezone.utc)
+    info = read_scene_info(SourceRef(uri=utm_tif, sensor="Landsat-8", acquired=when, label="farm"))
+    assert (info.sensor, info.acquired, info.label) == ("landsat", when, "farm")
+
+
+def test_custom_rules(utm_tif):
+    rules = rules_from_dicts([{"name": "mine", "pattern": "*utm*"}])
+    assert _info(utm_tif, rules=rules).sensor == "mine"
+
+
+@pytest.mark.parametrize(
+    "fixture, words",
+    [
+        ("empty_tif", "empty file (0 bytes)"),
+        ("corrupt_tif", "not a raster GDAL can open"),
+        ("nodata_tif", "all pixels are nodata"),
+    ],
+)
+def test_bad_scenes_raise_naming_the_file(request, fixture, words):
+    path = request.getfixturevalue(fixture)
+    with pytest.raises(SceneError) as err:
+        _info(path)
+    assert words in err.value.problem
+    assert path in str(err.value) and err.value.uri == path
+
+
+def test_corrupt_message_names_driver(corrupt_tif):
+    with pytest.raises(SceneError, match="GTiff"):
+        _info(corrupt_tif)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SceneError, match="file not found"):
+        _info(str(tmp_path / "nope.tif"))
+
+
+def test_directory_is_not_a_scene(tmp_path):
+    with pytest.raises(SceneError, match="directory"):
+        _info(str(tmp_path))
+
+
+def test_decompression_bomb_guard(utm_tif):
+    with pytest.raises(SceneError, match="exceeds the limits"):
+        _info(utm_tif, max_pixels=1000)
+    with pytest.raises(SceneError, match="exceeds the limits"):
+        _info(utm_tif, max_side=50)
+
+
+def test_non_invertible_transform(tmp_path):
+    path = write_tif(tmp_path / "flat.tif", crs="EPSG:32631",
+                     transform=(10.0, 0.0, 500000.0, 0.0, 0.0, 5000000.0))
+    with pytest.raises(SceneError, match="not invertible"):
+        _info(path)
+
+
+def test_all_nan_float_without_nodata(tmp_path):
+    data = np.full((1, 20, 20), np.nan, dtype="float32")
+    path = write_tif(tmp_path / "nan.tif", width=20, height=20, dtype="float32", data=data,
+                     crs="EPSG:32631", transform=from_origin(0, 0, 1, 1))
+    with pytest.raises(SceneError, match="all pixels are nodata"):
+        _info(path)
+
+
+def test_partial_nodata_scene_is_kept(tmp_path):
+    data = np.zeros((1, 256, 256), dtype="uint8")
+    data[0, 100:110, 200:210] = 7  # a small valid patch still survives the decimated probe
+    path = write_tif(tmp_path / "patch.tif", width=256, height=256, data=data, nodata=0,
+                     crs="EPSG:32631", transform=from_origin(0, 0, 1, 1))
+    assert _info(path).nodata == 0.0
+
+
+def test_gcp_only_scene_uses_affine_gcps(tmp_path):
+    import rasterio
+    from rasterio.control import GroundControlPoint as GCP
+
+    path = write_tif(tmp_path / "gcps.tif", width=40, height=30)
+    gcps = [GCP(0, 0, 500000, 5000000), GCP(0, 40, 500400, 5000000), GCP(30, 0, 500000, 4999700),
+            GCP(30, 40, 500400, 4999700)]
+    with rasterio.open(path, "r+") as ds:
+        ds.gcps = (gcps, "EPSG:32631")
+    info = _info(path)
+    assert info.georeferenced and info.crs == "EPSG:32631"
+    assert info.gsd_m == pytest.approx(10.0)
+
+
+def test_checksum_can_be_skipped(utm_tif):
+    info = _info(utm_tif, checksum=False)
+    assert info.checksum == "" and len(info.scene_id) == 16
+
+
+def test_same_bytes_at_two_paths_same_scene_id(tmp_path, utm_tif):
+    copy = tmp_path / "copy.tif"
+    copy.write_bytes(open(utm_tif, "rb").read())
+    assert _info(str(copy)).scene_id == _info(utm_tif).scene_id
+
+
+def test_remote_checksum_through_fsspec():
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    payload = os.urandom(3 * (1 << 20) + 5)
+    with fs.open("/ringmo-test/x.tif", "wb") as handle:
+        handle.write(payload)
+    try:
+        got = file_checksum("memory://ringmo-test/x.tif")
+    finally:
+        fs.rm("/ringmo-test", recursive=True)
+    assert got == "sha256:" + hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,95 @@
+"""Mask generators for masked image modeling: PIMask (RingMo), SimMIM and random pixels.
+
+Masks are data: the loader workers draw one per sample from a generator seeded by the sample's
+position in the epoch (see ``training.plan``), so a resumed run sees the same masks. Every mask
+is a pixel mask ``[H, W]`` of uint8 (1 = masked) so the objective is the same for every kind;
+the SimMIM model reads its token mask off the pixel mask (whole patches are masked).
+
+PIMask (Patch Incomplete Mask, RingMo): pick ``ceil(ratio * N)`` of the N mask patches, and
+inside each picked patch mask ``ceil(pixel_ratio * patch**2)`` pixels drawn one by one, so
+about 40 % of a masked patch stays visible and small objects (a car, a tank) are not erased
+whole. Masked pixels are zeroed before the patch embedding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+KINDS = ("pimask", "simmim", "random")
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Which mask and how much of the image it hides (RingMo's defaults)."""
+
+    kind: str = "pimask"  # pimask | simmim | random
+    mask_patch: int = 32  # side of a mask patch in pixels
+    ratio: float = 0.6  # fraction of mask patches picked (pimask, simmim); of pixels (random)
+    pixel_ratio: float = 0.6  # fraction of pixels masked inside a picked patch (pimask)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown mask kind {self.kind!r}; expected one of {KINDS}")
+        if not (0.0 < self.ratio <= 1.0 and 0.0 < self.pixel_ratio <= 1.0):
+            raise ValueError("mask ratios must be in (0, 1]")
+
+    @property
+    def zeroes_pixels(self) -> bool:
+        """PIMask and random masks zero pixels; SimMIM puts a learnable token after embedding."""
+        return self.kind != "simmim"
+
+
+def _patch_grid(size: int, patch: int) -> int:
+    if size % patch:
+        raise ValueError(f"image size {size} is not a multiple of the mask patch {patch}")
+    return size // patch
+
+
+def _picked_patches(n_patches: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``ceil(ratio * n)`` distinct patches, drawn at random."""
+    count = math.ceil(ratio * n_patches)
+    return rng.permutation(n_patches)[:count]
+
+
+def simmim_mask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
+    """Whole ``mask_patch`` squares masked: ``[size, size]`` uint8."""
+    grid = _patch_grid(size, cfg.mask_patch)
+    cells = np.zeros(grid * grid, dtype=np.uint8)
+    cells[_picked_patches(grid * grid, cfg.ratio, rng)] = 1
+    cells = cells.reshape(grid, grid)
+    return np.repeat(np.repeat(cells, cfg.mask_patch, axis=0), cfg.mask_patch, axis=1)
+
+
+def pimask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
+    """RingMo's Patch Incomplete Mask: ``[size, size]`` uint8."""
+    p = cfg.mask_patch
+    grid = _patch_grid(size, p)
+    picked = _picked_patches(grid * grid, cfg.ratio, rng)  # [K]
+    per_patch = math.ceil(cfg.pixel_ratio * p * p)
+    # pixels chosen independently per patch: first `per_patch` of a random order of p*p pixels
+    order = np.argsort(rng.random((len(picked), p * p)), axis=1)[:, :per_patch]  # [K, m]
+    inner = np.zeros((len(picked), p * p), dtype=np.uint8)
+    np.put_along_axis(inner, order, 1, axis=1)
+    blocks = np.zeros((grid * grid, p, p), dtype=np.uint8)
+    blocks[picked] = inner.reshape(-1, p, p)
+    # [grid*grid, p, p] -> [grid, p, grid, p] -> [size, size]
+    return blocks.reshape(grid, grid, p, p).transpose(0, 2, 1, 3).reshape(size, size)
+
+
+def random_mask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
+    """``ceil(ratio * size**2)`` pixels masked uniformly over the image: ``[size, size]`` uint8."""
+    count = math.ceil(cfg.ratio * size * size)
+    flat = np.zeros(size * size, dtype=np.uint8)
+    flat[rng.permutation(size * size)[:count]] = 1
+    return flat.reshape(size, size)
+
+
+_GENERATORS = {"pimask": pimask, "simmim": simmim_mask, "random": random_mask}
+
+
+def generate_mask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
+    """One mask of the configured kind for a square ``size`` image (1 = masked)."""
+    return _GENERATORS[cfg.kind](size, cfg, rng)

@@ -1,0 +1,96 @@
+"""Per-sample augmentation and normalization in the loader workers (numpy + OpenCV, any bands).
+
+RingMo/SimMIM recipe: RandomResizedCrop (scale 0.67-1) and flips; imagery has no canonical up,
+so 90-degree rotations too. Crop and resize run in the sample dtype on the decoded tile and
+normalization (corpus statistics from the manifest, never ImageNet's) runs after the resize, on
+the few pixels that are left. Every draw comes from the generator handed in, which the stream
+seeds from the sample's place in the epoch plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_CV_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    img_size: int = 192
+    scale: tuple[float, float] = (0.67, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flips: bool = True
+    rot90: bool = True
+    train: bool = True  # False: resize the whole tile, no random step
+
+
+def crop_box(height: int, width: int, cfg: AugmentConfig, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """RandomResizedCrop's box ``(top, left, h, w)`` (torchvision's algorithm, seeded)."""
+    area = height * width
+    log_ratio = (math.log(cfg.ratio[0]), math.log(cfg.ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*cfg.scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            return top, left, h, w
+    side = min(height, width)  # fallback: the central square
+    return (height - side) // 2, (width - side) // 2, side, side
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """``[h, w, C]`` -> ``[size, size, C]`` with bilinear (area when shrinking a lot)."""
+    if image.dtype.type not in _CV_DTYPES:
+        image = image.astype(np.float32)
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    shrink = image.shape[0] >= 2 * size and image.shape[1] >= 2 * size
+    method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    bands = image.shape[2]
+    if bands <= 4:
+        out = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=method)
+        return out.reshape(size, size, bands)
+    # OpenCV's resize is limited in channel count: do groups of 4 bands
+    parts = [resize(image[:, :, i : i + 4], size) for i in range(0, bands, 4)]
+    return np.concatenate(parts, axis=2)
+
+
+def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Crop, resize, flip and rotate one ``[H, W, C]`` tile to ``[img, img, C]`` (sample dtype)."""
+    if not cfg.train:
+        return resize(image, cfg.img_size)
+    top, left, h, w = crop_box(image.shape[0], image.shape[1], cfg, rng)
+    out = resize(image[top : top + h, left : left + w], cfg.img_size)
+    draws = rng.integers(0, 4, size=3)  # always drawn, so the stream of draws is fixed
+    if cfg.flips and draws[0] % 2:
+        out = out[:, ::-1]
+    if cfg.flips and draws[1] % 2:
+        out = out[::-1]
+    if cfg.rot90 and draws[2]:
+        out = np.rot90(out, int(draws[2]))
+    return out
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """Per-band mean and std in sample units (from the corpus manifest's ``stats``)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def normalize(image: np.ndarray, stats: BandStats) -> np.ndarray:
+    """``[H, W, C]`` sample units -> ``[C, H, W]`` float32 standardized per band."""
+    if image.shape[2] != len(stats.mean):
+        raise ValueError(f"image has {image.shape[2]} bands, statistics have {len(stats.mean)}")
+    mean = np.asarray(stats.mean, dtype=np.float32)
+    scale = 1.0 / np.maximum(np.asarray(stats.std, dtype=np.float32), 1e-6)
+    out = (image.astype(np.float32) - mean) * scale  # [H, W, C]
+    return np.ascontiguousarray(out.transpose(2, 0, 1))  # [C, H, W]

@@ -1,0 +1,136 @@
+"""Last step of a build: join placements onto the curated table and write catalog + manifest."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from catalogs.keys import scene_id_for_unreadable
+from catalogs.geoparquet import write_geoparquet, write_parquet
+from catalogs.manifest import read_manifest, write_manifest
+from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, conform
+from workflows.config import config_dict
+
+_VERSIONED = ("ringmo", "numpy", "rasterio", "pyarrow", "shapely", "webdataset", "dask", "h3",
+              "opencv-python-headless", "Pillow")
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    import rasterio
+
+    found["gdal"] = rasterio.__gdal_version__
+    return found
+
+
+def with_placements(curated: pa.Table, packed: list[dict]) -> pa.Table:
+    """``curated`` with shard/offset/size/sha256 filled for the rows that were packed."""
+    placed = {p["tile_id"]: p for record in packed for p in record["placements"]}
+    ids = curated.column("tile_id").to_pylist()
+    columns = {name: [placed.get(t, {}).get(name) for t in ids] for name in ("shard", "offset", "size", "sha256")}
+    table = curated
+    for name, values in columns.items():
+        array = pa.array(values, CATALOG_SCHEMA.field(name).type)
+        index = table.column_names.index(name) if name in table.column_names else -1
+        table = table.set_column(index, name, array) if index >= 0 else table.append_column(name, array)
+    return conform(table, CATALOG_SCHEMA)
+
+
+def band_stats(kept: pa.Table) -> dict:
+    """Per-sensor normalization statistics pooled from the kept tiles' band means and stds."""
+    stats = {}
+    sensors = kept.column("sensor").to_pylist()
+    means = kept.column("band_mean").to_pylist()
+    stds = kept.column("band_std").to_pylist()
+    bands = kept.column("bands").to_pylist()
+    dtypes = kept.column("dtype").to_pylist()
+    for sensor in sorted(set(sensors)):
+        rows = [i for i, s in enumerate(sensors) if s == sensor and means[i] is not None]
+        if not rows:
+            continue
+        width = Counter(len(means[i]) for i in rows).most_common(1)[0][0]
+        rows = [i for i in rows if len(means[i]) == width]
+        m = np.array([means[i] for i in rows], dtype=np.float64)
+        s = np.array([stds[i] for i in rows], dtype=np.float64)
+        mean = m.mean(axis=0)
+        std = np.sqrt(np.maximum((s**2 + m**2).mean(axis=0) - mean**2, 0.0))
+        stats[sensor] = {
+            "bands": (bands[rows[0]] or "").split(","),
+            "dtype": dtypes[rows[0]],
+            "mean": [round(float(v), 4) for v in mean],
+            "std": [round(float(v), 4) for v in std],
+            "count": len(rows),
+        }
+    return stats
+
+
+def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter) -> pa.Table:
+    rows = []
+    for scene in inputs.scenes:
+        error = failures.get(scene.scene_id)
+        rows.append({
+            "scene_id": scene.scene_id, "uri": scene.uri,
+            "status": SCENE_REJECTED if error else SCENE_OK, "error": error,
+            "driver": scene.driver, "width": scene.width, "height": scene.height,
+            "band_count": scene.band_count, "dtypes": ",".join(scene.dtypes), "nodata": scene.nodata,
+            "src_crs": scene.crs, "georeferenced": scene.georeferenced, "gsd_m": scene.gsd_m,
+            "sensor": scene.sensor, "acquired": scene.acquired, "checksum": scene.checksum,
+            "geometry": scene.footprint_wkb, "candidates": candidates_per_scene.get(scene.scene_id, 0),
+        })
+    for rejected in inputs.rejected:
+        rows.append({"scene_id": scene_id_for_unreadable(rejected["uri"]), "uri": rejected["uri"],
+                     "status": SCENE_REJECTED, "error": rejected["error"], "candidates": 0})
+    rows.sort(key=lambda r: (r["uri"], r["scene_id"]))
+    return conform(pa.Table.from_pylist(rows), SCENE_SCHEMA) if rows else SCENE_SCHEMA.empty_table()
+
+
+def assemble_catalog(corpus: Path, config, curated: pa.Table, packed: list[dict], inputs,
+                     failures: dict[str, str]) -> dict:
+    """Write catalog/{tiles,rejected,scenes}.parquet and the manifest; return the summary."""
+    table = with_placements(curated, packed)
+    is_kept = pc.equal(table.column("status"), KEPT)
+    kept, rejected = table.filter(is_kept), table.filter(pc.invert(is_kept))
+    write_geoparquet(kept, corpus / "catalog" / "tiles.parquet")
+    write_geoparquet(rejected, corpus / "catalog" / "rejected.parquet")
+    per_scene = Counter(table.column("scene_id").to_pylist())
+    scenes = scenes_table(inputs, failures, per_scene)
+    write_parquet(scenes, corpus / "catalog" / "scenes.parquet")
+    reasons = Counter(rejected.column("status").to_pylist())
+    rejected_inputs = [{"uri": r["uri"], "error": r["error"]} for r in inputs.rejected]
+    rejected_inputs += [{"uri": s.uri, "error": failures[s.scene_id]} for s in inputs.scenes
+                        if s.scene_id in failures]
+    summary = {
+        "corpus": str(corpus),
+        "scenes": {"read": len(inputs.scenes) - len(failures), "rejected": len(rejected_inputs)},
+        "rejected_inputs": sorted(rejected_inputs, key=lambda r: r["uri"]),
+        "tiles": {"candidates": table.num_rows, "kept": kept.num_rows, "rejected": dict(sorted(reasons.items()))},
+        "shards": {"count": len(packed), "bytes": int(sum(r["bytes"] for r in packed))},
+        "catalog": str(corpus / "catalog" / "tiles.parquet"),
+    }
+    manifest = read_manifest(str(corpus))
+    manifest.update({
+        "config": config_dict(config),
+        "versions": versions(),
+        "inputs": [{"uri": s.uri, "scene_id": s.scene_id, "checksum": s.checksum} for s in inputs.scenes],
+        "stages": {"ingest": "done", "tile": "done", "curate": "done", "pack": "done"},
+        "stats": band_stats(kept),
+        "shards": [{"path": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
+                    "samples": len(r["placements"])} for r in packed],
+        "summary": {k: v for k, v in summary.items() if k not in ("corpus", "catalog")},
+    })
+    labels = sorted({label for label in kept.column("label").to_pylist() if label is not None})
+    if labels:
+        manifest["classes"] = labels
+    write_manifest(str(corpus), manifest)
+    return summary

@@ -1,0 +1,190 @@
+"""``ringmo build``: raw scenes → staged candidates → curated selection → shards + catalog.
+
+Each stage persists its outputs atomically under ``CORPUS/staging`` before the next starts, so
+a build killed at any point resumes where it stopped, and the same inputs, config and seed give
+byte-identical shards and catalog whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from catalogs.manifest import read_manifest, write_manifest
+from catalogs.schema import CANDIDATE_SCHEMA, conform
+from pipeline.scene import SceneInfo, SourceRef
+from pipeline.sensors import DEFAULT_RULES, match_rule, rules_from_dicts
+from pipeline.shards import PackConfig, plan_shards
+from pipeline.sources import discover
+from workflows import tasks
+from workflows.assemble import assemble_catalog
+from workflows.build_config import BuildConfig
+from workflows.config import config_dict
+from workflows.curation import curate_config_from, run_curation
+from workflows.engine import Engine, open_engine
+from workflows.labels import attach_labels
+from workflows.records import read_json, write_json_atomic
+from workflows.tiling import tile_config_from
+
+
+@dataclass
+class Inputs:
+    """What ingest found: readable scenes (one per distinct content) and every rejection."""
+
+    scenes: list[SceneInfo] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)  # {"uri", "error"}
+
+
+def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = False) -> dict:
+    """Run (or resume) a whole build; returns the summary also stored in the manifest.
+
+    ``reuse_inputs`` (``ringmo curate``) takes the inputs from the ingest records instead of
+    listing the raw inputs again, so re-curation works even when the raw scenes are gone.
+    """
+    corpus = Path(config.corpus)
+    _check_resumable(corpus, config)
+    _start_manifest(corpus, config)
+    with open_engine(config.scheduler, config.workers, progress=progress) as engine:
+        inputs = recorded_inputs(corpus) if reuse_inputs else ingest_stage(config, engine)
+        failures = tile_stage(config, inputs.scenes, engine)
+        candidates = load_candidates(corpus, inputs.scenes, failures)
+        curated = run_curation(candidates, curate_config_from(config))
+        pq.write_table(curated, corpus / "staging" / "curated.parquet")
+        packed = pack_stage(corpus, curated, config, engine)
+    summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
+    return summary
+
+
+def _check_resumable(corpus: Path, config: BuildConfig) -> None:
+    previous = read_manifest(str(corpus)).get("config")
+    if previous is None:
+        return
+    now = config_dict(config)
+    changed = sorted(k for k in BuildConfig().tiling_fields() if previous.get(k) != now.get(k))
+    if changed:
+        raise SystemExit(
+            f"{corpus} was built with other tiling settings ({', '.join(changed)}); build into a new "
+            f"directory, or use `ringmo curate {corpus}` to change curation settings only."
+        )
+
+
+def _start_manifest(corpus: Path, config: BuildConfig) -> None:
+    manifest = read_manifest(str(corpus))
+    manifest["config"] = config_dict(config)
+    manifest.setdefault("stages", {})
+    write_manifest(str(corpus), manifest)
+
+
+def _rules(config: BuildConfig):
+    return rules_from_dicts(list(config.sensors)) if config.sensors else DEFAULT_RULES
+
+
+def ingest_stage(config: BuildConfig, engine: Engine) -> Inputs:
+    """Discover inputs and read each one's metadata; identical files are kept once."""
+    refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets)
+    refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
+    problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled]]
+    staging = Path(config.corpus) / "staging"
+    write_json_atomic(staging / "discovery.json", {"problems": problems})
+    jobs = [tasks.IngestTask(ref, _rules(config), str(config.corpus)) for ref in refs]
+    records = [None] * len(jobs)
+    for index, record in engine.map(tasks.ingest, jobs, desc="ingest"):
+        records[index] = record
+    return _inputs_from(records, problems)
+
+
+def recorded_inputs(corpus: Path) -> Inputs:
+    """The ``Inputs`` of an earlier build, from its ingest records alone."""
+    staging = corpus / "staging"
+    if not (staging / "discovery.json").exists():
+        raise SystemExit(f"{corpus}: no staging records (was staging removed?); run `ringmo build` again")
+    records = [read_json(p) for p in sorted((staging / "inputs").glob("*.json"))]
+    return _inputs_from(records, read_json(staging / "discovery.json")["problems"])
+
+
+def _inputs_from(records: list[dict], problems: list[dict]) -> Inputs:
+    """Scenes by content (the first URI of identical files wins; the others are recorded)."""
+    inputs = Inputs(rejected=list(problems))
+    first_uri: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: r["uri"]):
+        scene = tasks.scene_from_record(record)
+        if scene is None:
+            inputs.rejected.append({"uri": record["uri"], "error": record["error"]})
+        elif scene.scene_id in first_uri:
+            inputs.rejected.append({"uri": record["uri"],
+                                    "error": f"duplicate input: same bytes as {first_uri[scene.scene_id]}"})
+        else:
+            first_uri[scene.scene_id] = record["uri"]
+            inputs.scenes.append(scene)
+    return inputs
+
+
+def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> dict[str, str]:
+    """Tile every scene into staging; returns {scene_id: error} for scenes that failed."""
+    tile_config = tile_config_from(config)
+    rules = _rules(config)
+    jobs = [tasks.TileTask(s, match_rule(s.uri, rules, s.sensor), tile_config, str(config.corpus))
+            for s in scenes]
+    failures = {}
+    for _, result in engine.map(tasks.tile, jobs, desc="tile"):
+        if result.get("error"):
+            failures[result["scene_id"]] = result["error"]
+    return failures
+
+
+def load_candidates(corpus: Path, scenes: list[SceneInfo], failures: dict[str, str]) -> pa.Table:
+    """All staged candidate rows, in scene-id order (metadata only: no pixels are read)."""
+    tables = [pq.read_table(corpus / "staging" / f"{s.scene_id}.parquet")
+              for s in sorted(scenes, key=lambda s: s.scene_id) if s.scene_id not in failures]
+    if not tables:
+        return CANDIDATE_SCHEMA.empty_table()
+    return pa.concat_tables([conform(t, CANDIDATE_SCHEMA) for t in tables])
+
+
+def pack_stage(corpus: Path, curated: pa.Table, config: BuildConfig, engine: Engine) -> list[dict]:
+    """Write the shards of the kept rows; previously written shards of this plan are skipped."""
+    kept = curated.filter(pc.equal(curated.column("status"), "kept"))
+    pack_config = PackConfig(max_bytes=config.shard_max_mb * 1024 * 1024,
+                             max_count=config.shard_max_count, seed=config.seed)
+    plans = plan_shards(kept, pack_config)
+    _drop_stale_shards(corpus, {p.shard for p in plans})
+    by_id = {row["tile_id"]: row for row in kept.to_pylist()}
+    jobs = [tasks.PackTask(p.shard, tuple(by_id[t] for t in p.tile_ids), str(corpus)) for p in plans]
+    packed = [None] * len(jobs)
+    for index, record in engine.map(tasks.pack, jobs, desc="pack"):
+        packed[index] = record
+    return packed
+
+
+def _drop_stale_shards(corpus: Path, planned: set[str]) -> None:
+    """Remove shards (and their records) a different plan left behind, e.g. after re-curation."""
+    for shard in sorted((corpus / "shards").glob("*.tar")):
+        if f"shards/{shard.name}" not in planned:
+            shard.unlink()
+            (corpus / "staging" / "packed" / f"{shard.stem}.json").unlink(missing_ok=True)
+
+
+def print_summary(summary: dict, file=sys.stdout) -> None:
+    """The human summary of a build: what came in, what was kept, what was rejected and why."""
+    scenes = summary["scenes"]
+    tiles = summary["tiles"]
+    lines = [
+        f"corpus: {summary['corpus']}",
+        f"scenes: {scenes['read']} read, {scenes['rejected']} rejected",
+        *[f"  rejected {r['uri']}: {r['error']}" for r in summary["rejected_inputs"]],
+        f"candidates: {tiles['candidates']}  kept: {tiles['kept']}",
+        *[f"  {reason}: {count}" for reason, count in sorted(tiles["rejected"].items())],
+        f"shards: {summary['shards']['count']} ({summary['shards']['bytes'] / 1e6:.1f} MB)",
+        f"catalog: {summary['catalog']}",
+    ]
+    print("\n".join(lines), file=file)
+
+
+def remove_staging(corpus: Path) -> None:
+    shutil.rmtree(corpus / "staging", ignore_errors=True)

@@ -1,0 +1,52 @@
+"""``BuildConfig``: every setting of ``ringmo build`` (and ``ringmo curate``) in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Settings of a corpus build. YAML keys and CLI flags map onto these names.
+
+    Tiling fields decide the candidates (changing them needs a new corpus); curation and
+    packing fields can be changed later with ``ringmo curate``.
+    """
+
+    inputs: tuple[str, ...] = ()
+    corpus: str = ""
+    # tiling
+    tile_size: int = 256
+    stride: int | None = None
+    gsd: float | None = None  # target metres per pixel; None keeps each scene's own GSD
+    edge: str = "drop"  # pad | drop partial tiles at scene edges
+    format: str = "auto"  # auto | png | jpg | webp | npy | tif
+    jpeg_quality: int = 95
+    min_valid_frac: float = 0.9
+    min_std: float = 2.0
+    min_entropy: float = 1.5
+    sensors: tuple[dict, ...] = ()  # sensor rules (see pipeline.sensors); empty = built-in rules
+    stac_assets: tuple[str, ...] = ("visual", "data", "image")
+    labels: str | None = None  # from-folders | CSV/Parquet of (uri, label); None = unlabeled
+    # curation
+    dedup_distance: int = 8
+    dedup_across_places: bool = False  # also merge look-alikes whose footprints do not intersect
+    rotation_invariant: bool = False
+    h3_resolution: int = 6
+    alpha: float = 0.5  # temperature: 1 keeps the natural distribution, 0 is uniform over cells
+    target_size: int | None = None
+    max_per_scene: int | None = None
+    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    # packing
+    shard_max_mb: int = 256
+    shard_max_count: int = 10_000
+    seed: int = 0
+    # engine
+    scheduler: str | None = None  # None: a local cluster; tcp://host:8786; sync: in-process
+    workers: int | None = None
+
+    def tiling_fields(self) -> dict:
+        """The settings that decide the staged candidates (a corpus keeps them for life)."""
+        names = ("tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac",
+                 "min_std", "min_entropy", "sensors", "stac_assets", "labels")
+        return {name: getattr(self, name) for name in names}

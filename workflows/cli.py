@@ -1,0 +1,97 @@
+"""The ``ringmo`` command line: one subcommand per job, each mapping flags onto its config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workflows import commands
+
+
+def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
+    parser.add_argument("--config", help="YAML file with BuildConfig settings (flags override it)")
+    if tiling:
+        tile = parser.add_argument_group("tiling")
+        tile.add_argument("--tile-size", type=int, help="tile size in sample pixels (default 256)")
+        tile.add_argument("--stride", type=int, help="tile stride in sample pixels (default: tile size)")
+        tile.add_argument("--gsd", type=float, help="resample to this GSD in metres")
+        tile.add_argument("--edge", choices=["pad", "drop"], help="partial edge tiles")
+        tile.add_argument("--format", choices=["auto", "png", "jpg", "webp", "npy", "tif"])
+        tile.add_argument("--labels", help="from-folders, or a CSV/Parquet of (uri, label)")
+    curate = parser.add_argument_group("curation")
+    curate.add_argument("--dedup-distance", type=int, help="near-duplicate Hamming radius (pHash bits)")
+    curate.add_argument("--dedup-across-places", action="store_true", default=None,
+                        help="also merge look-alikes whose footprints do not intersect")
+    curate.add_argument("--rotation-invariant", action="store_true", default=None)
+    curate.add_argument("--h3-resolution", type=int)
+    curate.add_argument("--alpha", type=float, help="balance temperature: 1 natural, 0 uniform")
+    curate.add_argument("--target-size", type=int, help="keep at most this many tiles")
+    curate.add_argument("--max-per-scene", type=int)
+    pack = parser.add_argument_group("packing and engine")
+    pack.add_argument("--shard-max-mb", type=int)
+    pack.add_argument("--shard-max-count", type=int)
+    pack.add_argument("--seed", type=int)
+    pack.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler, or 'sync'")
+    pack.add_argument("--workers", type=int, help="local cluster worker processes (default: cores)")
+    pack.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parser() -> argparse.ArgumentParser:
+    from catalogs.query_args import add_query_arguments
+
+    top = argparse.ArgumentParser(prog="ringmo", description="RingMo-style remote-sensing corpus "
+                                  "builder and masked-image-modeling trainer.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser("build", help="raw scenes -> tiles -> shards + GeoParquet catalog")
+    build.add_argument("paths", nargs="+", metavar="INPUT... CORPUS",
+                       help="directories, list files, STAC items, globs or URIs; then the corpus dir")
+    _build_options(build, tiling=True)
+    build.set_defaults(run=commands.build)
+
+    curate = sub.add_parser("curate", help="re-run dedup/balance/split/pack with other settings")
+    curate.add_argument("corpus")
+    _build_options(curate, tiling=False)
+    curate.set_defaults(run=commands.curate)
+
+    query = sub.add_parser("query", help="select catalog rows by region, sensor, GSD, date, ...")
+    query.add_argument("corpus")
+    add_query_arguments(query)
+    query.add_argument("--format", default="table",
+                       choices=["table", "geojson", "parquet", "shards", "keys", "count"])
+    query.add_argument("--output", "-o", help="write here instead of standard output")
+    query.set_defaults(run=commands.query)
+
+    stats = sub.add_parser("stats", help="counts per status, sensor and cell decile")
+    stats.add_argument("corpus")
+    stats.set_defaults(run=commands.stats)
+
+    samples = sub.add_parser("samples", help="write the built-in sample scenes")
+    samples.add_argument("out")
+    samples.add_argument("--scale", type=float, default=1.0)
+    samples.add_argument("--labeled", action="store_true", help="the labeled set instead")
+    samples.add_argument("--seed", type=int, default=0)
+    samples.set_defaults(run=commands.samples)
+
+    demo = sub.add_parser("demo", help="end to end on the sample scenes: build, query, train, report")
+    demo.add_argument("out")
+    demo.add_argument("--steps", type=int, default=300, help="pretraining steps")
+    demo.set_defaults(run=commands.demo)
+
+    pretrain = sub.add_parser("pretrain", add_help=False, help="MIM pretraining from a corpus "
+                              "(flags: see `ringmo pretrain --help`)")
+    pretrain.set_defaults(run=commands.pretrain)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = parser()
+    if argv and argv[0] == "pretrain":  # the trainer owns its flags (shared with torchrun launches)
+        return commands.pretrain(argv[1:])
+    args = top.parse_args(argv)
+    return args.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

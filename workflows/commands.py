@@ -1,0 +1,98 @@
+"""What each ``ringmo`` subcommand does, given its parsed flags (I/O and printing live here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from workflows.build_config import BuildConfig
+from workflows.config import make_config
+
+_OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "dedup_distance",
+              "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
+              "max_per_scene", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name, None) for name in _OVERRIDES}
+
+
+def build(args: argparse.Namespace) -> int:
+    from workflows.build import build as run_build, print_summary
+
+    *inputs, corpus = args.paths
+    if not inputs:
+        raise SystemExit("ringmo build: give at least one INPUT and then the CORPUS directory")
+    config = make_config(BuildConfig, args.config, inputs=tuple(inputs), corpus=corpus, **_overrides(args))
+    summary = run_build(config, progress=not args.quiet)
+    print_summary(summary)
+    return 0
+
+
+def curate(args: argparse.Namespace) -> int:
+    from catalogs.manifest import read_manifest
+    from workflows.build import build as run_build, print_summary
+
+    recorded = read_manifest(args.corpus).get("config")
+    if not recorded:
+        raise SystemExit(f"{args.corpus}: no manifest.json with a build config; run `ringmo build` first")
+    base = make_config(BuildConfig, None, **recorded)
+    config = make_config(BuildConfig, args.config, **{**recorded, "corpus": args.corpus,
+                                                      **{k: v for k, v in _overrides(args).items() if v is not None}})
+    if config.tiling_fields() != base.tiling_fields():
+        raise SystemExit("ringmo curate changes curation settings only; tiling settings need a new build")
+    summary = run_build(config, progress=not args.quiet, reuse_inputs=True)
+    print_summary(summary)
+    return 0
+
+
+def query(args: argparse.Namespace) -> int:
+    from catalogs.query_args import query_from_args
+    from workflows.query_output import write_query_result
+
+    from catalogs.query import read_catalog
+
+    table = read_catalog(args.corpus, query_from_args(args))
+    write_query_result(table, args.corpus, args.format, args.output)
+    return 0
+
+
+def stats(args: argparse.Namespace) -> int:
+    from workflows.stats import corpus_stats, format_stats
+
+    print(format_stats(corpus_stats(args.corpus)))
+    return 0
+
+
+def samples(args: argparse.Namespace) -> int:
+    from workflows.samples import write_labeled_set, write_sample_scenes
+
+    out = Path(args.out)
+    if args.labeled:
+        written = write_labeled_set(out, seed=args.seed)
+    else:
+        written = write_sample_scenes(out, seed=args.seed, scale=args.scale)
+    print(f"wrote {len(written)} files under {out}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from workflows.demo import run_demo
+
+    return run_demo(Path(args.out), steps=args.steps)
+
+
+def pretrain(argv: list[str]) -> int:
+    from training.pretrain import main as pretrain_main
+
+    return pretrain_main(argv) or 0
+
+
+def dump_json(obj, out=None) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str)
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        print(text, file=sys.stdout)

@@ -1,0 +1,52 @@
+"""Attach class labels to discovered inputs: from folder names or from a (uri, label) table."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pipeline.scene import SourceRef
+
+FROM_FOLDERS = "from-folders"
+
+
+def _folder_label(uri: str, roots: list[str]) -> str | None:
+    """The first folder under the input root that holds the file (UC Merced / AID layout)."""
+    path = os.path.abspath(uri)
+    for root in roots:
+        root = os.path.abspath(root)
+        if os.path.isdir(root) and path.startswith(root + os.sep):
+            parts = Path(os.path.relpath(path, root)).parts
+            return parts[0] if len(parts) > 1 else None
+    return None
+
+
+def read_label_table(path: str) -> dict[str, str]:
+    """{uri: label} from a CSV or Parquet file with ``uri`` and ``label`` columns."""
+    table = pq.read_table(path) if path.endswith(".parquet") else pacsv.read_csv(path)
+    missing = {"uri", "label"} - set(table.column_names)
+    if missing:
+        raise SystemExit(f"{path}: label table lacks column(s) {sorted(missing)}")
+    base = os.path.dirname(os.path.abspath(path))
+    uris = [u if "://" in u or os.path.isabs(u) else os.path.normpath(os.path.join(base, u))
+            for u in table.column("uri").to_pylist()]
+    return dict(zip(uris, (str(v) for v in table.column("label").to_pylist())))
+
+
+def attach_labels(refs: list[SourceRef], labels: str | None,
+                  roots: list[str]) -> tuple[list[SourceRef], list[tuple[str, str]]]:
+    """Refs with ``label`` set, and (uri, problem) for inputs of a labeled build with no label."""
+    if not labels:
+        return refs, []
+    if labels == FROM_FOLDERS:
+        found = {ref.uri: _folder_label(ref.uri, roots) for ref in refs}
+    else:
+        table = read_label_table(labels)
+        found = {ref.uri: table.get(ref.uri) or table.get(os.path.abspath(ref.uri)) for ref in refs}
+    labeled = [dataclasses.replace(ref, label=found[ref.uri]) for ref in refs if found[ref.uri]]
+    problems = [(ref.uri, f"no label for this file in {labels}") for ref in refs if not found[ref.uri]]
+    return labeled, problems

@@ -1,0 +1,97 @@
+"""The units of work a build hands to Dask: one input to ingest, one scene to tile, one shard.
+
+Each task is a module-level function of one picklable argument, records its result on disk
+atomically and returns it; if the record already exists the task returns it without redoing
+the work, which is how a killed build resumes. Bad input never raises out of a task: it comes
+back as a rejection with the file named and the problem stated.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.ingest import read_scene_info
+from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
+from pipeline.shards import write_shard
+from pipeline.tiler import TileConfig, stage_scene
+from workflows.records import input_key, read_json, scene_from_dict, scene_to_dict, write_json_atomic
+
+
+@dataclass(frozen=True)
+class IngestTask:
+    ref: SourceRef
+    rules: tuple[SensorRule, ...]
+    corpus: str
+
+
+@dataclass(frozen=True)
+class TileTask:
+    scene: SceneInfo
+    rule: SensorRule
+    config: TileConfig
+    corpus: str
+
+
+@dataclass(frozen=True)
+class PackTask:
+    shard: str
+    rows: tuple[dict, ...]
+    corpus: str
+
+
+def _problem(error: BaseException) -> str:
+    if isinstance(error, SceneError):
+        return error.problem
+    return f"{type(error).__name__}: {error}"
+
+
+def ingest(task: IngestTask) -> dict:
+    """Read one input's metadata; the record holds the scene or the reason it was rejected."""
+    record_path = Path(task.corpus) / "staging" / "inputs" / f"{input_key(task.ref.uri)}.json"
+    if record_path.exists():
+        return read_json(record_path)
+    try:
+        scene = read_scene_info(task.ref, task.rules)
+        record = {"uri": task.ref.uri, "scene": scene_to_dict(scene), "error": None}
+    except Exception as error:  # noqa: BLE001 - every failure becomes a recorded rejection
+        record = {"uri": task.ref.uri, "scene": None, "error": _problem(error)}
+    write_json_atomic(record_path, record)
+    return record
+
+
+def tile(task: TileTask) -> dict:
+    """Tile one scene into staging; a failure mid-scene rejects the scene and stages nothing."""
+    staging = Path(task.corpus) / "staging"
+    done = staging / f"{task.scene.scene_id}.parquet"
+    failed = staging / f"{task.scene.scene_id}.error.json"
+    if done.exists():
+        return {"scene_id": task.scene.scene_id, "error": None}
+    if failed.exists():
+        return read_json(failed)
+    try:
+        stage_scene(task.scene, task.rule, task.config, staging)
+        return {"scene_id": task.scene.scene_id, "error": None}
+    except Exception as error:  # noqa: BLE001
+        record = {"scene_id": task.scene.scene_id,
+                  "error": f"{task.scene.uri}: tiling failed: {_problem(error)}",
+                  "trace": traceback.format_exc(limit=3)}
+        write_json_atomic(failed, record)
+        return record
+
+
+def pack(task: PackTask) -> dict:
+    """Write one shard from staged bytes and record where each sample landed."""
+    record_path = Path(task.corpus) / "staging" / "packed" / f"{Path(task.shard).stem}.json"
+    if record_path.exists() and (Path(task.corpus) / task.shard).exists():
+        return read_json(record_path)
+    placements, digest = write_shard(list(task.rows), task.corpus, task.shard)
+    size = (Path(task.corpus) / task.shard).stat().st_size
+    record = {"shard": task.shard, "sha256": digest, "bytes": size, "placements": placements}
+    write_json_atomic(record_path, record)
+    return record
+
+
+def scene_from_record(record: dict) -> SceneInfo | None:
+    return scene_from_dict(record["scene"]) if record.get("scene") else None
