@@ -20,7 +20,9 @@ REMOTE_EXTENSIONS = (
 #: Options for every open: bounded block cache per worker process, no multithreaded decode
 #: (Dask already runs one task per core).
 BASE_OPTIONS = {
-    "GDAL_CACHEMAX": 256,  # MB per process
+    # rasterio passes an int GDAL_CACHEMAX to GDALSetCacheMax64, i.e. BYTES (256 would mean a
+    # 256-byte cache and ~50x slower decimated reads).
+    "GDAL_CACHEMAX": 256 * 1024 * 1024,
     "GDAL_NUM_THREADS": 1,
     "CPL_VSIL_CURL_CACHE_SIZE": 64 * 1024 * 1024,
 }

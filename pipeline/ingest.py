@@ -19,6 +19,7 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_gcps
@@ -44,6 +45,18 @@ class _Georef:
     georeferenced: bool
     footprint_wkb: bytes | None
     gsd_m: float | None
+
+
+def _gdal_message(exc: BaseException) -> str:
+    """The exception's text plus its causes: rasterio wraps the useful GDAL message."""
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).strip()
+        if text and "See previous exception" not in text:
+            parts.append(text)
+        exc = exc.__cause__ or exc.__context__
+    return "; ".join(parts) or "unknown GDAL error"
 
 
 def _check_local(uri: str) -> None:
@@ -74,7 +87,7 @@ def _open(uri: str):
     except Exception as exc:  # noqa: BLE001 - every GDAL failure becomes one clear scene error
         driver = _expected_driver(uri)
         hint = f" (suffix {suffix_of(uri) or 'none'} suggests driver {driver})" if driver else ""
-        raise SceneError(uri, f"not a raster GDAL can open{hint}: {exc}") from exc
+        raise SceneError(uri, f"not a raster GDAL can open{hint}: {_gdal_message(exc)}") from exc
 
 
 def _check_shape(ds, uri: str, max_pixels: int, max_side: int) -> None:
@@ -115,6 +128,24 @@ def _gcp_transform(ds, uri: str) -> tuple[Affine, object] | None:
     return fitted, gcp_crs
 
 
+def _sidecar_crs(uri: str):
+    """CRS from an ESRI ``.prj`` beside a world-file image (GDAL's PNG/JPEG drivers ignore it).
+
+    Local files only: probing sidecars over HTTP costs a round trip per scene.
+    """
+    if is_remote(uri) or uri.startswith("/vsi"):
+        return None
+    path = local_path(uri)
+    for candidate in (os.path.splitext(path)[0] + ".prj", path + ".prj"):
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, encoding="utf-8", errors="replace") as handle:
+                    return CRS.from_user_input(handle.read().strip())
+            except Exception:  # noqa: BLE001 - an unreadable .prj leaves the scene without CRS
+                return None
+    return None
+
+
 def _crs_string(crs) -> str:
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
@@ -127,6 +158,8 @@ def _georeference(ds, uri: str) -> _Georef:
         fitted = _gcp_transform(ds, uri)
         if fitted is not None:
             transform, crs = fitted
+    if crs is None and not transform.is_identity:
+        crs = _sidecar_crs(uri)
     coeffs = np.array(transform[:6], dtype=np.float64)
     if not np.isfinite(coeffs).all() or transform.determinant == 0:
         raise SceneError(uri, f"geotransform {tuple(coeffs)} is not invertible")
@@ -157,7 +190,7 @@ def _check_valid_pixels(ds, uri: str) -> None:
         if any(MaskFlags.all_valid not in flags for flags in ds.mask_flag_enums):
             valid = ds.dataset_mask(out_shape=shape) > 0
     except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
-        raise SceneError(uri, f"pixel data could not be read ({ds.driver}): {exc}") from exc
+        raise SceneError(uri, f"pixel data could not be read ({ds.driver}): {_gdal_message(exc)}") from exc
     if np.issubdtype(first.dtype, np.floating):
         valid &= ~np.isnan(first)
     if not valid.any():
@@ -230,7 +263,7 @@ def read_scene_info(
                          dtypes=tuple(ds.dtypes), block_shape=tuple(int(v) for v in ds.block_shapes[0]))
     try:
         digest = file_checksum(uri) if checksum else ""
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - network/backend errors become a scene error
         raise SceneError(uri, f"could not be read for its checksum: {exc}") from exc
     rule = match_rule(uri, rules, hint=ref.sensor)
     t = geo.transform

@@ -2,8 +2,9 @@
 
 Statistics are computed on the tile's 8-bit view (the uint8 sample itself, or the native
 sample mapped through the scene's preview stretch), so thresholds mean the same thing for
-every sensor. Large tiles are measured on a regular subsample of pixels: std and entropy of
-~65k pixels are as decisive as those of 786k and cost a tenth (this is the tiler's hot path).
+every sensor. Large tiles are measured on a regular subsample of pixels (every 4th pixel of
+every 4th row of a 512 tile): std, entropy and band means of 16k pixels are as decisive as
+those of 262k and cost a fraction (this is the tiler's hot path).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from catalogs.schema import BLANK, KEPT, NODATA
 
 _ENTROPY_FULL = 7.0  # bits; natural imagery sits around 6-7.5, so >= 7 counts as full detail
-_MAX_STAT_PIXELS = 1 << 16
+_MAX_STAT_PIXELS = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -52,30 +53,55 @@ def subsample_step(height: int, width: int, limit: int = _MAX_STAT_PIXELS) -> in
     return step
 
 
-def assess(tile: np.ndarray, valid_mask: np.ndarray | None) -> Assessment:
-    """Measure a uint8 ``[H, W, C]`` tile; ``valid_mask`` ``[H, W]`` is True on valid pixels."""
+def _valid_values(tile: np.ndarray, valid_mask: np.ndarray | None, valid_frac: float) -> np.ndarray:
+    """``[K, C]`` values of valid pixels on the subsample grid (all valid pixels if none land)."""
     h, w = tile.shape[:2]
-    if valid_mask is None:
-        valid_frac = 1.0
-    else:
-        valid_frac = float(np.count_nonzero(valid_mask)) / float(h * w)
-    if valid_frac == 0.0:
-        return Assessment(0.0, 0.0, 0.0, 0.0)
     step = subsample_step(h, w)
     sub = tile[::step, ::step]
-    if valid_mask is not None and valid_frac < 1.0:
-        values = sub[valid_mask[::step, ::step]]
-    else:
-        values = sub
-    values = values.reshape(-1)
-    if values.size == 0:  # valid pixels exist but none fell on the subsample grid
-        values = tile[valid_mask].reshape(-1)
-    std = float(values.std(dtype=np.float64))
-    counts = np.bincount(values, minlength=256)
+    if valid_mask is None or valid_frac == 1.0:
+        return sub.reshape(-1, tile.shape[2])
+    values = sub[valid_mask[::step, ::step]]
+    return values if len(values) else tile[valid_mask]
+
+
+def _valid_frac(tile: np.ndarray, valid_mask: np.ndarray | None) -> float:
+    if valid_mask is None:
+        return 1.0
+    return float(np.count_nonzero(valid_mask)) / float(valid_mask.size)
+
+
+def band_stats(tile: np.ndarray, valid_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-band ``(mean, std)`` of valid pixels of an ``[H, W, C]`` tile in its own units."""
+    frac = _valid_frac(tile, valid_mask)
+    if frac == 0.0:
+        return None
+    x = _valid_values(tile, valid_mask, frac).astype(np.float64)
+    mean = x.mean(axis=0)
+    var = np.maximum((x * x).mean(axis=0) - mean * mean, 0.0)
+    return mean, np.sqrt(var)
+
+
+def measure(tile: np.ndarray, valid_mask: np.ndarray | None):
+    """``(Assessment, band_mean, band_std)`` of a uint8 tile from a single pass over the subsample."""
+    frac = _valid_frac(tile, valid_mask)
+    if frac == 0.0:
+        return Assessment(0.0, 0.0, 0.0, 0.0), None, None
+    values = _valid_values(tile, valid_mask, frac)  # [K, C] uint8
+    x = values.astype(np.float64)
+    mean = x.mean(axis=0)
+    sq = (x * x).mean(axis=0)
+    std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    pooled = float(np.sqrt(max(sq.mean() - mean.mean() ** 2, 0.0)))
+    counts = np.bincount(values.reshape(-1), minlength=256)
     p = counts[counts > 0] / values.size
     entropy = float(-(p * np.log2(p)).sum())
-    quality = valid_frac * min(1.0, entropy / _ENTROPY_FULL)
-    return Assessment(valid_frac, std, entropy, quality)
+    quality = frac * min(1.0, entropy / _ENTROPY_FULL)
+    return Assessment(frac, pooled, entropy, quality), mean, std
+
+
+def assess(tile: np.ndarray, valid_mask: np.ndarray | None) -> Assessment:
+    """Measure a uint8 ``[H, W, C]`` tile; ``valid_mask`` ``[H, W]`` is True on valid pixels."""
+    return measure(tile, valid_mask)[0]
 
 
 def verdict(assessment: Assessment, config: QualityConfig) -> tuple[str, str | None]:

@@ -25,7 +25,7 @@ from catalogs.schema import CANDIDATE_SCHEMA, KEPT, conform, empty_table
 from pipeline.encode import choose_format, encode
 from pipeline.gdal_env import gdal_env
 from pipeline.hashing import phash_batch, pixel_hash
-from pipeline.quality import Assessment, QualityConfig, assess, subsample_step, verdict
+from pipeline.quality import QualityConfig, assess, band_stats, measure, verdict
 from pipeline.scaling import Scaler, fit_scaler
 from pipeline.scene import SceneInfo, SensorRule
 from pipeline.strips import BandPlan, plan_bands, read_strip, scaler_sample
@@ -103,25 +103,20 @@ def _strip_chunks(windows: np.ndarray, plan: _Plan, config: TileConfig, block_co
 
 
 def _tile_stats(sample: np.ndarray, view: np.ndarray, valid: np.ndarray | None):
-    """Quality assessment on the 8-bit view; per-band mean/std of valid pixels in sample units."""
+    """``(assessment of the 8-bit view, band means, band stds, pooled std)``.
+
+    The verdict uses the 8-bit view; the stored statistics are in sample units.
+    """
+    if view is sample:
+        a, mean, std = measure(sample, valid)
+        return a, mean, std, a.std
     a = assess(view, valid)
-    if a.valid_frac == 0.0:
-        return a, None, None
-    step = subsample_step(*sample.shape[:2])
-    sub = sample[::step, ::step]
-    values = sub[valid[::step, ::step]] if valid is not None else sub.reshape(-1, sub.shape[-1])
-    if len(values) == 0:
-        values = sample[valid]
-    mean = values.mean(axis=0, dtype=np.float64)
-    std = values.std(axis=0, dtype=np.float64)
-    return a, mean, std
-
-
-def _sample_std(a: Assessment, plan: _Plan, mean, std) -> float:
-    """Pooled std of all bands in sample units (the 8-bit view's std when samples are uint8)."""
-    if plan.sample_dtype == "uint8" or mean is None:
-        return a.std
-    return float(np.sqrt(np.mean(std**2 + mean**2) - np.mean(mean) ** 2))
+    stats = band_stats(sample, valid)
+    if stats is None:
+        return a, None, None, 0.0
+    mean, std = stats
+    pooled = float(np.sqrt(max(np.mean(std**2 + mean**2) - np.mean(mean) ** 2, 0.0)))
+    return a, mean, std, pooled
 
 
 def _process_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, config: TileConfig,
@@ -151,15 +146,15 @@ def _process_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, con
 def _rows_for_chunk(items, plan: _Plan, config: TileConfig, scene: SceneInfo, ids, geo):
     """Turn one chunk's tiles into candidate rows; hash and encode only the kept ones."""
     decided = []
-    for i, (a, mean, std), sample, view in items:
+    for i, (a, mean, std, pooled), sample, view in items:
         status, detail = verdict(a, config.quality)
-        decided.append((i, a, mean, std, sample, view, status, detail))
-    kept = [d for d in decided if d[6] == KEPT]
-    phashes = dict(zip((d[0] for d in kept), phash_batch([d[5] for d in kept]).tolist()))
+        decided.append((i, a, mean, std, pooled, sample, view, status, detail))
+    kept = [d for d in decided if d[7] == KEPT]
+    phashes = dict(zip((d[0] for d in kept), phash_batch([d[6] for d in kept]).tolist()))
     profile = geo.profile_for if plan.fmt == "tif" else None
-    for i, a, mean, std, sample, view, status, detail in decided:
+    for i, a, mean, std, pooled, sample, view, status, detail in decided:
         row = {
-            "tile_id": ids[i], "valid_frac": a.valid_frac, "std": _sample_std(a, plan, mean, std),
+            "tile_id": ids[i], "valid_frac": a.valid_frac, "std": pooled,
             "entropy": a.entropy, "quality": a.quality, "status": status, "detail": detail,
             "band_mean": None if mean is None else mean.tolist(),
             "band_std": None if std is None else std.tolist(),

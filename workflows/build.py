@@ -170,7 +170,7 @@ def _drop_stale_shards(corpus: Path, planned: set[str]) -> None:
             (corpus / "staging" / "packed" / f"{shard.stem}.json").unlink(missing_ok=True)
 
 
-def print_summary(summary: dict, file=sys.stdout) -> None:
+def print_summary(summary: dict, file=None) -> None:
     """The human summary of a build: what came in, what was kept, what was rejected and why."""
     scenes = summary["scenes"]
     tiles = summary["tiles"]
@@ -183,7 +183,7 @@ def print_summary(summary: dict, file=sys.stdout) -> None:
         f"shards: {summary['shards']['count']} ({summary['shards']['bytes'] / 1e6:.1f} MB)",
         f"catalog: {summary['catalog']}",
     ]
-    print("\n".join(lines), file=file)
+    print("\n".join(lines), file=file or sys.stdout)
 
 
 def remove_staging(corpus: Path) -> None:

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
-from rasterio.transform import from_origin
+from affine import Affine
+
+
+def from_origin(west, north, xsize, ysize):
+    """North-up affine (rasterio's helper warns about Affine's ``*``)."""
+    return Affine(xsize, 0.0, west, 0.0, -ysize, north)
 
 
 def write_tif(path, *, width=64, height=48, count=1, dtype="uint8", crs=None, transform=None,

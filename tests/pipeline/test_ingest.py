@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
-from rasterio.transform import from_origin
 
 from catalogs.keys import scene_id_for
 from pipeline.ingest import file_checksum, read_scene_info
 from pipeline.scene import SceneError, SourceRef
 from pipeline.sensors import rules_from_dicts
-from tests.pipeline.conftest import write_tif
+from tests.pipeline.conftest import from_origin, write_tif
 
 
 def _info(path, **kwargs):
@@ -67,6 +66,19 @@ def test_png_with_world_file_and_prj_is_georeferenced(png_world):
     info = _info(png_world)
     assert info.georeferenced and info.crs == "EPSG:32633"
     assert info.gsd_m == pytest.approx(0.5)
+
+
+def test_world_file_with_esri_prj_sidecar(png_world):
+    from pyproj import CRS
+
+    with open(os.path.splitext(png_world)[0] + ".prj", "w") as handle:
+        handle.write(CRS.from_epsg(32633).to_wkt("WKT1_ESRI"))
+    info = _info(png_world)
+    assert info.georeferenced and info.crs == "EPSG:32633"
+    poly = shapely.from_wkb(info.footprint_wkb)
+    lon, lat = Transformer.from_crs(32633, 4326, always_xy=True).transform(1015.0, 1990.5)
+    assert poly.centroid.x == pytest.approx(lon, abs=1e-6)
+    assert poly.centroid.y == pytest.approx(lat, abs=1e-6)
 
 
 def test_jpeg_without_georeference(jpeg_plain):
@@ -127,6 +139,16 @@ def test_corrupt_message_names_driver(corrupt_tif):
         _info(corrupt_tif)
 
 
+def test_truncated_pixel_data_is_rejected(tmp_path):
+    full = write_tif(tmp_path / "full.tif", width=256, height=256, crs="EPSG:32631",
+                     transform=from_origin(500000, 5000000, 1, 1), compress="deflate",
+                     tiled=True, blockxsize=64, blockysize=64)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(open(full, "rb").read()[:20000])
+    with pytest.raises(SceneError, match="pixel data could not be read.*TIFF"):
+        _info(str(cut))
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SceneError, match="file not found"):
         _info(str(tmp_path / "nope.tif"))
@@ -154,7 +176,7 @@ def test_non_invertible_transform(tmp_path):
 def test_all_nan_float_without_nodata(tmp_path):
     data = np.full((1, 20, 20), np.nan, dtype="float32")
     path = write_tif(tmp_path / "nan.tif", width=20, height=20, dtype="float32", data=data,
-                     crs="EPSG:32631", transform=from_origin(0, 0, 1, 1))
+                     crs="EPSG:32631", transform=from_origin(500000, 5000000, 1, 1))
     with pytest.raises(SceneError, match="all pixels are nodata"):
         _info(path)
 
@@ -163,10 +185,11 @@ def test_partial_nodata_scene_is_kept(tmp_path):
     data = np.zeros((1, 256, 256), dtype="uint8")
     data[0, 100:110, 200:210] = 7  # a small valid patch still survives the decimated probe
     path = write_tif(tmp_path / "patch.tif", width=256, height=256, data=data, nodata=0,
-                     crs="EPSG:32631", transform=from_origin(0, 0, 1, 1))
+                     crs="EPSG:32631", transform=from_origin(500000, 5000000, 1, 1))
     assert _info(path).nodata == 0.0
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_gcp_only_scene_uses_affine_gcps(tmp_path):
     import rasterio
     from rasterio.control import GroundControlPoint as GCP
@@ -179,6 +202,20 @@ def test_gcp_only_scene_uses_affine_gcps(tmp_path):
     info = _info(path)
     assert info.georeferenced and info.crs == "EPSG:32631"
     assert info.gsd_m == pytest.approx(10.0)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_gcps_an_affine_cannot_explain_are_not_used(tmp_path):
+    import rasterio
+    from rasterio.control import GroundControlPoint as GCP
+
+    path = write_tif(tmp_path / "warped.tif", width=40, height=30)
+    gcps = [GCP(0, 0, 500000, 5000000), GCP(0, 40, 500400, 5000000), GCP(30, 0, 500000, 4999700),
+            GCP(30, 40, 500900, 4999100)]  # strongly non-affine corner
+    with rasterio.open(path, "r+") as ds:
+        ds.gcps = (gcps, "EPSG:32631")
+    info = _info(path)
+    assert not info.georeferenced and info.footprint_wkb is None
 
 
 def test_checksum_can_be_skipped(utm_tif):
@@ -204,3 +241,21 @@ def test_remote_checksum_through_fsspec():
     finally:
         fs.rm("/ringmo-test", recursive=True)
     assert got == "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def test_gdal_env_remote_options_only_for_remote_uris():
+    from pipeline.gdal_env import gdal_options
+
+    local = gdal_options("/data/x.tif")
+    assert local["GDAL_CACHEMAX"] >= 1 << 20  # rasterio reads an int as bytes, not MB
+    assert "GDAL_DISABLE_READDIR_ON_OPEN" not in local  # world files / .aux.xml still found
+    remote = gdal_options("https://h/x.jp2?sig=abc")
+    assert remote["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+    assert ".jp2" in remote["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"].split(",")
+    assert "CPL_VSIL_CURL_ALLOWED_EXTENSIONS" not in gdal_options("https://h/api/scene")
+    assert gdal_options("s3://b/k.tif", GDAL_CACHEMAX=64)["GDAL_CACHEMAX"] == 64
+
+
+def test_file_uri_is_read(utm_tif):
+    info = read_scene_info(SourceRef(uri="file://" + utm_tif))
+    assert info.georeferenced and info.width == 64

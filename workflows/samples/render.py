@@ -39,11 +39,16 @@ def mat(name: str) -> np.ndarray:
 
 def paint(img: np.ndarray, mask: np.ndarray, material: np.ndarray,
           tone: np.ndarray | float = 1.0) -> None:
-    """Alpha-blend ``material`` (5,) or (H, W, 5), scaled by ``tone``, where ``mask`` is set."""
-    m = mask[..., None]
-    t = tone[..., None] if isinstance(tone, np.ndarray) else tone
-    img *= 1.0 - m
-    img += m * material * t
+    """Alpha-blend ``material`` (5,) or (H, W, 5), scaled by ``tone``, where ``mask`` is set.
+
+    Works on the masked pixels only: most layers (roads, shadows, roofs) cover a small part.
+    """
+    sel = mask > 1e-4
+    m = mask[sel][:, None]
+    target = material[sel] if material.ndim == 3 else material
+    target = target * (tone[sel][:, None] if isinstance(tone, np.ndarray) else tone)
+    px = img[sel]
+    img[sel] = px + m * (target - px)
 
 
 def mix(a: str, b: str, t: np.ndarray) -> np.ndarray:
@@ -56,7 +61,8 @@ def _farmland(img, shape, rng, gsd):
                         row_period_px=max(3.0 / gsd, 1.5))
     kinds = np.floor(p["id"] * 4).astype(np.int8)  # crop, wheat, soil, grass
     table = np.stack([mat("crop"), mat("wheat"), mat("soil"), mat("grass")])
-    rows = 0.82 + 0.3 * p["rows"] * (kinds < 3)
+    amp = 0.3 if gsd < 1.0 else 0.0  # crop rows (~3 m apart) vanish at coarse GSD
+    rows = 0.82 + amp * p["rows"] * (kinds < 3)
     paint(img, np.ones(shape, np.float32), table[kinds], rows * (0.9 + 0.2 * p["id"]))
     paint(img, p["edge"], mat("tree"), 0.8)
 
@@ -67,10 +73,13 @@ def _forest(img, shape, rng, gsd, mask):
 
 
 def _town(img, shape, rng, gsd, mask, *, dense, roof_mix):
-    t = terrain.city_blocks(shape, rng, block_px=(110 if dense else 70) / gsd,
-                            street_px=(16 if dense else 8) / gsd, lot_px=(14 if dense else 22) / gsd,
+    # at coarse GSD a lot would be ~1 px and alias into moire, so keep lots >= 3 px
+    t = terrain.city_blocks(shape, rng, block_px=max((110 if dense else 70) / gsd, 9.0),
+                            street_px=max((16 if dense else 8) / gsd, 1.0),
+                            lot_px=max((14 if dense else 22) / gsd, 3.0),
                             angle=rng.uniform(0, 90), dense=dense, fill=0.75,
-                            shadow_px=(6 if dense else 3) / gsd)
+                            shadow_px=(6 if dense else 3) / gsd,
+                            irregular=0.05 if gsd < 2.0 else 0.6)
     paint(img, mask * t["garden"] * 0.7, mat("concrete" if dense else "grass"), 0.8)
     paint(img, mask * t["street"], mat("asphalt"))
     roof = mix("zinc", "tile", (t["roof_id"] > roof_mix).astype(np.float32))
@@ -130,7 +139,10 @@ def compose(shape: tuple[int, int], rng: np.random.Generator, style: str, gsd: f
         _water(img, shape, rng, c["sea"])
         paint(img, 0.6 * c["surf"] * c["sea"], mat("foam"), 0.8)
     grain = 0.93 + 0.14 * fractal_noise(shape, rng, cells=max(shape) / 6, octaves=2)
-    return img * grain[..., None]
+    img *= grain[..., None]
+    if gsd >= 2.0:  # a coarse sensor's point-spread function softens sub-pixel structures
+        img = np.stack([blur(img[..., i], 0.6) for i in range(img.shape[2])], axis=-1)
+    return img
 
 
 def to_rgb8(field: np.ndarray, rng: np.random.Generator, gain: float = 2.8) -> np.ndarray:

@@ -115,8 +115,8 @@ def geotransform(spec: SceneSpec, width: int, height: int) -> Affine:
         px = py = spec.gsd / np.cos(np.deg2rad(lat))  # Mercator stretches by 1/cos(lat)
     else:
         px = py = spec.gsd
-    return (Affine.translation(xs[0], ys[0]) * Affine.rotation(spec.rotation)
-            * Affine.scale(px, -py) * Affine.translation(-width / 2, -height / 2))
+    return (Affine.translation(xs[0], ys[0]) @ Affine.rotation(spec.rotation)
+            @ Affine.scale(px, -py) @ Affine.translation(-width / 2, -height / 2))
 
 
 def render_field(spec: SceneSpec, shape: tuple[int, int], seed: int) -> np.ndarray:
@@ -139,7 +139,7 @@ def apply_collar(spec: SceneSpec, pixels: np.ndarray, seed: int) -> np.ndarray:
     h, w = pixels.shape[:2]
     if spec.collar == "rotated":
         angle = float(spec_rng(seed, spec.name + "/collar").uniform(20, 35))
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 0.72)
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)  # same GSD, corners cut
         out = np.stack([cv2.warpAffine(pixels[..., i], m, (w, h), flags=cv2.INTER_LINEAR,
                                        borderValue=0) for i in range(pixels.shape[2])], axis=-1)
         valid = cv2.warpAffine(np.ones((h, w), np.uint8), m, (w, h), flags=cv2.INTER_NEAREST)
@@ -217,7 +217,7 @@ def write_sample_scenes(out_dir: Path, *, seed: int = 0, scale: float = 1.0) -> 
             whole, canvas_transform = canvases[spec.canvas]
             c0, r0 = (int(round(o * scale)) for o in spec.offset)
             field = whole[r0:r0 + h, c0:c0 + w]
-            transform = canvas_transform * Affine.translation(c0, r0)
+            transform = canvas_transform @ Affine.translation(c0, r0)
         else:
             field = render_field(spec, (h, w), seed)
             transform = geotransform(spec, w, h) if spec.crs else None

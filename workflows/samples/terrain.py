@@ -56,7 +56,7 @@ def parcels(shape: Shape, rng: np.random.Generator, size_px: float, angle: float
 
 def city_blocks(shape: Shape, rng: np.random.Generator, *, block_px: float, street_px: float,
                 lot_px: float, angle: float, dense: bool, fill: float = 0.8,
-                shadow_px: float = 4.0) -> dict[str, np.ndarray]:
+                shadow_px: float = 4.0, irregular: float = 0.05) -> dict[str, np.ndarray]:
     """Street grid with buildings: dense perimeter blocks (courtyards) or detached houses.
 
     Returns ``street``, ``roof`` masks, ``roof_id`` (per building), ``roof_shade`` (two-slope
@@ -64,7 +64,7 @@ def city_blocks(shape: Shape, rng: np.random.Generator, *, block_px: float, stre
     """
     salt = int(rng.integers(1 << 31))
     u, v = grid_coords(shape, angle)
-    u, v = warp(u, v, rng, amplitude=block_px * 0.05, cells=2.0)
+    u, v = warp(u, v, rng, amplitude=block_px * irregular, cells=2.0 + 6.0 * irregular)
     bu, bv = np.floor(u / block_px), np.floor(v / block_px)
     a = u - bu * block_px - street_px
     b = v - bv * block_px - street_px

@@ -1,0 +1,81 @@
+import io
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+
+from pipeline.encode import choose_format, decode, encode, supports
+from tests.pipeline.rasters import textured
+
+
+def _tile(bands, dtype="uint8", hi=255):
+    return np.ascontiguousarray(np.moveaxis(textured(48, 40, bands, dtype=dtype, hi=hi), 0, 2))
+
+
+@pytest.mark.parametrize("fmt, bands, dtype, hi", [
+    ("png", 1, "uint8", 255), ("png", 3, "uint8", 255), ("png", 4, "uint8", 255),
+    ("png", 1, "uint16", 60000), ("webp", 3, "uint8", 255), ("webp", 4, "uint8", 255),
+    ("npy", 13, "uint16", 10000), ("npy", 2, "float32", 1.0), ("tif", 5, "int16", 3000),
+])
+def test_lossless_roundtrip(fmt, bands, dtype, hi):
+    tile = _tile(bands, dtype, hi)
+    out = decode(encode(tile, fmt), fmt)
+    assert out.dtype == tile.dtype and out.shape == tile.shape
+    np.testing.assert_array_equal(out, tile)
+
+
+def test_png_is_stored_in_rgb_order():
+    tile = np.zeros((8, 8, 3), np.uint8)
+    tile[..., 0] = 200  # red
+    with Image.open(io.BytesIO(encode(tile, "png"))) as im:
+        assert im.mode == "RGB" and im.getpixel((0, 0)) == (200, 0, 0)
+
+
+def test_jpeg_is_close_and_keeps_channel_order():
+    tile = _tile(3)
+    tile[..., 0] = 250
+    out = decode(encode(tile, "jpg", jpeg_quality=95), "jpg")
+    assert out.shape == tile.shape
+    assert np.abs(out.astype(int) - tile).mean() < 10  # noisy texture, chroma subsampled
+    assert out[..., 0].mean() > 240
+
+
+def test_lossy_webp():
+    tile = _tile(3)
+    out = decode(encode(tile, "webp", webp_lossless=False, jpeg_quality=90), "webp")
+    assert np.abs(out.astype(int) - tile).mean() < 12
+
+
+def test_tif_carries_georeferencing():
+    tile = _tile(2, "uint16", 4000)
+    transform = from_origin(500000, 5000000, 10, 10)
+    data = encode(tile, "tif", profile={"crs": "EPSG:32631", "transform": transform})
+    with rasterio.MemoryFile(data) as mem, mem.open() as src:
+        assert src.crs.to_epsg() == 32631 and src.transform == transform and src.count == 2
+
+
+def test_encoding_is_deterministic():
+    tile = _tile(3)
+    for fmt in ("png", "jpg", "webp", "npy", "tif"):
+        assert encode(tile, fmt) == encode(tile.copy(), fmt)
+
+
+@pytest.mark.parametrize("dtype, bands, rule, expected", [
+    ("uint8", 3, "auto", "png"), ("uint8", 1, "auto", "png"), ("uint8", 4, "auto", "png"),
+    ("uint8", 2, "auto", "npy"), ("uint8", 13, "auto", "npy"), ("uint16", 1, "auto", "npy"),
+    ("float32", 3, "auto", "npy"), ("uint8", 3, "jpg", "jpg"), ("uint16", 4, "tif", "tif"),
+])
+def test_choose_format(dtype, bands, rule, expected):
+    assert choose_format(dtype, bands, rule) == expected
+
+
+def test_impossible_formats_are_errors():
+    assert not supports("jpg", "uint8", 4) and not supports("webp", "uint16", 3)
+    with pytest.raises(ValueError, match="cannot hold"):
+        choose_format("uint16", 3, "jpg")
+    with pytest.raises(ValueError, match="unknown"):
+        choose_format("uint8", 3, "bmp")
+    with pytest.raises(ValueError):
+        encode(np.zeros((4, 4, 13), np.uint8), "png")

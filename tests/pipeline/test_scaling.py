@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from pipeline.scaling import Scaler, choose_method, fit_scaler
+from pipeline.scene import SensorRule
+
+RULE = SensorRule(name="t")
+
+
+@pytest.mark.parametrize("dtype, bands, method", [
+    ("uint8", 3, "none"), ("uint16", 4, "percentile"), ("int16", 1, "percentile"),
+    ("float32", 1, "sar_db"), ("float32", 4, "percentile"), ("float64", 2, "percentile"),
+])
+def test_auto_choice(dtype, bands, method):
+    assert choose_method(RULE, dtype, bands) == method
+
+
+def test_native_output_never_scales_and_explicit_rule_wins():
+    assert choose_method(SensorRule(name="t", out_dtype="native"), "uint16", 4) == "none"
+    assert choose_method(SensorRule(name="t", scaling="minmax"), "uint8", 3) == "minmax"
+    with pytest.raises(ValueError):
+        choose_method(SensorRule(name="t", scaling="gamma"), "uint16", 3)
+
+
+def test_percentile_stretch_maps_uint16_to_full_uint8_range():
+    rng = np.random.default_rng(0)
+    data = rng.integers(1000, 5000, (64, 64, 3)).astype(np.uint16)
+    data[..., 2] //= 4  # a band with a narrower range still uses all 8 bits
+    scaler = fit_scaler(data, None, RULE, "uint16")
+    out = scaler.apply(data)
+    assert out.dtype == np.uint8
+    for b in range(3):
+        assert out[..., b].min() == 0 and out[..., b].max() == 255
+        assert 0.01 < (out[..., b] == 0).mean() < 0.04  # ~2 % clipped at each end
+
+
+def test_nodata_pixels_do_not_enter_the_fit():
+    data = np.full((32, 32, 1), 3000, np.uint16)
+    data[:16] = np.arange(16 * 32).reshape(16, 32, 1) + 2000
+    valid = np.zeros((32, 32), bool)
+    valid[:16] = True
+    data[16:] = 0  # fill value, masked out
+    scaler = fit_scaler(data, valid, SensorRule(name="t", percentiles=(0, 100)), "uint16")
+    assert scaler.lo == (2000.0,) and scaler.hi == (2000.0 + 16 * 32 - 1,)
+
+
+def test_sar_linear_power_to_db():
+    values = np.array([10 ** -2.5, 0.1, 1.0, 10.0], np.float32).reshape(1, 4, 1)
+    scaler = fit_scaler(values, None, SensorRule(name="s1", scaling="sar_db"), "float32")
+    assert not scaler.input_db
+    out = scaler.apply(values).ravel().tolist()
+    assert out == [0, round(15 / 25 * 255), 255, 255]
+
+
+def test_sar_already_in_db_is_detected():
+    values = np.array([-25.0, -12.5, 0.0, 3.0], np.float32).reshape(1, 4, 1)
+    scaler = fit_scaler(values, None, RULE, "float32")  # auto: float single band -> sar_db
+    assert scaler.method == "sar_db" and scaler.input_db
+    assert scaler.apply(values).ravel().tolist() == [0, 128, 255, 255]
+
+
+def test_minmax_constant_band_and_nan():
+    data = np.stack([np.linspace(0, 1, 100), np.full(100, 7.0)], axis=-1).reshape(10, 10, 2)
+    data = data.astype(np.float32)
+    data[0, 0, 0] = np.nan
+    scaler = fit_scaler(data, None, SensorRule(name="t", scaling="minmax"), "float32")
+    out = scaler.apply(data)
+    assert out[..., 0].max() == 255 and out[0, 1, 0] < 5
+    assert out[0, 0, 0] == 0  # NaN maps to 0 instead of garbage
+    assert (out[..., 1] == 0).all()  # constant band: no division by zero
+
+
+def test_none_is_identity_and_empty_fit_is_safe():
+    data = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    assert Scaler("none").apply(data) is data
+    scaler = fit_scaler(np.zeros((4, 4, 2), np.uint16), np.zeros((4, 4), bool), RULE, "uint16")
+    assert scaler.apply(np.zeros((4, 4, 2), np.uint16)).dtype == np.uint8

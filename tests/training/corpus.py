@@ -1,0 +1,113 @@
+"""Tiny synthetic corpora for training tests: shards, catalog and manifest as the contract says.
+
+Tiles are smooth fields plus rectangles ("parcels and roofs") and a little noise, so a tiny
+model can learn to fill masked pixels from their neighbours. Offsets and sizes are recorded
+from the tar writer's position exactly as the packer must record them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from catalogs.geoparquet import write_geoparquet
+from catalogs.keys import shard_name, tile_id_for
+from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
+
+_TO_CV = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
+
+
+def synthetic_tile(rng: np.random.Generator, size: int, bands: int, dtype=np.uint8) -> np.ndarray:
+    """``[size, size, bands]`` of structured content in the dtype's range."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = np.zeros((size, size, bands))
+    for b in range(bands):
+        fx, fy, phase = rng.uniform(0.5, 2.0, 2).tolist() + [rng.uniform(0, 6.3)]
+        base[:, :, b] = 0.5 + 0.3 * np.sin(2 * np.pi * (fx * xx + fy * yy) + phase)
+    for _ in range(int(rng.integers(2, 6))):
+        y0, x0 = rng.integers(0, size - 4, 2)
+        h, w = rng.integers(4, max(5, size // 3), 2)
+        base[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0.1, 0.9, bands)
+    base += rng.normal(0, 0.02, base.shape)
+    top = 255 if dtype == np.uint8 else 4000
+    return (np.clip(base, 0, 1) * top).astype(dtype)
+
+
+def encode(array: np.ndarray, fmt: str) -> bytes:
+    if fmt == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+    if fmt == "tif":
+        from rasterio.io import MemoryFile
+
+        h, w, c = array.shape
+        with MemoryFile() as mem:
+            with mem.open(driver="GTiff", width=w, height=h, count=c, dtype=str(array.dtype)) as dst:
+                dst.write(np.moveaxis(array, 2, 0))
+            return bytes(mem.read())
+    img = cv2.cvtColor(array, _TO_CV[array.shape[2]]) if array.shape[2] in _TO_CV else array[:, :, 0]
+    ok, buf = cv2.imencode(f".{fmt}", img, [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "jpg" else [])
+    assert ok
+    return buf.tobytes()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime = len(data), 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_shard(path: Path, samples: list[tuple[str, bytes, str, dict]]) -> list[tuple[int, int]]:
+    """Write ``(key, image bytes, fmt, meta)`` samples; return each one's (offset, size)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spans = []
+    with open(path, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, image, fmt, meta in samples:
+            start = handle.tell()
+            _add(tar, f"{key}.{fmt}", image)
+            _add(tar, f"{key}.json", json.dumps(meta).encode())
+            spans.append((start, handle.tell() - start))
+    return spans
+
+
+def make_corpus(root: Path, n: int = 48, size: int = 64, bands: int = 3, fmt: str = "png",
+                per_shard: int = 16, sensor: str = "aerial", dtype=np.uint8, seed: int = 0) -> Path:
+    """A corpus at ``root``: shards, ``catalog/tiles.parquet`` and ``manifest.json`` with stats."""
+    rng = np.random.default_rng(seed)
+    rows, pixels, shard_samples = [], [], {}
+    for i in range(n):
+        tile = synthetic_tile(rng, size, bands, dtype)
+        pixels.append(tile.reshape(-1, bands).astype(np.float64))
+        key = tile_id_for(f"scene{i % 5}", i, 0, size, size, "test")
+        lon, lat = -10 + 20 * i / n, 40 + (i % 7)
+        meta = {"tile_id": key, "scene_id": f"scene{i % 5}", "sensor": sensor, "bands": [f"b{b}" for b in range(bands)],
+                "dtype": np.dtype(dtype).name, "gsd_m": 1.0, "width": size, "height": size, "lon": lon, "lat": lat,
+                "split": "train", "label": None}
+        shard = shard_name("train", i // per_shard)
+        shard_samples.setdefault(shard, []).append((key, encode(tile, fmt), fmt, meta))
+        box = shapely.box(lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01)
+        rows.append({"tile_id": key, "scene_id": meta["scene_id"], "uri": "synthetic", "sensor": sensor,
+                     "band_count": bands, "dtype": meta["dtype"], "format": fmt, "width": size, "height": size,
+                     "geometry": shapely.to_wkb(box), "lon": lon, "lat": lat, "status": KEPT, "split": "train",
+                     "bbox": dict(zip(("xmin", "ymin", "xmax", "ymax"), box.bounds)), "shard": shard})
+    spans = {}
+    for shard, samples in shard_samples.items():
+        for (key, *_), span in zip(samples, write_shard(root / shard, samples)):
+            spans[key] = span
+    for row in rows:
+        row["offset"], row["size"] = spans[row["tile_id"]]
+    table = conform(pa.Table.from_pylist(rows), CATALOG_SCHEMA)
+    write_geoparquet(table, root / "catalog" / "tiles.parquet")
+    allpix = np.concatenate(pixels)
+    stats = {sensor: {"bands": [f"b{b}" for b in range(bands)], "dtype": np.dtype(dtype).name,
+                      "mean": allpix.mean(0).tolist(), "std": allpix.std(0).tolist(), "count": n}}
+    (root / "manifest.json").write_text(json.dumps({"stats": stats}))
+    return root

@@ -1,0 +1,151 @@
+"""``PretrainConfig``: one frozen dataclass for a pretraining run; CLI > YAML file > defaults.
+
+The argparse parser is generated from the fields (flag names, types and help live next to the
+field), so ``ringmo pretrain`` and ``torchrun -m training.pretrain`` accept the same flags. The
+catalog filters are the ``ringmo query`` ones: ``--bbox --polygon --sensor --gsd-min --gsd-max
+--date-from --date-to --split --min-quality --label --limit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+def _opt(default, help: str, flag: str | None = None, repeat: bool = False):
+    return field(default=default, metadata={"help": help, "flag": flag, "repeat": repeat})
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    out: str = _opt("", "run directory (checkpoints, metrics, pictures); rerun it to resume")
+    corpus: str | None = _opt(None, "corpus root or URL: train on its catalog (filters apply)")
+    shards: tuple[str, ...] = _opt((), "shard URLs/patterns instead of a corpus (brace, glob, http, pipe:)",
+                                   flag="--shards", repeat=True)
+    # catalog filters (same names as `ringmo query`)
+    bbox: tuple[float, ...] | None = _opt(None, "lon/lat box: xmin,ymin,xmax,ymax")
+    polygon: str | None = _opt(None, "region as WKT or GeoJSON text (EPSG:4326)")
+    sensors: tuple[str, ...] = _opt((), "keep this sensor (repeatable)", flag="--sensor", repeat=True)
+    gsd_min: float | None = _opt(None, "minimum GSD in metres")
+    gsd_max: float | None = _opt(None, "maximum GSD in metres")
+    date_from: str | None = _opt(None, "acquired on or after (ISO date)")
+    date_to: str | None = _opt(None, "acquired on or before (ISO date)")
+    splits: tuple[str, ...] = _opt((), "keep this split (repeatable; default all)", flag="--split", repeat=True)
+    min_quality: float | None = _opt(None, "minimum quality score")
+    labels: tuple[str, ...] = _opt((), "keep this label (repeatable)", flag="--label", repeat=True)
+    limit: int | None = _opt(None, "at most this many catalog rows")
+    # model and objective
+    model: str = _opt("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
+    img_size: int | None = _opt(None, "input size (default: the model's)")
+    mask: str = _opt("pimask", "mask kind: pimask (RingMo), simmim, random")
+    mask_patch: int = _opt(32, "mask patch side in pixels")
+    mask_ratio: float = _opt(0.6, "fraction of mask patches picked (of pixels for random)")
+    pixel_ratio: float = _opt(0.6, "fraction of pixels masked inside a picked patch (pimask)")
+    norm_target: bool = _opt(False, "L1 against a per-mask-patch normalized target")
+    # optimization (RingMo / SimMIM recipe)
+    steps: int = _opt(1000, "optimizer steps in total (rerun with more to continue)")
+    batch_size: int = _opt(32, "samples per rank per micro-batch")
+    accum: int = _opt(1, "micro-batches per optimizer step")
+    base_lr: float = _opt(1e-4, "learning rate per 512 samples of total batch")
+    min_lr: float = _opt(5e-7, "cosine floor")
+    warmup_lr: float = _opt(5e-7, "learning rate at step 0")
+    warmup_steps: int | None = _opt(None, "warmup steps (default 10% of steps)")
+    weight_decay: float = _opt(0.05, "AdamW weight decay")
+    beta1: float = _opt(0.9, "AdamW beta1")
+    beta2: float = _opt(0.999, "AdamW beta2")
+    clip_grad: float = _opt(5.0, "gradient norm clip (0: off)")
+    # data
+    seed: int = _opt(0, "seed of the sample order, augmentations, masks and the model init")
+    shuffle_buffer: int = _opt(1000, "shuffle buffer in samples")
+    resampled: bool = _opt(False, "draw shards with replacement per rank (very large corpora)")
+    epoch_samples: int | None = _opt(None, "samples per epoch over all ranks (default: all selected)")
+    scale_min: float = _opt(0.67, "RandomResizedCrop minimum area fraction")
+    rot90: bool = _opt(True, "random 90-degree rotations")
+    num_workers: int = _opt(2, "loader worker processes per rank")
+    prefetch: int = _opt(2, "batches prefetched per worker")
+    max_gap: int | None = _opt(None, "bytes of gap read through to merge reads (default: 0 local, 256 KiB remote)")
+    # execution
+    device: str = _opt("auto", "auto, cpu or cuda")
+    precision: str = _opt("auto", "auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")
+    compile: bool = _opt(False, "torch.compile the model")
+    channels_last: bool = _opt(True, "channels-last memory format on CUDA")
+    deterministic: bool = _opt(False, "torch deterministic algorithms (exact reruns on CPU)")
+    checkpoint_every: int = _opt(500, "steps between checkpoints")
+    log_every: int = _opt(10, "steps between metric lines")
+    image_every: int = _opt(500, "steps between reconstruction pictures (0: only at the end)")
+    progress: bool = _opt(True, "progress bar on rank 0")
+    log_keys: bool = _opt(False, "record every batch's sample keys per rank (audits)")
+    stop_after: int | None = _opt(None, "testing: stop after this step without a final checkpoint, as a kill")
+
+    def __post_init__(self) -> None:
+        if not self.out:
+            raise ValueError("--out RUN_DIR is required")
+        if (self.corpus is None) == (not self.shards):
+            raise ValueError("give exactly one of --corpus or --shards")
+        if self.batch_size < 1 or self.accum < 1 or self.steps < 1:
+            raise ValueError("steps, batch size and accumulation must be >= 1")
+
+
+def _base_type(annotation: str):
+    text = annotation.replace("| None", "").strip()
+    for name, kind in (("float", float), ("int", int), ("bool", bool), ("str", str)):
+        if text.startswith(f"tuple[{name}") or text == name:
+            return kind, text.startswith("tuple")
+    raise TypeError(f"unsupported config annotation {annotation}")
+
+
+def build_parser(prog: str = "ringmo pretrain") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Streaming MIM pretraining (RingMo: PIMask + SimMIM).",
+                                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("--config", help="flat YAML file of these options (flags override it)")
+    for f in dataclasses.fields(PretrainConfig):
+        kind, is_tuple = _base_type(str(f.type))
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        extra = {"dest": f.name, "help": f.metadata["help"]}
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **extra)
+        elif f.metadata.get("repeat"):
+            parser.add_argument(flag, action="append", type=kind, **extra)
+        elif is_tuple:
+            parser.add_argument(flag, type=lambda s, k=kind: tuple(k(v) for v in s.split(",")), **extra)
+        else:
+            parser.add_argument(flag, type=kind, **extra)
+    return parser
+
+
+def _coerce(values: dict) -> dict:
+    """YAML lists and CLI lists become tuples, as the frozen dataclass wants."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def config_from_args(argv: list[str] | None = None, prog: str = "ringmo pretrain") -> PretrainConfig:
+    """Defaults, overridden by ``--config FILE``, overridden by flags."""
+    args = vars(build_parser(prog).parse_args(argv))
+    values: dict = {}
+    path = args.pop("config", None)
+    if path:
+        values.update(yaml.safe_load(Path(path).read_text()) or {})
+    values.update(args)
+    known = {f.name for f in dataclasses.fields(PretrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}")
+    return PretrainConfig(**_coerce(values))
+
+
+def to_dict(cfg: PretrainConfig) -> dict:
+    """Plain types only (lists for tuples): for YAML and for ``weights_only`` checkpoints."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def query_of(cfg: PretrainConfig):
+    """The ``catalogs.query.Query`` of the config's catalog filters."""
+    from catalogs.query import Query
+
+    names = {f.name for f in dataclasses.fields(Query)}
+    return Query(**{k: getattr(cfg, k) for k in names if hasattr(cfg, k)})
+

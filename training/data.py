@@ -1,0 +1,244 @@
+"""The streaming MIM loader: planned epoch -> byte-range reads -> decode -> augment -> mask.
+
+``MimStream`` is an ``IterableDataset`` that yields whole batches (use it with
+``batch_size=None``), so batch boundaries, the order and the worker assignment are all decided
+by the epoch plan (``training.plan``), not by the ``DataLoader``: batch ``j`` of the epoch goes
+to worker ``(j - start) % workers``, which is the order in which the ``DataLoader`` collects
+them round-robin. The stream position is ``(epoch, batches consumed)``; ``set_position``
+before iterating makes a resumed run see exactly the batches it had not consumed, without
+reading the skipped ones. Augmentation and mask draws are seeded by the sample's place in the
+plan, so they are identical whatever the worker count.
+
+A batch is ``{"image": [B, C, H, W] float32 normalized, "mask": [B, H, W] uint8 (1 = masked),
+"key": [B] tile ids, "epoch": int, "batch": int}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from training.decode import decode_sample
+from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_stats, index_from_catalog, \
+    index_from_shards, stats_from_manifest
+from training.masking import MaskConfig, generate_mask
+from training.plan import StreamConfig, batches_per_epoch, plan_epoch, sample_rng
+from training.sources import PipeReader, open_reader
+from training.transforms import AugmentConfig, augment, normalize
+
+log = logging.getLogger(__name__)
+
+REMOTE_GAP = 256 * 1024  # bytes: read through gaps this small rather than issue another request
+_OPEN_READERS = 16
+
+
+class Fetcher:
+    """Reads sample fragments by (shard, offset, size), coalescing neighbours into one read."""
+
+    def __init__(self, index: SampleIndex, max_gap: int | None = None):
+        self.index, self.max_gap = index, max_gap
+        self.readers: OrderedDict = OrderedDict()
+        self.closed_bytes = 0
+
+    def reader(self, shard: int):
+        if shard not in self.readers:
+            if len(self.readers) >= _OPEN_READERS:
+                _, old = self.readers.popitem(last=False)
+                self.closed_bytes += old.bytes_read
+                old.close()
+            self.readers[shard] = open_reader(self.index.urls[shard])
+        self.readers.move_to_end(shard)
+        return self.readers[shard]
+
+    @property
+    def bytes_read(self) -> int:
+        return self.closed_bytes + sum(r.bytes_read for r in self.readers.values())
+
+    def _gap(self, shard: int) -> int:
+        if self.max_gap is not None:
+            return self.max_gap
+        url = self.index.urls[shard]
+        return 0 if "://" not in url or url.startswith("file://") else REMOTE_GAP
+
+    def fetch(self, positions: np.ndarray) -> list[bytes]:
+        """The fragments of index ``positions``, in that order."""
+        idx = self.index
+        order = sorted(range(len(positions)), key=lambda i: (idx.shard[positions[i]], idx.offset[positions[i]]))
+        out: list = [None] * len(positions)
+        run: list[int] = []
+        for i in order + [None]:
+            if run and (i is None or not self._extends(run[-1], i, positions)):
+                self._read_run(run, positions, out)
+                run = []
+            if i is not None:
+                run.append(i)
+        return out
+
+    def _extends(self, last: int, nxt: int, positions: np.ndarray) -> bool:
+        a, b = positions[last], positions[nxt]
+        idx = self.index
+        if idx.shard[a] != idx.shard[b]:
+            return False
+        return 0 <= idx.offset[b] - (idx.offset[a] + idx.size[a]) <= self._gap(int(idx.shard[a]))
+
+    def _read_run(self, run: list[int], positions: np.ndarray, out: list) -> None:
+        idx = self.index
+        first, last = positions[run[0]], positions[run[-1]]
+        start = int(idx.offset[first])
+        data = self.reader(int(idx.shard[first])).read(start, int(idx.offset[last] + idx.size[last]) - start)
+        view = memoryview(data)
+        for i in run:
+            p = positions[i]
+            out[i] = view[int(idx.offset[p]) - start : int(idx.offset[p] + idx.size[p]) - start]
+
+    def announce(self, positions: np.ndarray) -> None:
+        """Tell forward-only (pipe:) readers which fragments this worker will ask for."""
+        idx = self.index
+        for shard in np.unique(idx.shard[positions]):
+            if idx.urls[shard].startswith("pipe:"):
+                chosen = positions[idx.shard[positions] == shard]
+                reader = self.reader(int(shard))
+                if isinstance(reader, PipeReader):
+                    reader.retain(zip(idx.offset[chosen], idx.size[chosen]))
+
+    def close(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+        self.readers.clear()
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """How a decoded tile becomes a training sample."""
+
+    augment: AugmentConfig = AugmentConfig()
+    mask: MaskConfig = MaskConfig()
+    on_error: str = "warn"  # warn: replace a broken sample by another of its batch; raise
+
+
+class MimStream(IterableDataset):
+    """Batches of augmented, normalized, masked samples for one rank (see module docstring)."""
+
+    def __init__(self, index: SampleIndex, stats: StatsTable, stream: StreamConfig, spec: SampleSpec,
+                 rank: int = 0, world: int = 1, max_gap: int | None = None):
+        super().__init__()
+        self.index, self.stats, self.stream, self.spec = index, stats, stream, spec
+        self.rank, self.world, self.max_gap = rank, world, max_gap
+        self.epoch, self.start_batch = 0, 0
+        self.bytes_read = 0  # of the last iteration in this process (num_workers=0)
+
+    def set_position(self, epoch: int, batch: int = 0) -> None:
+        """Start the next iteration at ``batch`` of ``epoch`` (the resume point)."""
+        self.epoch, self.start_batch = int(epoch), int(batch)
+
+    def batches_per_epoch(self) -> int:
+        return batches_per_epoch(len(self.index), self.stream, self.world)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch() - self.start_batch
+
+    def __iter__(self):
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        plan = plan_epoch(self.index.counts(), self.stream, self.epoch, self.rank, self.world)  # [nb, B]
+        mine = range(self.start_batch + worker, len(plan), workers)
+        fetcher = Fetcher(self.index, self.max_gap)
+        if len(mine):
+            fetcher.announce(plan[list(mine)].ravel())
+        try:
+            for j in mine:
+                yield self.make_batch(fetcher, plan[j], j)
+                self.bytes_read = fetcher.bytes_read
+        finally:
+            fetcher.close()
+
+    def make_batch(self, fetcher: Fetcher, positions: np.ndarray, j: int) -> dict:
+        fragments = fetcher.fetch(positions)
+        samples = []
+        for i, fragment in enumerate(fragments):
+            rng = sample_rng(self.stream, self.epoch, self.rank, j * len(positions) + i)
+            samples.append(self._sample(fragment, rng))
+        samples = self._replace_broken(samples)
+        return {
+            "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, C, H, W]
+            "mask": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, H, W]
+            "key": [s[0] for s in samples],
+            "epoch": self.epoch,
+            "batch": j,
+        }
+
+    def _sample(self, fragment, rng: np.random.Generator):
+        try:
+            key, image, meta = decode_sample(fragment)
+            tile = augment(image, self.spec.augment, rng)  # [S, S, C]
+            mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
+            return key, normalize(tile, self.stats.for_sample(meta, tile.shape[2])), mask
+        except Exception as exc:
+            if self.spec.on_error == "raise":
+                raise
+            log.warning("skipping a broken sample: %s", exc)
+            return None
+
+    @staticmethod
+    def _replace_broken(samples: list) -> list:
+        """Keep the batch size (every rank must see equal batches): repeat a good sample."""
+        good = [s for s in samples if s is not None]
+        if not good:
+            raise RuntimeError("every sample of a batch failed to decode")
+        if len(good) < len(samples):
+            samples = [s if s is not None else good[i % len(good)] for i, s in enumerate(samples)]
+        shapes = {s[1].shape for s in samples}
+        if len(shapes) > 1:
+            raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: select one band layout "
+                             "(e.g. --sensor) per run")
+        return samples
+
+
+def open_source(corpus: str | None = None, shards=None, query=None, cache_dir: str | None = None,
+                estimate_from: int = 64) -> tuple[SampleIndex, StatsTable]:
+    """The sample index and normalization statistics of a corpus query or a shard list."""
+    if (corpus is None) == (shards is None):
+        raise ValueError("give exactly one of corpus (a catalog query) or shards (URLs)")
+    if corpus is not None:
+        index = index_from_catalog(corpus, query)
+    else:
+        index = index_from_shards(shards, cache_dir)
+        corpus = corpus_of_shards(index.urls)
+    stats = stats_from_manifest(corpus) if corpus else {}
+    if not stats:
+        fetcher = Fetcher(index)
+        positions = np.arange(min(estimate_from, len(index)))
+        stats = estimate_stats([decode_sample(f) for f in fetcher.fetch(positions)])
+        fetcher.close()
+    return index, StatsTable(stats)
+
+
+def _worker_init(_: int) -> None:
+    """One thread per worker: the workers are the parallelism (OpenCV/torch would oversubscribe)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def make_loader(dataset: MimStream, num_workers: int = 0, pin_memory: bool = False,
+                prefetch_factor: int = 2) -> DataLoader:
+    """A ``DataLoader`` over whole batches (call ``dataset.set_position`` before each ``iter``)."""
+    extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init} if num_workers else {}
+    return DataLoader(dataset, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+                      persistent_workers=False, **extra)
+
+
+def probe_bands(index: SampleIndex) -> int:
+    """Band count of the first sample (the model's input channels)."""
+    fetcher = Fetcher(index)
+    try:
+        _, image, _ = decode_sample(fetcher.fetch(np.arange(1))[0])
+    finally:
+        fetcher.close()
+    return int(image.shape[2])

@@ -1,0 +1,270 @@
+"""Streaming MIM pretraining: ``python -m training.pretrain`` / ``torchrun -m training.pretrain``.
+
+One loop for one process and for DDP (torchrun's environment decides). A step consumes
+``accum`` consecutive batches of the stream (crossing epoch boundaries if needed), so the stream
+position is always a batch count; a checkpoint stores it with the model, optimizer, scaler,
+step and RNG states, and rerunning with the same ``--out`` resumes from there: the remaining
+batches, masks and augmentations are exactly those an uninterrupted run would have seen (the
+learning-rate schedule follows the current ``--steps``, so extending a run re-stretches it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from training import checkpoint, distributed
+from training.config import PretrainConfig, config_from_args, query_of, to_dict
+from training.data import MimStream, SampleSpec, make_loader, open_source, probe_bands
+from training.masking import MaskConfig
+from training.metrics import JsonlLog, Throughput
+from training.models import MaskedImageModel, model_spec, parameter_groups
+from training.objectives import masked_l1
+from training.plan import StreamConfig
+from training.schedule import Schedule, apply_lr, scaled_lr
+from training.transforms import AugmentConfig
+from training.visualize import save_grid
+
+__all__ = ["PretrainConfig", "main", "run"]
+
+log = logging.getLogger("training.pretrain")
+
+# changing these on resume would break the replay of the data order or the model
+_RESUME_FIXED = ("model", "img_size", "mask", "mask_patch", "mask_ratio", "pixel_ratio", "batch_size",
+                 "accum", "seed", "shuffle_buffer", "resampled", "epoch_samples", "corpus", "shards",
+                 "bbox", "polygon", "sensors", "gsd_min", "gsd_max", "date_from", "date_to", "splits",
+                 "min_quality", "labels", "limit", "scale_min", "rot90", "norm_target")
+
+
+def _specs(cfg: PretrainConfig) -> tuple[MaskConfig, SampleSpec, StreamConfig]:
+    mask = MaskConfig(cfg.mask, cfg.mask_patch, cfg.mask_ratio, cfg.pixel_ratio)
+    size = cfg.img_size or model_spec(cfg.model).img_size
+    spec = SampleSpec(AugmentConfig(img_size=size, scale=(cfg.scale_min, 1.0), rot90=cfg.rot90), mask)
+    stream = StreamConfig(cfg.seed, cfg.batch_size, cfg.shuffle_buffer, cfg.resampled, cfg.epoch_samples)
+    return mask, spec, stream
+
+
+def _precision(cfg: PretrainConfig, device: str) -> torch.dtype | None:
+    """Autocast dtype, or None for fp32 (the default on CPU)."""
+    choice = cfg.precision if cfg.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[choice]
+
+
+def _check_resume(saved: dict, cfg: PretrainConfig) -> None:
+    current = to_dict(cfg)
+    changed = [k for k in _RESUME_FIXED if saved.get(k) != current.get(k)]
+    if changed:
+        raise ValueError(f"{cfg.out} holds a run with other {changed}; use another --out to start afresh")
+
+
+class Trainer:
+    """The model, optimizer and loop state of one rank."""
+
+    def __init__(self, cfg: PretrainConfig, info: distributed.DistInfo, in_chans: int):
+        self.cfg, self.info = cfg, info
+        mask, _, _ = _specs(cfg)
+        torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's)
+        self.model = MaskedImageModel(cfg.model, in_chans, mask, cfg.img_size).to(info.device)
+        self.channels_last = cfg.channels_last and info.device.startswith("cuda")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay),
+                                           lr=cfg.warmup_lr, betas=(cfg.beta1, cfg.beta2))
+        self.amp_dtype = _precision(cfg, info.device)
+        device_type = "cuda" if info.device.startswith("cuda") else "cpu"
+        self.scaler = torch.amp.GradScaler(device_type, enabled=self.amp_dtype == torch.float16)
+        self.device_type = device_type
+        self.step, self.position = 0, (0, 0)
+        torch.manual_seed(cfg.seed * 1000 + info.rank + 1)  # drop-path draws differ per rank
+        self.net = self.model
+
+    def wrap(self) -> None:
+        """DDP and compile after the states are loaded."""
+        if self.info.world > 1:
+            ids = [self.info.local_rank] if self.info.device.startswith("cuda") else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if self.cfg.compile:
+            self.net = torch.compile(self.net)
+
+    def state(self, rng_states: list) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "step": self.step,
+                "position": {"epoch": self.position[0], "batch": self.position[1]},
+                "world": self.info.world, "rng": rng_states, "config": to_dict(self.cfg)}
+
+    def load(self, saved: dict) -> None:
+        _check_resume(saved["config"], self.cfg)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scaler.load_state_dict(saved["scaler"])
+        self.step = int(saved["step"])
+        epoch, batch = int(saved["position"]["epoch"]), int(saved["position"]["batch"])
+        if saved["world"] == self.info.world:
+            checkpoint.set_rng_state(saved["rng"][self.info.rank])
+        else:  # another world size: another plan; continue at the same fraction of the epoch
+            log.warning("resuming on %d ranks a run saved on %d: data order is not replayed exactly",
+                        self.info.world, saved["world"])
+            batch = batch * saved["world"] // self.info.world
+        self.position = (epoch, batch)
+
+    def train_step(self, micro: list[dict], lr: float) -> tuple[torch.Tensor, dict]:
+        """One optimizer step over ``accum`` micro-batches; returns (mean loss, last outputs)."""
+        apply_lr(self.optimizer, lr)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.info.device)
+        norm_patch = self.cfg.mask_patch if self.cfg.norm_target else None
+        for i, batch in enumerate(micro):
+            image = batch["image"].to(self.info.device, non_blocking=True)  # [B, C, H, W]
+            mask = batch["mask"].to(self.info.device, non_blocking=True)  # [B, H, W]
+            if self.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
+            last = i == len(micro) - 1
+            sync = self.net.no_sync() if (self.info.world > 1 and not last) else nullcontext()
+            with sync:
+                with torch.autocast(self.device_type, dtype=self.amp_dtype or torch.float32,
+                                    enabled=self.amp_dtype is not None):
+                    recon = self.net(image, mask)  # [B, C, H, W]
+                    loss = masked_l1(recon, image, mask, norm_patch) / len(micro)
+                self.scaler.scale(loss).backward()
+            total += loss.detach()
+        self.scaler.unscale_(self.optimizer)
+        if self.cfg.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return total, {"image": image, "mask": mask, "recon": recon.detach()}
+
+
+def _batches(dataset: MimStream, loader, position: tuple[int, int]):
+    """Endless ``(batch, position after it)`` across epochs, from ``position``."""
+    epoch, start = position
+    if dataset.batches_per_epoch() < 1:
+        raise ValueError(f"{len(dataset.index)} samples give no full batch of {dataset.stream.batch_size} "
+                         f"on each of {dataset.world} rank(s)")
+    while True:
+        dataset.set_position(epoch, start)
+        expected = start
+        for batch in loader:
+            if batch["batch"] != expected:  # the round-robin contract with the DataLoader
+                raise RuntimeError(f"loader yielded batch {batch['batch']}, expected {expected}")
+            expected += 1
+            yield batch, (epoch, expected)
+        epoch, start = epoch + 1, 0
+
+
+def _schedule(cfg: PretrainConfig, world: int) -> Schedule:
+    peak = scaled_lr(cfg.base_lr, cfg.batch_size * world * cfg.accum)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else cfg.steps // 10
+    return Schedule(peak, cfg.steps, warmup, cfg.min_lr, cfg.warmup_lr)
+
+
+def _save(trainer: Trainer, out: Path) -> None:
+    states = distributed.gather_objects(checkpoint.rng_state())  # collective: every rank calls it
+    if trainer.info.main:
+        checkpoint.save_atomic(trainer.state(states), out / "checkpoints" / checkpoint.LAST)
+
+
+def _picture(out: Path, step: int, outputs: dict) -> Path:
+    path = save_grid(out / "recon" / f"step_{step:07d}.png", outputs["image"], outputs["mask"], outputs["recon"])
+    save_grid(out / "reconstruction.png", outputs["image"], outputs["mask"], outputs["recon"])
+    return path
+
+
+def _setup(cfg: PretrainConfig, info: distributed.DistInfo):
+    """Data source, trainer (resumed if the run directory has a checkpoint), loader."""
+    out = Path(cfg.out)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    index, stats = open_source(corpus=cfg.corpus, shards=list(cfg.shards) or None,
+                               query=query_of(cfg) if cfg.corpus else None, cache_dir=str(out / "shard-index"))
+    _, spec, stream = _specs(cfg)
+    trainer = Trainer(cfg, info, probe_bands(index))
+    saved = checkpoint.latest(out)
+    if saved is not None:
+        trainer.load(checkpoint.load(saved))
+    trainer.wrap()
+    dataset = MimStream(index, stats, stream, spec, info.rank, info.world, cfg.max_gap)
+    loader = make_loader(dataset, cfg.num_workers, info.device.startswith("cuda"), cfg.prefetch)
+    if info.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=True))
+    return trainer, dataset, loader
+
+
+def _metrics(trainer: Trainer, loss: torch.Tensor, lr: float, speed: Throughput) -> dict:
+    rates = speed.summary()
+    return {"step": trainer.step, "epoch": trainer.position[0], "batch": trainer.position[1],
+            "loss": float(distributed.mean(loss)), "lr": lr, "img_s": rates["img_s"] * trainer.info.world,
+            "data_wait": rates["data_wait"], "time": time.time()}
+
+
+def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
+    trainer, dataset, loader = _setup(cfg, info)
+    out, schedule = Path(cfg.out), _schedule(cfg, info.world)
+    metrics = JsonlLog(out / "metrics.jsonl", trainer.step) if info.main else None
+    keys = JsonlLog(out / "keys" / f"rank{info.rank}.jsonl", trainer.step) if cfg.log_keys else None
+    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=not (info.main and cfg.progress), desc="pretrain")
+    stream, speed = _batches(dataset, loader, trainer.position), Throughput()
+    picture, loss, outputs = None, None, None
+    while trainer.step < cfg.steps and trainer.step != cfg.stop_after:
+        micro = []
+        for _ in range(cfg.accum):
+            tick = time.perf_counter()
+            batch, trainer.position = next(stream)
+            speed.waited(time.perf_counter() - tick)
+            micro.append(batch)
+        lr = schedule.lr(trainer.step)
+        loss, outputs = trainer.train_step(micro, lr)
+        speed.add(sum(len(b["key"]) for b in micro))
+        if keys is not None:
+            keys.write({"step": trainer.step, "epoch": micro[0]["epoch"],
+                        "batches": [b["batch"] for b in micro], "keys": [k for b in micro for k in b["key"]]})
+        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+            record = _metrics(trainer, loss, lr, speed)
+            speed.reset()
+            bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['img_s']:.1f}")
+            if metrics is not None:
+                metrics.write(record)
+        if info.main and cfg.image_every and trainer.step % cfg.image_every == 0:
+            picture = _picture(out, trainer.step, outputs)
+        if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
+            _save(trainer, out)
+        bar.update(1)
+    stream.close()  # ends the loader's worker processes now
+    bar.close()
+    if info.main and outputs is not None and trainer.step == cfg.steps:
+        picture = _picture(out, trainer.step, outputs)
+    for handle in (metrics, keys):
+        if handle is not None:
+            handle.close()
+    return {"run_dir": str(out), "steps": trainer.step, "picture": str(picture) if picture else None}
+
+
+def run(cfg: PretrainConfig) -> dict:
+    """Train (or resume) the run ``cfg.out``; returns ``{"run_dir", "steps", "picture"}``."""
+    info = distributed.init(cfg.device)
+    try:
+        return _train(cfg, info)
+    finally:
+        distributed.shutdown()
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m training.pretrain") -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    summary = run(config_from_args(argv, prog))
+    if summary["picture"] and int(os.environ.get("RANK", "0")) == 0:
+        print(f"reconstruction picture: {summary['picture']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
