@@ -33,8 +33,8 @@ import numba
 import numpy as np
 
 HASH_BITS = 64
-_ITEM_NS = 30.0  # modelled cost of keying and bucketing one member in one table
-_PAIR_NS = 2.0  # modelled cost of verifying one candidate pair
+_ITEM_NS = 60.0  # modelled cost of keying and bucketing one member in one table
+_PAIR_NS = 0.7  # modelled cost of verifying one candidate pair
 _MAX_TABLES = 4000
 _MAX_BUCKET_BITS = 24
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -130,15 +130,23 @@ def _dense_blocks(n: int, blocks) -> tuple[np.ndarray, np.ndarray]:
     """``(member_index, dense_block)`` int64 arrays from the ``blocks`` argument."""
     if blocks is None:
         return np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    if isinstance(blocks, tuple):
-        members, ids = (np.asarray(a, dtype=np.int64) for a in blocks)
-    else:
-        members, ids = np.arange(n, dtype=np.int64), np.asarray(blocks, dtype=np.int64)
+    if not isinstance(blocks, tuple):
+        ids = np.asarray(blocks, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        _, dense = np.unique(ids[order], return_inverse=True)
+        return order.astype(np.int64), dense.astype(np.int64)
+    members, ids = (np.asarray(a, dtype=np.int64) for a in blocks)
     if members.shape != ids.shape:
         raise ValueError(f"blocks: {members.shape[0]} members but {ids.shape[0]} block ids")
     if ids.shape[0] and (members.min() < 0 or members.max() >= n):
         raise ValueError("blocks: member index out of range")
-    _, dense = np.unique(ids, return_inverse=True)
+    # one membership per (hash, block), ordered by block: the kernel relies on both
+    order = np.lexsort((members, ids))
+    ids, members = ids[order], members[order]
+    fresh = np.ones(ids.shape[0], dtype=bool)
+    fresh[1:] = (ids[1:] != ids[:-1]) | (members[1:] != members[:-1])
+    ids, members = ids[fresh], members[fresh]
+    dense = np.cumsum(np.concatenate([[0], ids[1:] != ids[:-1]])) if ids.shape[0] else ids
     return members, dense.astype(np.int64)
 
 
@@ -242,20 +250,37 @@ def _table_pairs(hashes, members, blocks, lut, bucket_bits, radius):
     r = np.uint64(radius)
     for bucket in range(size):
         lo, hi = starts[bucket], starts[bucket + 1]
-        for x in range(lo, hi - 1):
-            hx, bx, ix = sorted_hash[x], sorted_block[x], sorted_item[x]
-            for y in range(x + 1, hi):
-                if sorted_block[y] != bx or sorted_item[y] == ix:
+        while lo < hi - 1:
+            # members arrive sorted by block and the counting sort is stable, so each block
+            # is a contiguous run inside the bucket: no per-pair block test in the hot loop
+            end = lo + 1
+            while end < hi and sorted_block[end] == sorted_block[lo]:
+                end += 1
+            for x in range(lo, end - 1):
+                hx = sorted_hash[x]
+                # a branch-free counting pass vectorizes (SIMD popcount); most rows match
+                # nothing, so the emitting pass below rarely runs
+                hits = 0
+                for y in range(x + 1, end):
+                    hits += _popcount(hx ^ sorted_hash[y]) <= r
+                if hits == 0:
                     continue
-                if _popcount(hx ^ sorted_hash[y]) <= r:
-                    if count == cap:
-                        cap *= 2
-                        grown_a = np.empty(cap, dtype=np.int64)
-                        grown_b = np.empty(cap, dtype=np.int64)
-                        grown_a[:count] = out_a[:count]
-                        grown_b[:count] = out_b[:count]
-                        out_a, out_b = grown_a, grown_b
-                    out_a[count] = min(ix, sorted_item[y])
-                    out_b[count] = max(ix, sorted_item[y])
-                    count += 1
+                for y in range(x + 1, end):
+                    if _popcount(hx ^ sorted_hash[y]) <= r:
+                        if count == cap:
+                            out_a, out_b, cap = _grow(out_a, out_b, count)
+                        out_a[count] = min(sorted_item[x], sorted_item[y])
+                        out_b[count] = max(sorted_item[x], sorted_item[y])
+                        count += 1
+            lo = end
     return out_a[:count], out_b[:count]
+
+
+@numba.njit(cache=True)
+def _grow(out_a, out_b, count):
+    cap = 2 * out_a.shape[0]
+    grown_a = np.empty(cap, dtype=np.int64)
+    grown_b = np.empty(cap, dtype=np.int64)
+    grown_a[:count] = out_a[:count]
+    grown_b[:count] = out_b[:count]
+    return grown_a, grown_b, cap

@@ -82,18 +82,25 @@ def band_stats(tile: np.ndarray, valid_mask: np.ndarray | None) -> tuple[np.ndar
 
 
 def measure(tile: np.ndarray, valid_mask: np.ndarray | None):
-    """``(Assessment, band_mean, band_std)`` of a uint8 tile from a single pass over the subsample."""
+    """``(Assessment, band_mean, band_std)`` of a uint8 tile from one per-band histogram.
+
+    One ``bincount`` over ``band * 256 + value`` gives every band's histogram; means, stds and
+    the pooled entropy follow from the 256 x C counts without float copies of the pixels.
+    """
     frac = _valid_frac(tile, valid_mask)
     if frac == 0.0:
         return Assessment(0.0, 0.0, 0.0, 0.0), None, None
     values = _valid_values(tile, valid_mask, frac)  # [K, C] uint8
-    x = values.astype(np.float64)
-    mean = x.mean(axis=0)
-    sq = (x * x).mean(axis=0)
+    k, c = values.shape
+    codes = values.astype(np.intp) + np.arange(c, dtype=np.intp) * 256
+    hist = np.bincount(codes.reshape(-1), minlength=256 * c).reshape(c, 256)  # [C, 256]
+    levels = np.arange(256, dtype=np.float64)
+    mean = hist @ levels / k
+    sq = hist @ (levels * levels) / k
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
     pooled = float(np.sqrt(max(sq.mean() - mean.mean() ** 2, 0.0)))
-    counts = np.bincount(values.reshape(-1), minlength=256)
-    p = counts[counts > 0] / values.size
+    counts = hist.sum(axis=0)
+    p = counts[counts > 0] / (k * c)
     entropy = float(-(p * np.log2(p)).sum())
     quality = frac * min(1.0, entropy / _ENTROPY_FULL)
     return Assessment(frac, pooled, entropy, quality), mean, std

@@ -21,14 +21,16 @@ _DB_FLOOR = 1e-10  # linear power below this is treated as -100 dB (log of zero 
 class Scaler:
     """A per-band affine map ``(x - lo) / (hi - lo) * 255`` clipped to uint8, or identity.
 
-    ``sar_db`` first converts linear power/amplitude to decibels (``10 * log10``) unless the
-    input is already in dB (``input_db``), then maps ``lo..hi`` dB (the rule's ``db_range``).
+    ``sar_db`` first converts linear values to decibels (``db_factor * log10``: 10 for power
+    such as calibrated sigma0, 20 for amplitude DN) unless the input is already in dB
+    (``input_db``), then maps ``lo..hi`` dB.
     """
 
     method: str
     lo: tuple[float, ...] = ()
     hi: tuple[float, ...] = ()
     input_db: bool = False
+    db_factor: float = 10.0
 
     @property
     def out_dtype(self) -> str | None:
@@ -41,7 +43,7 @@ class Scaler:
             return array
         x = array.astype(np.float32, copy=False)
         if self.method == "sar_db" and not self.input_db:
-            x = 10.0 * np.log10(np.maximum(x, _DB_FLOOR))
+            x = np.float32(self.db_factor) * np.log10(np.maximum(x, _DB_FLOOR))
         lo = np.asarray(self.lo, dtype=np.float32)
         hi = np.asarray(self.hi, dtype=np.float32)
         gain = 255.0 / np.maximum(hi - lo, np.float32(1e-12))
@@ -83,6 +85,22 @@ def _valid_values(sample: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return flat[keep]
 
 
+def _fit_sar(values: np.ndarray, rule: SensorRule, dtype: str, bands: int) -> Scaler:
+    """Float input: calibrated linear power (or dB when negatives occur) mapped through the
+    rule's absolute ``db_range``. Integer input: uncalibrated amplitude DN (e.g. Sentinel-1
+    GRD), whose dB have no absolute meaning, so the range is the scene's dB percentiles."""
+    if np.dtype(dtype).kind == "f":
+        input_db = bool(values.size) and bool((values < 0).any())
+        lo, hi = rule.db_range
+        return Scaler("sar_db", (float(lo),) * bands, (float(hi),) * bands, input_db)
+    db = 20.0 * np.log10(np.maximum(values, _DB_FLOOR))
+    if db.size == 0:
+        return Scaler("sar_db", (0.0,) * bands, (1.0,) * bands, db_factor=20.0)
+    lo, hi = np.percentile(db, rule.percentiles, axis=0)
+    hi = np.where(hi > lo, hi, lo + 1.0)
+    return Scaler("sar_db", tuple(float(v) for v in lo), tuple(float(v) for v in hi), db_factor=20.0)
+
+
 def fit_scaler(
     sample_pixels: np.ndarray, nodata_mask: np.ndarray | None, rule: SensorRule, dtype: str
 ) -> Scaler:
@@ -98,9 +116,7 @@ def fit_scaler(
         return Scaler("none")
     values = _valid_values(sample_pixels, nodata_mask)
     if method == "sar_db":
-        input_db = bool(values.size) and bool((values < 0).any())
-        lo, hi = rule.db_range
-        return Scaler("sar_db", (float(lo),) * bands, (float(hi),) * bands, input_db)
+        return _fit_sar(values, rule, dtype, bands)
     if values.size == 0:
         return Scaler(method, (0.0,) * bands, (1.0,) * bands)
     if method == "percentile":

@@ -69,7 +69,7 @@ class GeoColumns:
             return None
         col, row, w, _ = (int(v) for v in self._windows[i])
         scale = w / self._const["width"]
-        transform = Affine(*self._scene.transform[:6]) * Affine.translation(col, row) * Affine.scale(scale)
+        transform = Affine(*self._scene.transform[:6]) @ Affine.translation(col, row) @ Affine.scale(scale)
         return {"crs": self._scene.crs, "transform": transform}
 
 

@@ -19,20 +19,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
-from catalogs.schema import CANDIDATE_SCHEMA, KEPT, conform, empty_table
-from pipeline.encode import choose_format, encode
+from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
+from pipeline.encode import FORMATS, choose_format, encode
 from pipeline.gdal_env import gdal_env
 from pipeline.hashing import phash_batch, pixel_hash
-from pipeline.quality import QualityConfig, assess, band_stats, measure, verdict
+from pipeline.quality import Assessment, QualityConfig, assess, band_stats, measure, verdict
 from pipeline.scaling import Scaler, fit_scaler
-from pipeline.scene import SceneInfo, SensorRule
+from pipeline.scene import SceneError, SceneInfo, SensorRule
 from pipeline.strips import BandPlan, plan_bands, read_strip, scaler_sample
 from pipeline.tile_rows import geo_columns, scene_columns
 from pipeline.uris import to_gdal_path
 from pipeline.windows import (
-    TileGrid, chunk_columns, grid_key, grid_windows, sample_gsd, strip_window, tile_rows,
+    TileGrid, chunk_columns, grid_key, grid_windows, sample_gsd, source_window_size, strip_window,
+    tile_rows,
 )
 
 
@@ -50,16 +52,37 @@ class TileConfig:
     max_strip_mb: float = 96.0  # wider strips are split by columns
     scaler_pixels: int = 1 << 20  # pixels of the decimated read that fits the scaler
 
+    def __post_init__(self):
+        if self.resampling not in Resampling.__members__:
+            raise ValueError(f"unknown resampling {self.resampling!r}; expected a rasterio Resampling name")
+        if self.format not in (None, "auto", *FORMATS):
+            raise ValueError(f"unknown sample format {self.format!r}; expected one of {FORMATS}")
+        if self.batch_size < 1 or self.max_strip_mb <= 0 or self.scaler_pixels < 1:
+            raise ValueError("batch_size, max_strip_mb and scaler_pixels must be positive")
+
 
 @contextmanager
-def open_source(uri: str):
-    """Open a scene for reading with the project's GDAL settings (patched in tests)."""
-    with gdal_env(uri), rasterio.open(to_gdal_path(uri)) as src:
-        yield src
+def open_source(uri: str, cache_mb: float = 96.0):
+    """Open a scene with the project's GDAL settings (patched in tests to record reads).
+
+    The block cache only needs to hold one strip's blocks (strips that straddle block rows
+    reuse them once), so it is sized to a strip instead of GDAL's share of RAM: on a 20k x 20k
+    scene a full cache would be most of the task's memory and buy nothing.
+    """
+    cache_bytes = int(max(16.0, cache_mb) * 2**20)  # an int GDAL_CACHEMAX is in bytes
+    with gdal_env(uri, GDAL_CACHEMAX=cache_bytes):
+        try:
+            src = rasterio.open(to_gdal_path(uri))
+        except RasterioIOError as exc:
+            raise SceneError(uri, f"could not be opened for tiling: {exc}") from exc
+        with src:
+            yield src
 
 
 @dataclass(frozen=True)
 class _Plan:
+    """What a scene's tiles are made of, decided once before any tile is read."""
+
     bands: BandPlan
     scaler: Scaler  # source -> sample
     view: Scaler  # source -> 8-bit view for quality and pHash (same as scaler for uint8 out)
@@ -68,6 +91,9 @@ class _Plan:
 
 
 def _make_plan(src, scene: SceneInfo, rule: SensorRule, config: TileConfig) -> _Plan:
+    """Bands, the scene's scaler (fitted on a decimated read unless uint8 passes through),
+    and the sample format. Native non-uint8 samples get a separate percentile preview so
+    quality and pHash still see 8-bit pixels."""
     bands = plan_bands(src, scene.uri, rule.bands, rule.band_names)
     n = len(bands.indexes)
     needs_fit = np.dtype(bands.dtype) != np.uint8 or rule.scaling not in ("auto", "none")
@@ -86,46 +112,67 @@ def _make_plan(src, scene: SceneInfo, rule: SensorRule, config: TileConfig) -> _
 
 
 def _strip_chunks(windows: np.ndarray, plan: _Plan, config: TileConfig, block_cols: int,
-                  tile: int) -> list[np.ndarray]:
+                  win: int, step: int) -> list[np.ndarray]:
     """Groups of windows read by one strip each, bounded by ``max_strip_mb`` and batch size."""
-    win = int(windows[0, 2])
-    step = int(windows[1, 0] - windows[0, 0]) if len(windows) > 1 and windows[1, 1] == 0 else win
+    tile = config.grid.tile_size
     if win != tile and (step * tile) % win:
         # Resampled overlapping windows do not land on whole sample pixels inside a common
         # strip, so each is read (and resampled) on its own.
         return [np.array([i]) for i in range(len(windows))]
-    per_col = win * len(plan.bands.indexes) * np.dtype(plan.bands.dtype).itemsize
-    max_cols = max(win, min(int(config.max_strip_mb * 1e6 / per_col), config.batch_size * step))
+    # bytes per source column of the strip buffer (upsampling widens it by tile / win)
+    pixel_bytes = len(plan.bands.indexes) * np.dtype(plan.bands.dtype).itemsize
+    per_col = max(win, tile) * max(1.0, tile / win) * pixel_bytes
+    max_cols = max(win, min(int(config.max_strip_mb * 2**20 / per_col), config.batch_size * step))
     chunks = []
     for group in tile_rows(windows):
         chunks.extend(chunk_columns(windows, group, max_cols, block_cols))
     return chunks
 
 
-def _tile_stats(sample: np.ndarray, view: np.ndarray, valid: np.ndarray | None):
-    """``(assessment of the 8-bit view, band means, band stds, pooled std)``.
+@dataclass
+class _Tile:
+    """One window on its way to a row: pixels, measurements and the decision."""
 
-    The verdict uses the 8-bit view; the stored statistics are in sample units.
-    """
-    if view is sample:
-        a, mean, std = measure(sample, valid)
-        return a, mean, std, a.std
-    a = assess(view, valid)
-    stats = band_stats(sample, valid)
+    index: int
+    sample: np.ndarray | None = None  # [T, T, C] sample units
+    view: np.ndarray | None = None  # [T, T, C] uint8 (the sample itself when uint8)
+    valid: np.ndarray | None = None  # [T, T] bool, None = all valid
+    error: str | None = None  # the read failed: status UNREADABLE
+
+
+def _measure(t: _Tile) -> tuple[Assessment, list | None, list | None, float]:
+    """(assessment of the 8-bit view, band means, band stds, pooled std in sample units)."""
+    if t.view is t.sample:
+        a, mean, std = measure(t.sample, t.valid)
+        return a, _aslist(mean), _aslist(std), a.std
+    a = assess(t.view, t.valid)
+    stats = band_stats(t.sample, t.valid)
     if stats is None:
         return a, None, None, 0.0
     mean, std = stats
     pooled = float(np.sqrt(max(np.mean(std**2 + mean**2) - np.mean(mean) ** 2, 0.0)))
-    return a, mean, std, pooled
+    return a, mean.tolist(), std.tolist(), pooled
 
 
-def _process_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, config: TileConfig,
-                   tile: int, resampling: Resampling):
-    """Read one strip and yield ``(index, stats, sample, view)`` per window in the chunk."""
+def _aslist(values) -> list | None:
+    return None if values is None else values.tolist()
+
+
+def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, config: TileConfig,
+                resampling: Resampling) -> list[_Tile]:
+    """Read one strip and cut it into tiles; a failed strip is retried tile by tile."""
+    tile = config.grid.tile_size
     col0, row0, w, h = strip_window(windows, chunk)
     win = int(windows[chunk[0], 2])
-    out_hw = (h * tile // win, w * tile // win)
-    strip, valid = read_strip(src, plan.bands, (col0, row0, w, h), out_hw, resampling)
+    try:
+        strip, valid = read_strip(src, plan.bands, (col0, row0, w, h),
+                                  (h * tile // win, w * tile // win), resampling)
+    except RasterioIOError as exc:
+        if len(chunk) > 1:  # isolate the bad window(s): retry one window at a time
+            singles = (np.array([i]) for i in chunk)
+            return [t for one in singles for t in _read_chunk(src, plan, windows, one, config, resampling)]
+        return [_Tile(int(chunk[0]), error=f"read failed: {exc}")]
+    tiles = []
     for i in chunk:
         ox = int(windows[i, 0] - col0) * tile // win
         oy = int(windows[i, 1] - row0) * tile // win
@@ -135,40 +182,40 @@ def _process_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, con
             tvalid = None
         sample = plan.scaler.apply(raw)
         view = sample if plan.view is plan.scaler else plan.view.apply(raw)
-        if tvalid is not None and plan.scaler.method != "none":
-            sample[~tvalid] = 0
-        if view is not sample and tvalid is not None:
-            view[~tvalid] = 0
-        stats = _tile_stats(sample, view, tvalid)
-        yield int(i), stats, sample, view
+        if tvalid is not None:
+            if plan.scaler.method != "none":
+                sample[~tvalid] = 0
+            if view is not sample:
+                view[~tvalid] = 0
+        tiles.append(_Tile(int(i), sample, view, tvalid))
+    return tiles
 
 
-def _rows_for_chunk(items, plan: _Plan, config: TileConfig, scene: SceneInfo, ids, geo):
+def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, geo):
     """Turn one chunk's tiles into candidate rows; hash and encode only the kept ones."""
-    decided = []
-    for i, (a, mean, std, pooled), sample, view in items:
-        status, detail = verdict(a, config.quality)
-        decided.append((i, a, mean, std, pooled, sample, view, status, detail))
-    kept = [d for d in decided if d[7] == KEPT]
-    phashes = dict(zip((d[0] for d in kept), phash_batch([d[6] for d in kept]).tolist()))
-    profile = geo.profile_for if plan.fmt == "tif" else None
-    for i, a, mean, std, pooled, sample, view, status, detail in decided:
-        row = {
-            "tile_id": ids[i], "valid_frac": a.valid_frac, "std": pooled,
-            "entropy": a.entropy, "quality": a.quality, "status": status, "detail": detail,
-            "band_mean": None if mean is None else mean.tolist(),
-            "band_std": None if std is None else std.tolist(),
-        }
-        row.update(geo.row(i))
-        data = None
-        if status == KEPT:
-            contiguous = np.ascontiguousarray(sample)
-            row["pixel_hash"] = pixel_hash(contiguous)
-            row["phash"] = phashes[i]
-            data = encode(contiguous, plan.fmt, jpeg_quality=config.jpeg_quality,
-                          webp_lossless=config.webp_lossless,
-                          profile=profile(i) if profile else None)
-        yield row, data
+    rows = []
+    for t in tiles:
+        row = {"tile_id": ids[t.index], **geo.row(t.index)}
+        if t.error is not None:
+            row.update(status=UNREADABLE, detail=t.error)
+        else:
+            a, mean, std, pooled = _measure(t)
+            status, detail = verdict(a, config.quality)
+            row.update(valid_frac=a.valid_frac, std=pooled, entropy=a.entropy, quality=a.quality,
+                       band_mean=mean, band_std=std, status=status, detail=detail)
+        rows.append(row)
+    kept = [k for k, row in enumerate(rows) if row["status"] == KEPT]
+    phashes = phash_batch([tiles[k].view for k in kept]).tolist()
+    out: list[tuple[dict, bytes | None]] = [(row, None) for row in rows]
+    for k, ph in zip(kept, phashes):
+        t = tiles[k]
+        sample = np.ascontiguousarray(t.sample)
+        profile = geo.profile_for(t.index) if plan.fmt == "tif" else None
+        data = encode(sample, plan.fmt, jpeg_quality=config.jpeg_quality,
+                      webp_lossless=config.webp_lossless, profile=profile)
+        rows[k].update(pixel_hash=pixel_hash(sample), phash=ph)
+        out[k] = (rows[k], data)
+    return out
 
 
 def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = TileConfig()
@@ -176,30 +223,27 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     """Yield one ``(row, encoded bytes or None)`` per grid window, in row-major window order.
 
     Rows carry every CANDIDATE_SCHEMA column except the ``stage_*`` ones (set by
-    :func:`stage_scene`). Bytes are ``None`` exactly for rows rejected by quality.
+    :func:`stage_scene`). Bytes are ``None`` exactly for rows not KEPT (quality rejections,
+    unreadable windows). A scene that cannot be opened or planned raises.
     """
-    tile = config.grid.tile_size
+    grid = config.grid
     resampling = Resampling[config.resampling]
-    with open_source(scene.uri) as src:
+    gsd = scene.gsd_m if scene.georeferenced else None  # no GSD known: tile natively
+    windows = grid_windows(scene.width, scene.height, gsd, grid)
+    if len(windows) == 0:
+        return
+    win, step = source_window_size(gsd, grid)
+    gkey = grid_key(grid)
+    ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
+    with open_source(scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
-        windows = grid_windows_for(scene, config.grid)
-        if len(windows) == 0:
-            return
-        gkey = grid_key(config.grid)
-        ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
         const = scene_columns(scene, plan.bands.names, plan.sample_dtype, plan.fmt,
-                              sample_gsd(scene.gsd_m, config.grid), tile)
+                              sample_gsd(gsd, grid), grid.tile_size)
         geo = geo_columns(scene, windows, const)
         block_cols = src.block_shapes[plan.bands.indexes[0] - 1][1]
-        for chunk in _strip_chunks(windows, plan, config, block_cols, tile):
-            items = _process_chunk(src, plan, windows, chunk, config, tile, resampling)
-            yield from _rows_for_chunk(items, plan, config, scene, ids, geo)
-
-
-def grid_windows_for(scene: SceneInfo, grid: TileGrid) -> np.ndarray:
-    """The scene's windows (non-georeferenced scenes have no GSD and are tiled natively)."""
-    gsd = scene.gsd_m if scene.georeferenced else None
-    return grid_windows(scene.width, scene.height, gsd, grid)
+        for chunk in _strip_chunks(windows, plan, config, block_cols, win, step):
+            tiles = _read_chunk(src, plan, windows, chunk, config, resampling)
+            yield from _rows_for_chunk(tiles, plan, config, ids, geo)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -213,6 +257,7 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
 
     Both files are written under temporary names and renamed, the parquet last: its existence
     means the scene is done, so a rerun skips it (resume) and a killed run leaves no parquet.
+    ``stage_file`` is relative to the corpus root, i.e. ``staging_dir`` is ``CORPUS/staging``.
     """
     staging = Path(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)
@@ -220,20 +265,29 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     table_path = staging / f"{scene.scene_id}.parquet"
     if table_path.exists():
         return table_path
-    suffix = f".{os.getpid()}.tmp"
+    suffix = f".{os.getpid()}.tmp"  # one writer per process; a crashed run's temp is inert
     blob_tmp = blob.with_name(blob.name + suffix)
-    rel = f"staging/{blob.name}"
+    table_tmp = table_path.with_name(table_path.name + suffix)
+    try:
+        rows = _write_blob(scene, rule, config, blob_tmp, f"staging/{blob.name}")
+        table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
+        _write_parquet(conform(table, CANDIDATE_SCHEMA), table_tmp)
+        os.replace(blob_tmp, blob)
+        os.replace(table_tmp, table_path)
+    finally:
+        blob_tmp.unlink(missing_ok=True)
+        table_tmp.unlink(missing_ok=True)
+    return table_path
+
+
+def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, path: Path, rel: str) -> list[dict]:
+    """Stream the scene's encoded samples into ``path``; return the rows with their byte ranges."""
     rows, offset = [], 0
-    with open(blob_tmp, "wb") as fh:
+    with open(path, "wb") as fh:
         for row, data in iter_candidates(scene, rule, config):
             if data is not None:
                 fh.write(data)
                 row.update(stage_file=rel, stage_offset=offset, stage_size=len(data))
                 offset += len(data)
             rows.append(row)
-    os.replace(blob_tmp, blob)
-    table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
-    table_tmp = table_path.with_name(table_path.name + suffix)
-    _write_parquet(conform(table, CANDIDATE_SCHEMA), table_tmp)
-    os.replace(table_tmp, table_path)
-    return table_path
+    return rows

@@ -27,7 +27,7 @@ class PretrainConfig:
     shards: tuple[str, ...] = _opt((), "shard URLs/patterns instead of a corpus (brace, glob, http, pipe:)",
                                    flag="--shards", repeat=True)
     # catalog filters (same names as `ringmo query`)
-    bbox: tuple[float, ...] | None = _opt(None, "lon/lat box: xmin,ymin,xmax,ymax")
+    bbox: tuple[float, ...] | None = _opt(None, "lon/lat box xmin,ymin,xmax,ymax (write --bbox=-5,40,5,50)")
     polygon: str | None = _opt(None, "region as WKT or GeoJSON text (EPSG:4326)")
     sensors: tuple[str, ...] = _opt((), "keep this sensor (repeatable)", flag="--sensor", repeat=True)
     gsd_min: float | None = _opt(None, "minimum GSD in metres")

@@ -9,6 +9,7 @@ before iterating makes a resumed run see exactly the batches it had not consumed
 reading the skipped ones. Augmentation and mask draws are seeded by the sample's place in the
 plan, so they are identical whatever the worker count.
 
+The stream runs across epochs, so loader workers live for the whole run.
 A batch is ``{"image": [B, C, H, W] float32 normalized, "mask": [B, H, W] uint8 (1 = masked),
 "key": [B] tile ids, "epoch": int, "batch": int}``.
 """
@@ -63,6 +64,8 @@ class Fetcher:
         if self.max_gap is not None:
             return self.max_gap
         url = self.index.urls[shard]
+        if url.startswith("pipe:"):
+            return -1  # sample by sample: the pipe reader keeps announced samples, not runs
         return 0 if "://" not in url or url.startswith("file://") else REMOTE_GAP
 
     def fetch(self, positions: np.ndarray) -> list[bytes]:
@@ -122,53 +125,71 @@ class SampleSpec:
 
 
 class MimStream(IterableDataset):
-    """Batches of augmented, normalized, masked samples for one rank (see module docstring)."""
+    """Batches of augmented, normalized, masked samples for one rank (see module docstring).
+
+    Iteration runs from the position set by ``set_position`` through ``epochs`` epochs (endless
+    by default), so one ``DataLoader`` iterator, and one set of worker processes, serves a
+    whole run: the ``g``-th batch from the start position goes to worker ``g % workers``.
+    """
 
     def __init__(self, index: SampleIndex, stats: StatsTable, stream: StreamConfig, spec: SampleSpec,
                  rank: int = 0, world: int = 1, max_gap: int | None = None):
         super().__init__()
         self.index, self.stats, self.stream, self.spec = index, stats, stream, spec
         self.rank, self.world, self.max_gap = rank, world, max_gap
-        self.epoch, self.start_batch = 0, 0
-        self.bytes_read = 0  # of the last iteration in this process (num_workers=0)
+        self.epoch, self.start_batch, self.epochs = 0, 0, None
+        self.bytes_read = 0  # of the current iteration in this process (num_workers=0)
 
-    def set_position(self, epoch: int, batch: int = 0) -> None:
-        """Start the next iteration at ``batch`` of ``epoch`` (the resume point)."""
-        self.epoch, self.start_batch = int(epoch), int(batch)
+    def set_position(self, epoch: int, batch: int = 0, epochs: int | None = None) -> None:
+        """Start the next iteration at ``batch`` of ``epoch``; stop after ``epochs`` (None: never)."""
+        self.epoch, self.start_batch, self.epochs = int(epoch), int(batch), epochs
 
     def batches_per_epoch(self) -> int:
         return batches_per_epoch(len(self.index), self.stream, self.world)
 
     def __len__(self) -> int:
-        return self.batches_per_epoch() - self.start_batch
+        if self.epochs is None:
+            raise TypeError("an endless stream has no length")
+        return self.epochs * self.batches_per_epoch() - self.start_batch
+
+    def positions(self, worker: int = 0, workers: int = 1):
+        """``(epoch, batch)`` of every batch this worker yields, in order."""
+        per_epoch = self.batches_per_epoch()
+        if per_epoch < 1:
+            raise ValueError(f"{len(self.index)} samples give no full batch of {self.stream.batch_size} "
+                             f"on each of {self.world} rank(s)")
+        end = None if self.epochs is None else self.epochs * per_epoch
+        g = self.start_batch + worker
+        while end is None or g < end:
+            yield self.epoch + g // per_epoch, g % per_epoch
+            g += workers
 
     def __iter__(self):
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
-        plan = plan_epoch(self.index.counts(), self.stream, self.epoch, self.rank, self.world)  # [nb, B]
-        mine = range(self.start_batch + worker, len(plan), workers)
-        fetcher = Fetcher(self.index, self.max_gap)
-        if len(mine):
-            fetcher.announce(plan[list(mine)].ravel())
+        fetcher, plans = Fetcher(self.index, self.max_gap), {}
         try:
-            for j in mine:
-                yield self.make_batch(fetcher, plan[j], j)
+            for epoch, j in self.positions(worker, workers):
+                if epoch not in plans:
+                    plans = {epoch: plan_epoch(self.index.counts(), self.stream, epoch, self.rank, self.world)}
+                    fetcher.announce(plans[epoch][j::workers].ravel())  # [nb, B]
+                yield self.make_batch(fetcher, plans[epoch][j], epoch, j)
                 self.bytes_read = fetcher.bytes_read
         finally:
             fetcher.close()
 
-    def make_batch(self, fetcher: Fetcher, positions: np.ndarray, j: int) -> dict:
+    def make_batch(self, fetcher: Fetcher, positions: np.ndarray, epoch: int, j: int) -> dict:
         fragments = fetcher.fetch(positions)
         samples = []
         for i, fragment in enumerate(fragments):
-            rng = sample_rng(self.stream, self.epoch, self.rank, j * len(positions) + i)
+            rng = sample_rng(self.stream, epoch, self.rank, j * len(positions) + i)
             samples.append(self._sample(fragment, rng))
         samples = self._replace_broken(samples)
         return {
             "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, C, H, W]
             "mask": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, H, W]
             "key": [s[0] for s in samples],
-            "epoch": self.epoch,
+            "epoch": epoch,
             "batch": j,
         }
 
@@ -228,10 +249,14 @@ def _worker_init(_: int) -> None:
 
 def make_loader(dataset: MimStream, num_workers: int = 0, pin_memory: bool = False,
                 prefetch_factor: int = 2) -> DataLoader:
-    """A ``DataLoader`` over whole batches (call ``dataset.set_position`` before each ``iter``)."""
+    """A ``DataLoader`` over whole batches (call ``dataset.set_position`` before each ``iter``).
+
+    It gets its own generator: the default would draw worker seeds from the global torch RNG,
+    shifting the model's dropout/drop-path draws whenever an iterator is created (on resume).
+    """
     extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init} if num_workers else {}
     return DataLoader(dataset, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
-                      persistent_workers=False, **extra)
+                      persistent_workers=False, generator=torch.Generator().manual_seed(0), **extra)
 
 
 def probe_bands(index: SampleIndex) -> int:

@@ -146,19 +146,12 @@ class Trainer:
 
 def _batches(dataset: MimStream, loader, position: tuple[int, int]):
     """Endless ``(batch, position after it)`` across epochs, from ``position``."""
-    epoch, start = position
-    if dataset.batches_per_epoch() < 1:
-        raise ValueError(f"{len(dataset.index)} samples give no full batch of {dataset.stream.batch_size} "
-                         f"on each of {dataset.world} rank(s)")
-    while True:
-        dataset.set_position(epoch, start)
-        expected = start
-        for batch in loader:
-            if batch["batch"] != expected:  # the round-robin contract with the DataLoader
-                raise RuntimeError(f"loader yielded batch {batch['batch']}, expected {expected}")
-            expected += 1
-            yield batch, (epoch, expected)
-        epoch, start = epoch + 1, 0
+    dataset.set_position(*position)
+    expected = iter(dataset.positions())
+    for batch in loader:
+        if (batch["epoch"], batch["batch"]) != next(expected):  # the round-robin contract
+            raise RuntimeError(f"loader yielded batch {batch['batch']} of epoch {batch['epoch']} out of order")
+        yield batch, (batch["epoch"], batch["batch"] + 1)
 
 
 def _schedule(cfg: PretrainConfig, world: int) -> Schedule:
@@ -252,9 +245,11 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
 def run(cfg: PretrainConfig) -> dict:
     """Train (or resume) the run ``cfg.out``; returns ``{"run_dir", "steps", "picture"}``."""
     info = distributed.init(cfg.device)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _train(cfg, info)
     finally:
+        torch.use_deterministic_algorithms(deterministic)
         distributed.shutdown()
 
 

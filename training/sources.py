@@ -142,7 +142,7 @@ class PipeReader:
 
     def read(self, offset: int, size: int) -> bytes:
         self.wanted.pop(offset, None)
-        if offset in self.kept:
+        if offset in self.kept and len(self.kept[offset]) == size:
             return self.kept.pop(offset)
         if self.proc is None or offset < self.pos:
             self._restart()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.transform import from_origin
+from affine import Affine
 
 from pipeline.scene import SceneInfo
 
@@ -50,7 +50,7 @@ def write_raster(path: Path, data: np.ndarray, *, gsd: float = 10.0, crs: str | 
     if height >= block and width >= block:
         profile.update(tiled=True, blockxsize=block, blockysize=block)
     if crs is not None:
-        profile.update(crs=crs, transform=from_origin(500000.0, 5000000.0, gsd, gsd))
+        profile.update(crs=crs, transform=Affine(gsd, 0.0, 500000.0, 0.0, -gsd, 5000000.0))
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(data)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
-from rasterio.transform import from_origin
+from affine import Affine
 
 from pipeline.encode import choose_format, decode, encode, supports
 from tests.pipeline.rasters import textured
@@ -50,7 +50,7 @@ def test_lossy_webp():
 
 def test_tif_carries_georeferencing():
     tile = _tile(2, "uint16", 4000)
-    transform = from_origin(500000, 5000000, 10, 10)
+    transform = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0)
     data = encode(tile, "tif", profile={"crs": "EPSG:32631", "transform": transform})
     with rasterio.MemoryFile(data) as mem, mem.open() as src:
         assert src.crs.to_epsg() == 32631 and src.transform == transform and src.count == 2

@@ -75,3 +75,14 @@ def test_none_is_identity_and_empty_fit_is_safe():
     assert Scaler("none").apply(data) is data
     scaler = fit_scaler(np.zeros((4, 4, 2), np.uint16), np.zeros((4, 4), bool), RULE, "uint16")
     assert scaler.apply(np.zeros((4, 4, 2), np.uint16)).dtype == np.uint8
+
+
+def test_sar_integer_amplitude_uses_scene_db_percentiles():
+    rng = np.random.default_rng(1)
+    dn = rng.integers(20, 2000, (64, 64, 2)).astype(np.uint16)  # uncalibrated amplitude DN
+    scaler = fit_scaler(dn, None, SensorRule(name="s1", scaling="sar_db"), "uint16")
+    assert scaler.db_factor == 20.0
+    out = scaler.apply(dn)
+    for b in range(2):  # spread over the full range instead of saturating at the dB clip
+        assert out[..., b].min() == 0 and out[..., b].max() == 255
+        assert 0.3 < (out[..., b] > 127).mean() < 0.9

@@ -13,7 +13,7 @@ from catalogs.schema import BLANK, CANDIDATE_SCHEMA, KEPT, NODATA
 from pipeline.encode import decode
 from pipeline.hashing import pixel_hash
 from pipeline.quality import QualityConfig
-from pipeline.scene import SensorRule
+from pipeline.scene import SceneError, SensorRule
 from pipeline.tiler import TileConfig, iter_candidates, stage_scene
 from pipeline.windows import TileGrid, grid_key
 from tests.pipeline.rasters import scene_for, textured, write_raster
@@ -107,8 +107,8 @@ def _record_reads(monkeypatch):
     real = tiler.open_source
 
     @contextmanager
-    def recording(uri):
-        with real(uri) as src:
+    def recording(uri, *args, **kwargs):
+        with real(uri, *args, **kwargs) as src:
             yield _RecordingDataset(src, log)
 
     monkeypatch.setattr(tiler, "open_source", recording)
@@ -248,3 +248,77 @@ def test_iter_candidates_rows_and_bytes_agree(rgb_scene):
     assert len(pairs) == 12
     assert all((data is None) == (row["status"] != KEPT) for row, data in pairs)
     assert all(set(row) <= set(CANDIDATE_SCHEMA.names) for row, _ in pairs)
+
+
+def test_unreadable_window_is_recorded_not_fatal(rgb_scene, tmp_path, monkeypatch):
+    from rasterio.errors import RasterioIOError
+
+    scene, _ = rgb_scene
+    real = tiler.open_source
+
+    class Flaky(_RecordingDataset):
+        def read(self, indexes=None, **kwargs):
+            w = kwargs["window"]
+            if w.row_off == 128 and w.col_off <= 128 < w.col_off + w.width:
+                raise RasterioIOError("corrupt block")
+            return self._src.read(indexes, **kwargs)
+
+    @contextmanager
+    def flaky(uri, *args, **kwargs):
+        with real(uri, *args, **kwargs) as src:
+            yield Flaky(src, [])
+
+    monkeypatch.setattr(tiler, "open_source", flaky)
+    rows = _stage(scene, tmp_path)[0].to_pylist()
+    bad = [r for r in rows if r["status"] == "unreadable"]
+    assert [(r["col_off"], r["row_off"]) for r in bad] == [(128, 128)]
+    assert "corrupt block" in bad[0]["detail"] and bad[0]["stage_offset"] is None
+    assert sum(r["status"] == KEPT for r in rows if r["row_off"] == 128) == 2  # neighbours retried
+
+
+def test_resampled_overlapping_windows(tmp_path, monkeypatch):
+    data = textured(300, 300, 3, seed=9)
+    scene = scene_for(write_raster(tmp_path / "o.tif", data, gsd=10.0, block=128))
+    log = _record_reads(monkeypatch)
+    # 96 px windows every 72 px land on whole sample pixels (every 48): one strip per row
+    exact, path = _stage(scene, tmp_path, config=TileConfig(grid=TileGrid(64, stride=48, target_gsd_m=15.0)))
+    assert (len(log), exact.num_rows) == (4, 16)
+    assert {s.shape for s in _samples(exact, path).values()} == {(64, 64, 3)}
+    log.clear()
+    # 83 px windows every 62 px do not: each window is read and resampled on its own
+    odd, path = _stage(scene, tmp_path, config=TileConfig(grid=TileGrid(64, stride=48, target_gsd_m=13.0)),
+                       name="odd")
+    assert len(log) == odd.num_rows == 25
+    assert all(w.width <= 83 and w.height <= 83 for w in log)
+    assert {s.shape for s in _samples(odd, path).values()} == {(64, 64, 3)}
+
+
+def test_geotiff_samples_carry_their_window_georeferencing(rgb_scene, tmp_path):
+    from rasterio.io import MemoryFile
+
+    scene, _ = rgb_scene
+    table, path = _stage(scene, tmp_path, config=replace(CONFIG, format="tif"))
+    row = table.to_pylist()[5]
+    blob = path.with_suffix(".tiles").read_bytes()
+    sample = blob[row["stage_offset"]:row["stage_offset"] + row["stage_size"]]
+    with MemoryFile(sample) as mem, mem.open() as src:
+        assert src.crs.to_string() == scene.crs
+        assert src.transform.c == scene.transform[2] + row["col_off"] * 10.0
+        assert src.transform.f == scene.transform[5] - row["row_off"] * 10.0
+
+
+@pytest.mark.parametrize("kwargs", [dict(resampling="smooth"), dict(format="bmp"), dict(batch_size=0)])
+def test_invalid_tile_configs_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        TileConfig(**kwargs)
+
+
+def test_unusable_scene_raises_scene_error_and_leaves_nothing(rgb_scene, tmp_path):
+    scene, _ = rgb_scene
+    staging = tmp_path / "corpus" / "staging"
+    with pytest.raises(SceneError, match="band"):
+        stage_scene(scene, SensorRule(name="x", bands=(5,)), CONFIG, staging)
+    assert list(staging.iterdir()) == []
+    with pytest.raises(SceneError, match="opened"):
+        stage_scene(replace(scene, uri=str(tmp_path / "gone.tif")), RULE, CONFIG, staging)
+    assert list(staging.iterdir()) == []

@@ -41,14 +41,15 @@ def paint(img: np.ndarray, mask: np.ndarray, material: np.ndarray,
           tone: np.ndarray | float = 1.0) -> None:
     """Alpha-blend ``material`` (5,) or (H, W, 5), scaled by ``tone``, where ``mask`` is set.
 
-    Works on the masked pixels only: most layers (roads, shadows, roofs) cover a small part.
+    In place with a single temporary: painting is the hot loop of scene generation.
     """
-    sel = mask > 1e-4
-    m = mask[sel][:, None]
-    target = material[sel] if material.ndim == 3 else material
-    target = target * (tone[sel][:, None] if isinstance(tone, np.ndarray) else tone)
-    px = img[sel]
-    img[sel] = px + m * (target - px)
+    t = tone[..., None] if isinstance(tone, np.ndarray) else np.float32(tone)
+    delta = np.multiply(material, t, dtype=np.float32)
+    if delta.shape != img.shape:
+        delta = np.broadcast_to(delta, img.shape).copy()
+    np.subtract(delta, img, out=delta)
+    delta *= mask[..., None]
+    img += delta
 
 
 def mix(a: str, b: str, t: np.ndarray) -> np.ndarray:

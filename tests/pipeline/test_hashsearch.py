@@ -1,0 +1,89 @@
+"""Hash search returns exactly the brute-force pair set (exact plans) or a verified subset (LSH)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.hashsearch import SearchPlan, brute_force_pairs, plan_search, radius_pairs
+
+
+def planted_hashes(n: int, pairs: int, radius: int, seed: int) -> np.ndarray:
+    """Uniform random hashes plus ``pairs`` copies with 0..radius+2 flipped bits."""
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) << np.uint64(1)
+    h ^= rng.integers(0, 2, n).astype(np.uint64)
+    src, dst = rng.choice(n, pairs, replace=False), rng.choice(n, pairs, replace=False)
+    for s, d in zip(src, dst):
+        flips = rng.choice(64, int(rng.integers(0, radius + 3)), replace=False)
+        h[d] = h[s] ^ np.uint64(sum(1 << int(bit) for bit in flips))
+    return h
+
+
+def as_set(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
+    return set(zip(a.tolist(), b.tolist()))
+
+
+@pytest.mark.parametrize("radius", [0, 3, 6, 10])
+@pytest.mark.parametrize("method", ["brute", "pigeonhole"])
+def test_exact_plans_match_brute_force(radius, method):
+    h = planted_hashes(2000, 300, radius, seed=radius)
+    ba, bb = brute_force_pairs(h, radius)
+    plan = SearchPlan("brute", (0,), 1.0, 0.0) if method == "brute" else plan_search(h.shape[0], 1e12, radius)
+    assert plan.method == method
+    a, b = radius_pairs(h, radius, plan=plan)
+    assert np.array_equal(a, ba) and np.array_equal(b, bb)
+    assert len(a) > 30  # the planted pairs are really there
+    assert np.all(a < b)
+
+
+def test_duplicate_hash_values_pair_up():
+    h = np.array([5, 5, 5, 7, 2**63], dtype=np.uint64)
+    assert as_set(*radius_pairs(h, 0)) == {(0, 1), (0, 2), (1, 2)}
+    assert as_set(*radius_pairs(h, 1)) == {(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)}
+
+
+def test_blocks_restrict_pairs_to_a_shared_block():
+    h = planted_hashes(1500, 300, 8, seed=1)
+    blocks = np.random.default_rng(2).integers(0, 7, h.shape[0])
+    ba, bb = brute_force_pairs(h, 8)
+    same = blocks[ba] == blocks[bb]
+    assert as_set(*radius_pairs(h, 8, blocks)) == as_set(ba[same], bb[same])
+
+
+def test_multi_membership_blocks_find_pairs_in_any_shared_block_once():
+    h = planted_hashes(1200, 200, 6, seed=3)
+    rng = np.random.default_rng(4)
+    home = rng.integers(0, 10, h.shape[0])
+    extra = rng.integers(0, 10, h.shape[0])
+    members = np.concatenate([np.arange(h.shape[0]), np.arange(h.shape[0])])
+    a, b = radius_pairs(h, 6, (members, np.concatenate([home, extra])))
+    ba, bb = brute_force_pairs(h, 6)
+    shared = (home[ba] == home[bb]) | (home[ba] == extra[bb]) | (extra[ba] == home[bb]) | (extra[ba] == extra[bb])
+    assert as_set(a, b) == as_set(ba[shared], bb[shared])
+    assert len(set(zip(a.tolist(), b.tolist()))) == len(a)  # no pair twice
+
+
+def test_lsh_is_verified_and_meets_recall():
+    h = planted_hashes(20000, 2000, 10, seed=5)
+    ba, bb = brute_force_pairs(h, 10)
+    a, b = radius_pairs(h, 10, recall=0.9, seed=0, plan=plan_search(h.shape[0], 2e8, 10, 0.9, seed=0))
+    found, truth = as_set(a, b), as_set(ba, bb)
+    assert found <= truth  # verified: never a false pair
+    assert len(found) >= 0.9 * len(truth)
+    again = radius_pairs(h, 10, recall=0.9, seed=0, plan=plan_search(h.shape[0], 2e8, 10, 0.9, seed=0))
+    assert as_set(*again) == found  # seeded: deterministic
+
+
+def test_plans_prefer_lsh_only_when_cheaper_and_allowed():
+    assert plan_search(10**6, 5e11, 10, recall=1.0).method == "pigeonhole"
+    lsh = plan_search(10**6, 5e11, 10, recall=0.99)
+    assert lsh.method == "lsh" and lsh.expected_recall >= 0.99
+    assert plan_search(10**6, 10**6 * 50.0, 10, recall=0.99).method == "brute"  # small blocks
+
+
+def test_degenerate_inputs():
+    assert radius_pairs(np.zeros(0, dtype=np.uint64), 3)[0].shape == (0,)
+    assert radius_pairs(np.ones(1, dtype=np.uint64), 3)[0].shape == (0,)
+    with pytest.raises(ValueError):
+        radius_pairs(np.ones(3, dtype=np.uint64), 3, (np.array([0, 5]), np.array([1, 1])))

@@ -1,0 +1,132 @@
+import functools
+import http.server
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from catalogs.query import Query
+from tests.training.corpus import make_corpus
+from training.data import MimStream, SampleSpec, make_loader, open_source, probe_bands
+from training.masking import MaskConfig
+from training.plan import StreamConfig, plan_epoch
+from training.transforms import AugmentConfig
+
+SPEC = SampleSpec(AugmentConfig(img_size=32), MaskConfig("pimask", mask_patch=16))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"), n=40, size=48, per_shard=7)
+
+
+def _stream(index_stats, batch=4, rank=0, world=1, spec=SPEC, **kw):
+    index, stats = index_stats
+    return MimStream(index, stats, StreamConfig(seed=3, batch_size=batch, shuffle_buffer=6, **kw), spec, rank, world)
+
+
+def _epoch(stream, workers=0, epoch=0, start=0):
+    stream.set_position(epoch, start, epochs=1)
+    return list(make_loader(stream, workers))
+
+
+def test_batches_are_normalized_masked_and_keyed(corpus):
+    batches = _epoch(_stream(open_source(corpus=str(corpus))))
+    assert len(batches) == 10 and [b["batch"] for b in batches] == list(range(10))
+    image, mask = batches[0]["image"], batches[0]["mask"]
+    assert image.shape == (4, 3, 32, 32) and image.dtype == torch.float32
+    assert mask.shape == (4, 32, 32) and mask.dtype == torch.uint8
+    allimg = torch.cat([b["image"] for b in batches])
+    assert abs(allimg.mean().item()) < 0.3 and 0.6 < allimg.std().item() < 1.4  # corpus statistics applied
+    keys = [k for b in batches for k in b["key"]]
+    assert len(set(keys)) == 40
+
+
+def test_worker_count_does_not_change_the_stream(corpus):
+    source = open_source(corpus=str(corpus))
+    zero, two = _epoch(_stream(source), 0), _epoch(_stream(source), 2)
+    assert [b["key"] for b in zero] == [b["key"] for b in two]
+    assert all(torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"]) for a, b in zip(zero, two))
+
+
+def test_set_position_replays_the_rest_of_the_epoch_exactly(corpus):
+    source = open_source(corpus=str(corpus))
+    full = _epoch(_stream(source), 0, epoch=2)
+    rest = _epoch(_stream(source), 1, epoch=2, start=7)
+    assert [b["batch"] for b in rest] == [7, 8, 9]
+    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(full[7:], rest))
+    assert [b["key"] for b in full] != [b["key"] for b in _epoch(_stream(source), 0, epoch=3)]
+
+
+def test_the_stream_runs_across_epochs(corpus):
+    stream = _stream(open_source(corpus=str(corpus)))
+    stream.set_position(0, 8)  # endless
+    got = []
+    for batch in make_loader(stream, 2):
+        got.append((batch["epoch"], batch["batch"]))
+        if len(got) == 5:
+            break
+    assert got == [(0, 8), (0, 9), (1, 0), (1, 1), (1, 2)]
+
+
+def test_a_query_reads_only_its_samples_bytes(corpus):
+    index, stats = open_source(corpus=str(corpus), query=Query(bbox=(-10.5, 30, -5, 60)))
+    assert 0 < len(index) < 40
+    stream = _stream((index, stats), batch=1)
+    _epoch(stream)
+    assert stream.bytes_read == index.total_bytes()
+
+
+def test_shard_urls_brace_patterns_and_pipes_give_the_same_samples(corpus, tmp_path):
+    by_catalog = open_source(corpus=str(corpus))
+    pattern = str(corpus / "shards" / "train-{000000..000005}.tar")
+    by_braces = open_source(shards=pattern, cache_dir=str(tmp_path))
+    pipes = [f"pipe:cat {u}" for u in by_braces[0].urls]
+    by_pipe = open_source(shards=pipes, cache_dir=str(tmp_path))
+    keys = [sorted(k for b in _epoch(_stream(s), 1) for k in b["key"]) for s in (by_catalog, by_braces, by_pipe)]
+    assert keys[0] == keys[1] == keys[2] and len(keys[0]) == 40
+    assert by_braces[1].stats == by_catalog[1].stats  # the manifest beside the shards
+
+
+def test_http_shards(corpus):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(corpus / "shards"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/train-{{000000..000005}}.tar"
+        source = open_source(shards=url)
+        keys = sorted(k for b in _epoch(_stream(source)) for k in b["key"])
+    finally:
+        server.shutdown()
+    assert len(keys) == 40 and len(set(keys)) == 40
+
+
+@pytest.mark.parametrize("bands,fmt", [(1, "png"), (4, "png"), (13, "npy")])
+def test_any_band_count(tmp_path, bands, fmt):
+    dtype = np.uint16 if fmt == "npy" else np.uint8
+    root = make_corpus(tmp_path, n=8, size=40, bands=bands, fmt=fmt, dtype=dtype, sensor="s2")
+    source = open_source(corpus=str(root))
+    assert probe_bands(source[0]) == bands
+    batch = _epoch(_stream(source))[0]
+    assert batch["image"].shape == (4, bands, 32, 32) and torch.isfinite(batch["image"]).all()
+
+
+def test_a_broken_sample_is_replaced_not_dropped(tmp_path):
+    root = make_corpus(tmp_path, n=8, size=40)
+    shard = root / "shards" / "train-000000.tar"
+    data = bytearray(shard.read_bytes())
+    data[700:900] = b"\x00" * 200  # inside the first PNG payload
+    shard.write_bytes(bytes(data))
+    batches = _epoch(_stream(open_source(corpus=str(root)), batch=8))
+    assert len(batches) == 1 and batches[0]["image"].shape[0] == 8
+
+
+def test_ranks_split_an_epoch_without_overlap(corpus):
+    source = open_source(corpus=str(corpus))
+    keys = [[k for b in _epoch(_stream(source, rank=r, world=3), 2) for k in b["key"]] for r in range(3)]
+    assert len({len(k) for k in keys}) == 1 and len(keys[0]) == 12  # 40 // 3 // 4 batches of 4
+    flat = [k for ks in keys for k in ks]
+    assert len(flat) == len(set(flat))
+    assert plan_epoch(source[0].counts(), StreamConfig(seed=3, batch_size=4, shuffle_buffer=6), 0, 0, 3).shape == (3, 4)

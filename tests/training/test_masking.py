@@ -1,0 +1,109 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from training.masking import MaskConfig, generate_mask
+from training.models import MaskedImageModel
+from training.objectives import masked_l1, patch_normalized
+
+
+def _patch_counts(mask: np.ndarray, p: int) -> np.ndarray:
+    g = mask.shape[0] // p
+    return mask.reshape(g, p, g, p).sum(axis=(1, 3)).ravel()  # masked pixels per patch
+
+
+@pytest.mark.parametrize("size", [64, 96, 192])
+def test_pimask_picks_60pc_of_patches_and_60pc_of_their_pixels(size):
+    cfg = MaskConfig("pimask")
+    mask = generate_mask(size, cfg, np.random.default_rng(1))
+    counts = _patch_counts(mask, 32)
+    n = (size // 32) ** 2
+    assert mask.shape == (size, size) and mask.dtype == np.uint8
+    assert (counts > 0).sum() == math.ceil(0.6 * n)
+    assert set(counts[counts > 0].tolist()) == {math.ceil(0.6 * 32 * 32)}  # ~40 % stays visible
+    assert mask.mean() == pytest.approx(math.ceil(0.6 * n) / n * 615 / 1024)
+
+
+def test_pimask_pixels_are_scattered_not_blocks():
+    mask = generate_mask(192, MaskConfig("pimask"), np.random.default_rng(2))
+    patch = next(mask[y:y + 32, x:x + 32] for y in range(0, 192, 32) for x in range(0, 192, 32)
+                 if mask[y:y + 32, x:x + 32].any())
+    rows = patch.sum(axis=1)
+    assert rows.min() > 0 and rows.max() < 32  # every row partly masked: pixel by pixel
+
+
+def test_simmim_masks_whole_patches_and_random_masks_pixels():
+    simmim = generate_mask(192, MaskConfig("simmim"), np.random.default_rng(3))
+    counts = _patch_counts(simmim, 32)
+    assert set(counts.tolist()) == {0, 1024} and (counts > 0).sum() == math.ceil(0.6 * 36)
+    random = generate_mask(96, MaskConfig("random", ratio=0.5), np.random.default_rng(3))
+    assert random.sum() == math.ceil(0.5 * 96 * 96)
+
+
+def test_masks_follow_their_seed():
+    cfg = MaskConfig("pimask")
+    a, b = (generate_mask(96, cfg, np.random.default_rng(s)) for s in (7, 7))
+    c = generate_mask(96, cfg, np.random.default_rng(8))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError):
+        generate_mask(100, MaskConfig("pimask"), np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        MaskConfig("blocks")
+
+
+def _embed_input(model: MaskedImageModel, image, mask) -> torch.Tensor:
+    seen = {}
+    hook = model.encoder.patch_embed.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    model(image, mask)
+    hook.remove()
+    return seen["x"]
+
+
+@pytest.mark.parametrize("name", ["swin_nano", "vit_nano"])
+def test_pimask_zeroes_masked_pixels_before_patch_embedding(name):
+    model = MaskedImageModel(name, 3, MaskConfig("pimask"))
+    image = torch.randn(2, 3, 64, 64) + 3.0  # no accidental zeros
+    mask = torch.from_numpy(np.stack([generate_mask(64, MaskConfig("pimask"), np.random.default_rng(i)) for i in range(2)]))
+    x = _embed_input(model, image, mask)
+    m = mask.bool().unsqueeze(1).expand_as(image)
+    assert torch.all(x[m] == 0) and torch.equal(x[~m], image[~m])
+
+
+@pytest.mark.parametrize("name", ["swin_nano", "vit_nano"])
+def test_simmim_uses_a_mask_token_not_zeros(name):
+    model = MaskedImageModel(name, 3, MaskConfig("simmim")).eval()
+    image = torch.randn(1, 3, 64, 64)
+    mask = torch.from_numpy(generate_mask(64, MaskConfig("simmim"), np.random.default_rng(0)))[None]
+    assert torch.equal(_embed_input(model, image, mask), image)
+    with torch.no_grad():
+        before = model(image, mask)
+        model.mask_token.add_(1.0)
+        after = model(image, mask)
+    assert not torch.allclose(before, after)  # the token reaches the output
+
+
+def test_loss_counts_masked_pixels_only():
+    rng = np.random.default_rng(0)
+    target = torch.randn(2, 4, 64, 64)
+    mask = torch.from_numpy(np.stack([generate_mask(64, MaskConfig("pimask"), rng) for _ in range(2)]))
+    pred = target + 1.0  # error 1 everywhere
+    assert masked_l1(pred, target, mask).item() == pytest.approx(1.0)
+    visible = mask.bool().logical_not().unsqueeze(1).expand_as(pred)
+    noisy = pred.clone()
+    noisy[visible] += 100.0  # visible pixels never count
+    assert masked_l1(noisy, target, mask).item() == pytest.approx(1.0)
+    shifted = pred.clone()
+    shifted[~visible] += 1.0  # masked pixels do
+    assert masked_l1(shifted, target, mask).item() == pytest.approx(2.0)
+
+
+def test_patch_normalized_target_is_standard_per_patch():
+    target = torch.randn(1, 2, 64, 64) * 5 + 3
+    out = patch_normalized(target, 32).reshape(1, 2, 2, 32, 2, 32)
+    assert torch.allclose(out.mean(dim=(3, 5)), torch.zeros(1, 2, 2, 2), atol=1e-5)
+    assert torch.allclose(out.std(dim=(3, 5), unbiased=False), torch.ones(1, 2, 2, 2), atol=1e-3)

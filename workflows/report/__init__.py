@@ -1,0 +1,61 @@
+"""The corpus report: ``CORPUS/report/`` with a Markdown card, a self-contained HTML page and PNGs.
+
+``write_report(corpus)`` reads the catalog and manifest (metadata only; a few sample bytes for
+the duplicate thumbnails), writes every figure first and the two pages last, each atomically,
+so a report directory never links a figure that is not there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workflows.report import figures, sections
+from workflows.report.card import to_html, to_markdown, write_text_atomic
+from workflows.report.data import load_corpus, load_scenes
+from workflows.report.metrics import balance_summary
+from workflows.report.thumbs import load_clusters
+
+__all__ = ["write_report"]
+
+FIGURE_NAMES = ("status", "density_map", "histograms", "balance", "duplicates")
+
+
+def write_report(corpus: str | Path) -> Path:
+    """Write ``CORPUS/report/{README.md,index.html,figures/*.png}``; returns the HTML path."""
+    data = load_corpus(corpus)
+    scenes = load_scenes(corpus)
+    out = data.root / "report"
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    balance = balance_summary(data.before["cell"], data.after["cell"])
+    paths = {
+        "status": figures.status_chart(data, fig_dir / "status.png"),
+        "density_map": figures.density_map(data, fig_dir / "density_map.png"),
+        "histograms": figures.histograms(data, fig_dir / "histograms.png"),
+        "balance": figures.balance_chart(data, balance, fig_dir / "balance.png"),
+    }
+    clusters = load_clusters(data.root, data.rows)
+    if clusters:
+        paths["duplicates"] = figures.duplicate_grid(clusters, fig_dir / "duplicates.png")
+    _remove_stale(fig_dir, paths)
+    missing = sum(t.image is None for c in clusters for t in [c.representative, *c.duplicates])
+    blocks = [
+        *sections.summary(data, scenes),
+        *sections.status_section(data, paths["status"]),
+        *sections.balance_section(data, balance, paths["density_map"], paths["balance"]),
+        *sections.distribution_section(data, paths["histograms"]),
+        *sections.duplicate_section(data, paths.get("duplicates"), missing),
+        *sections.inputs_section(scenes),
+        *sections.stats_section(data),
+        *sections.config_section(data),
+    ]
+    write_text_atomic(out / "README.md", to_markdown(blocks, out))
+    return write_text_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.root.name}"))
+
+
+def _remove_stale(fig_dir: Path, written: dict[str, Path]) -> None:
+    """Drop figures an earlier report wrote but this one did not (e.g. no duplicates any more)."""
+    for name in FIGURE_NAMES:
+        path = fig_dir / f"{name}.png"
+        if name not in written and path.exists():
+            path.unlink()

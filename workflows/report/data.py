@@ -1,0 +1,95 @@
+"""Load what the report needs from a built corpus: catalog metadata only, no pixels.
+
+One pandas frame holds every candidate (kept and rejected) with the few columns the figures
+and tables use. Rows whose ``cell`` is missing (rejected before balancing,
+or a corpus curated before cells were assigned) get the cell balancing would have used
+(``pipeline.balance.assign_cells``), so "before/after" maps work on any corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from catalogs.layout import tiles_path
+from catalogs.manifest import read_manifest
+from catalogs.schema import BALANCED_OUT, KEPT
+from pipeline.balance import assign_cells
+
+COLUMNS = ["tile_id", "scene_id", "sensor", "gsd_m", "acquired", "lon", "lat", "georeferenced",
+           "cell", "split", "status", "detail", "duplicate_of", "phash", "quality", "format",
+           "dtype", "band_count", "label", "stage_file", "stage_offset", "stage_size", "shard",
+           "offset", "size"]
+DEFAULT_H3_RESOLUTION = 6
+
+
+@dataclass(frozen=True)
+class CorpusData:
+    """Every candidate row of a corpus plus its manifest; ``before``/``after`` are views."""
+
+    root: Path
+    rows: pd.DataFrame
+    manifest: dict
+
+    @property
+    def after(self) -> pd.DataFrame:
+        """The kept tiles: the corpus as packed."""
+        return self.rows[self.rows["status"] == KEPT]
+
+    @property
+    def before(self) -> pd.DataFrame:
+        """Duplicate-free, quality-passing candidates as balancing saw them."""
+        return self.rows[self.rows["status"].isin([KEPT, BALANCED_OUT])]
+
+    @property
+    def config(self) -> dict:
+        return self.manifest.get("config", {})
+
+
+def _read(path: str) -> pd.DataFrame:
+    if not Path(path).exists():
+        return pd.DataFrame(columns=COLUMNS)
+    present = set(pq.read_schema(path).names)
+    frame = pq.read_table(path, columns=[c for c in COLUMNS if c in present]).to_pandas()
+    for missing in set(COLUMNS) - present:
+        frame[missing] = None
+    return frame
+
+
+def fill_cells(rows: pd.DataFrame, resolution: int) -> pd.Series:
+    """``rows.cell`` with gaps filled by the balance stage's own rule (H3, else source)."""
+    cells = rows["cell"].astype(object).where(rows["cell"].notna(), None)
+    missing = cells.isna().to_numpy()
+    if missing.any():
+        subset = rows.loc[missing, ["lon", "lat", "georeferenced", "scene_id"]]
+        table = pa.table({"lon": pa.array(subset["lon"].astype(float), pa.float64()),
+                          "lat": pa.array(subset["lat"].astype(float), pa.float64()),
+                          "georeferenced": pa.array(subset["georeferenced"].astype(object), pa.bool_()),
+                          "scene_id": pa.array(subset["scene_id"].astype(str), pa.string())})
+        cells.loc[missing] = assign_cells(table, resolution).to_pylist()
+    return cells
+
+
+def load_corpus(corpus: str | Path) -> CorpusData:
+    """Read ``catalog/tiles.parquet`` + ``rejected.parquet`` + the manifest of ``corpus``."""
+    root = Path(corpus)
+    kept = _read(tiles_path(str(root), "tiles"))
+    rejected = _read(tiles_path(str(root), "rejected"))
+    frames = [f for f in (kept, rejected) if not f.empty]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    manifest = read_manifest(str(root))
+    resolution = int(manifest.get("config", {}).get("h3_resolution") or DEFAULT_H3_RESOLUTION)
+    rows["cell"] = fill_cells(rows, resolution)
+    rows["year"] = pd.to_datetime(rows["acquired"], utc=True, errors="coerce").dt.year
+    return CorpusData(root=root, rows=rows, manifest=manifest)
+
+
+def load_scenes(corpus: str | Path) -> pd.DataFrame:
+    path = tiles_path(str(corpus), "scenes")
+    if not Path(path).exists():
+        return pd.DataFrame(columns=["scene_id", "uri", "status", "error", "sensor"])
+    return pq.read_table(path, columns=["scene_id", "uri", "status", "error", "sensor"]).to_pandas()

@@ -1,0 +1,133 @@
+"""Pixels for the duplicate-cluster thumbnails: find clusters, fetch sample bytes, make RGB.
+
+Kept samples are read from staging when it still exists, else from their shard (the byte
+range ``[offset, offset + size)`` is a tar fragment holding exactly that sample). Rejected
+duplicates only ever lived in staging, so once staging is removed they cannot be shown and the
+caller says so.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from catalogs.schema import DUPLICATE, KEPT
+from pipeline.encode import decode
+
+
+@dataclass(frozen=True)
+class Thumb:
+    tile_id: str
+    role: str  # the representative's status (kept, balanced_out) or "duplicate"
+    image: np.ndarray | None  # [H, W, 3] or [H, W] uint8; None when the bytes are gone
+    bits: int | None = None  # pHash Hamming distance to the representative
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    representative: Thumb
+    duplicates: list[Thumb] = field(default_factory=list)
+    total: int = 0  # duplicates in the cluster, shown or not
+
+
+def pick_clusters(rows: pd.DataFrame, *, max_clusters: int = 4) -> list[tuple[str, list[str]]]:
+    """(representative id, duplicate ids) of the largest clusters, ties by representative id."""
+    dups = rows[(rows["status"] == DUPLICATE) & rows["duplicate_of"].notna()]
+    if dups.empty:
+        return []
+    groups = dups.groupby("duplicate_of")["tile_id"].apply(lambda s: sorted(s))
+    order = sorted(groups.index, key=lambda rep: (-len(groups[rep]), rep))
+    return [(rep, groups[rep]) for rep in order[:max_clusters]]
+
+
+def _staged_bytes(root: Path, row) -> bytes | None:
+    if not isinstance(row.stage_file, str) or pd.isna(row.stage_offset):
+        return None
+    path = root / row.stage_file
+    if not path.exists():
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(int(row.stage_offset))
+        return handle.read(int(row.stage_size))
+
+
+def _shard_bytes(root: Path, row) -> bytes | None:
+    if not isinstance(row.shard, str) or pd.isna(row.offset) or not (root / row.shard).exists():
+        return None
+    with open(root / row.shard, "rb") as handle:
+        handle.seek(int(row.offset))
+        fragment = handle.read(int(row.size))
+    with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
+        member = tar.extractfile(f"{row.tile_id}.{row.format}")
+        return member.read() if member is not None else None
+
+
+def sample_bytes(root: Path, row) -> bytes | None:
+    """The encoded sample of a catalog row: staging first (cheapest), else its shard."""
+    data = _staged_bytes(root, row)
+    if data is None and row.status == KEPT:
+        data = _shard_bytes(root, row)
+    return data
+
+
+def to_display(array: np.ndarray) -> np.ndarray:
+    """An ``[H, W, C]`` sample of any dtype as uint8 for display: first 3 bands (or band 1).
+
+    uint8 samples with 1 or 3+ bands are shown as stored; anything else is stretched per band
+    between its 2nd and 98th percentiles, which is how remote-sensing viewers show 16-bit or
+    float data without knowing the sensor's radiometry.
+    """
+    array = array[:, :, None] if array.ndim == 2 else array
+    bands = array[:, :, :3] if array.shape[2] >= 3 else array[:, :, :1]
+    if bands.dtype == np.uint8:
+        return bands[:, :, 0] if bands.shape[2] == 1 else bands
+    data = bands.astype(np.float64)
+    out = np.zeros(data.shape, dtype=np.uint8)
+    for b in range(data.shape[2]):
+        band = data[:, :, b]
+        finite = band[np.isfinite(band)]
+        if finite.size == 0:
+            continue
+        lo, hi = np.percentile(finite, [2, 98])
+        scaled = (np.nan_to_num(band, nan=lo) - lo) / max(hi - lo, 1e-12)
+        out[:, :, b] = np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out[:, :, 0] if out.shape[2] == 1 else out
+
+
+def _thumb(root: Path, row, role: str, bits: int | None) -> Thumb:
+    data = sample_bytes(root, row)
+    if data is None:
+        return Thumb(row.tile_id, role, None, bits, "bytes gone (staging removed)")
+    try:
+        image = to_display(decode(data, row.format))
+    except (ValueError, OSError) as error:  # a corrupt blob must not sink the whole report
+        return Thumb(row.tile_id, role, None, bits, f"undecodable: {error}")
+    return Thumb(row.tile_id, role, image, bits)
+
+
+def _bits(a, b) -> int | None:
+    if a is None or b is None or pd.isna(a) or pd.isna(b):
+        return None
+    return bin(int(a) ^ int(b)).count("1")
+
+
+def load_clusters(root: Path, rows: pd.DataFrame, *, max_clusters: int = 4,
+                  max_duplicates: int = 5) -> list[Cluster]:
+    """Thumbnails of the largest duplicate clusters (representative first)."""
+    by_id = rows.set_index("tile_id", drop=False)
+    clusters = []
+    for rep_id, dup_ids in pick_clusters(rows, max_clusters=max_clusters):
+        if rep_id not in by_id.index:
+            continue
+        rep = next(by_id.loc[[rep_id]].itertuples(index=False))
+        dups = [next(by_id.loc[[d]].itertuples(index=False)) for d in dup_ids]
+        dups.sort(key=lambda d: (_bits(rep.phash, d.phash) or 0, d.tile_id))
+        shown = [_thumb(root, d, "duplicate", _bits(rep.phash, d.phash)) for d in dups[:max_duplicates]]
+        clusters.append(Cluster(_thumb(root, rep, rep.status, None), shown, total=len(dup_ids)))
+    return clusters
