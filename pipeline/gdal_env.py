@@ -63,3 +63,14 @@ def gdal_env(uri: str | None = None, **overrides) -> rasterio.Env:
     config options and win over the defaults.
     """
     return rasterio.Env(**gdal_options(uri, **overrides))
+
+
+def open_raster(gdal_path: str):
+    """``rasterio.open`` without the NotGeoreferencedWarning: ingest records that fact itself."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(gdal_path)

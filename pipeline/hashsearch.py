@@ -79,9 +79,11 @@ def plan_search(
 
     ``pair_volume`` is Σ s(s-1)/2 over block sizes s (n(n-1)/2 without blocks).
     """
-    seconds = lambda tables, pair_fraction: 1e-9 * (  # noqa: E731
-        tables * members * _ITEM_NS + pair_volume * pair_fraction * _PAIR_NS
-    )
+
+    def seconds(tables: int, pair_fraction: float) -> float:
+        """Modelled time: every table keys every member, then verifies its share of pairs."""
+        return 1e-9 * (tables * members * _ITEM_NS + pair_volume * pair_fraction * _PAIR_NS)
+
     plans = [SearchPlan("brute", (0,), 1.0, seconds(1, 1.0))]
     if radius + 1 < HASH_BITS:
         masks = _contiguous_masks(radius + 1)

@@ -26,7 +26,7 @@ from rasterio.transform import from_gcps
 
 from catalogs.keys import scene_id_for, scene_id_for_unreadable
 from pipeline.footprint import densified_footprint, gsd_metres
-from pipeline.gdal_env import gdal_env
+from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
 from pipeline.sensors import DEFAULT_RULES, acquired_from, match_rule
 from pipeline.uris import is_remote, local_path, normalize_uri, suffix_of, to_gdal_path
@@ -83,7 +83,7 @@ def _expected_driver(uri: str) -> str:
 
 def _open(uri: str):
     try:
-        return rasterio.open(to_gdal_path(uri))
+        return open_raster(to_gdal_path(uri))
     except Exception as exc:  # noqa: BLE001 - every GDAL failure becomes one clear scene error
         driver = _expected_driver(uri)
         hint = f" (suffix {suffix_of(uri) or 'none'} suggests driver {driver})" if driver else ""

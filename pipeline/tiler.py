@@ -24,7 +24,7 @@ from rasterio.errors import RasterioIOError
 from catalogs.keys import tile_id_for
 from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
 from pipeline.encode import FORMATS, choose_format, encode
-from pipeline.gdal_env import gdal_env
+from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
 from pipeline.quality import Assessment, QualityConfig, assess, band_stats, measure, verdict
 from pipeline.scaling import Scaler, fit_scaler
@@ -72,7 +72,7 @@ def open_source(uri: str, cache_mb: float = 96.0):
     cache_bytes = int(max(16.0, cache_mb) * 2**20)  # an int GDAL_CACHEMAX is in bytes
     with gdal_env(uri, GDAL_CACHEMAX=cache_bytes):
         try:
-            src = rasterio.open(to_gdal_path(uri))
+            src = open_raster(to_gdal_path(uri))
         except RasterioIOError as exc:
             raise SceneError(uri, f"could not be opened for tiling: {exc}") from exc
         with src:

@@ -30,6 +30,7 @@ from workflows.curation import curate_config_from, run_curation
 from workflows.engine import Engine, open_engine
 from workflows.labels import attach_labels
 from workflows.records import read_json, write_json_atomic
+from workflows.report import write_report
 from workflows.tiling import tile_config_from
 
 
@@ -58,6 +59,7 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
         pq.write_table(curated, corpus / "staging" / "curated.parquet")
         packed = pack_stage(corpus, curated, config, engine)
     summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
+    summary["report"] = str(write_report(corpus))
     return summary
 
 
@@ -182,6 +184,7 @@ def print_summary(summary: dict, file=None) -> None:
         *[f"  {reason}: {count}" for reason, count in sorted(tiles["rejected"].items())],
         f"shards: {summary['shards']['count']} ({summary['shards']['bytes'] / 1e6:.1f} MB)",
         f"catalog: {summary['catalog']}",
+        f"report: {summary['report']}",
     ]
     print("\n".join(lines), file=file or sys.stdout)
 

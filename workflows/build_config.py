@@ -36,7 +36,8 @@ class BuildConfig:
     alpha: float = 0.5  # temperature: 1 keeps the natural distribution, 0 is uniform over cells
     target_size: int | None = None
     max_per_scene: int | None = None
-    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    split: tuple[float, float, float] = (0.9, 0.05, 0.05)  # train, val, test
+    split_block_resolution: int = 3  # H3 resolution of the blocks that splits are drawn by
     # packing
     shard_max_mb: int = 256
     shard_max_count: int = 10_000

@@ -66,6 +66,10 @@ def parser() -> argparse.ArgumentParser:
     stats.add_argument("corpus")
     stats.set_defaults(run=commands.stats)
 
+    report = sub.add_parser("report", help="(re)write the corpus card CORPUS/report/index.html")
+    report.add_argument("corpus")
+    report.set_defaults(run=commands.report)
+
     samples = sub.add_parser("samples", help="write the built-in sample scenes")
     samples.add_argument("out")
     samples.add_argument("--scale", type=float, default=1.0)

@@ -66,6 +66,13 @@ def stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def report(args: argparse.Namespace) -> int:
+    from workflows.report import write_report
+
+    print(write_report(args.corpus))
+    return 0
+
+
 def samples(args: argparse.Namespace) -> int:
     from workflows.samples import write_labeled_set, write_sample_scenes
 

@@ -75,7 +75,18 @@ def test_tiny_model_loss_falls(corpus, tmp_path):
 def _spawn(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kw)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    """Wait for a spawned run; on timeout kill its whole process group (torchrun's ranks too)."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"run did not end within {timeout} s:\n{out[-3000:]}")
+    return proc.returncode, out
 
 
 def _flags(corpus, out, steps: int) -> list[str]:
@@ -86,7 +97,8 @@ def _flags(corpus, out, steps: int) -> list[str]:
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume(corpus, tmp_path):
-    run(_cfg(corpus, tmp_path / "whole", steps=12, num_workers=1))
+    code, text = _finish(_spawn(["-m", "training.pretrain", *_flags(corpus, tmp_path / "whole", 12)]), 600)
+    assert code == 0, text  # the reference in the same kind of process (thread count changes sums)
     out = tmp_path / "killed"
     proc = _spawn(["-m", "training.pretrain", *_flags(corpus, out, 12)])
     deadline = time.time() + 300
@@ -95,12 +107,12 @@ def test_sigkill_mid_run_then_resume(corpus, tmp_path):
         if done:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its loader worker, mid-run
+    proc.communicate()
     killed_at = len(read_jsonl(out / "metrics.jsonl"))
     assert 5 <= killed_at < 12 and checkpoint.latest(out) is not None
-    proc = _spawn(["-m", "training.pretrain", *_flags(corpus, out, 12)])
-    assert proc.wait(timeout=600) == 0, proc.stdout.read()
+    code, text = _finish(_spawn(["-m", "training.pretrain", *_flags(corpus, out, 12)]), 600)
+    assert code == 0, text
     assert _losses(out) == _losses(tmp_path / "whole")
 
 
@@ -108,12 +120,12 @@ def test_sigkill_mid_run_then_resume(corpus, tmp_path):
 def test_torchrun_two_ranks_gloo(tmp_path):
     corpus = make_corpus(tmp_path / "c", n=45, size=64, per_shard=10)  # 5 shards, 2 ranks x 2 workers
     out = tmp_path / "ddp"
-    args = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0", "-m", "training.pretrain",
+    args = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training.pretrain",
             "--shards", str(corpus / "shards" / "train-{000000..000004}.tar"), "--model", "vit_nano",
             "--steps", "7", "--batch-size", "4", "--out", str(out), "--num-workers", "2", "--log-every", "1",
             "--log-keys", "--no-progress", "--checkpoint-every", "4", "--device", "cpu"]
-    proc = _spawn(args)
-    assert proc.wait(timeout=600) == 0, proc.stdout.read()
+    code, text = _finish(_spawn(args), 300)
+    assert code == 0, text
     ranks = [read_jsonl(out / "keys" / f"rank{r}.jsonl") for r in range(2)]
     assert [len(r) for r in ranks] == [7, 7]  # both ranks ran every step
     per_epoch: dict[int, list[str]] = {}

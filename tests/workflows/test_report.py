@@ -17,7 +17,7 @@ import pytest
 
 from catalogs.geoparquet import write_geoparquet
 from catalogs.manifest import write_manifest
-from catalogs.schema import CATALOG_SCHEMA, conform
+from catalogs.schema import CATALOG_SCHEMA
 from pipeline.encode import encode
 from workflows.report import write_report
 from workflows.report.data import load_corpus
@@ -71,7 +71,8 @@ class FakeCorpus:
         (self.root / "staging" / "blob.tiles").write_bytes(bytes(self.blob))
         (self.root / "shards").mkdir()
         (self.root / "shards" / "train-000000.tar").write_bytes(self.shard.getvalue())
-        table = conform(pa.Table.from_pylist(self.rows), CATALOG_SCHEMA)
+        rows = [{f.name: r.get(f.name) for f in CATALOG_SCHEMA} for r in self.rows]
+        table = pa.Table.from_pylist(rows, schema=CATALOG_SCHEMA)
         kept = pa.array([r["status"] == "kept" for r in self.rows])
         write_geoparquet(table.filter(kept), self.root / "catalog" / "tiles.parquet")
         write_geoparquet(table.filter(pa.compute.invert(kept)), self.root / "catalog" / "rejected.parquet")
@@ -153,7 +154,12 @@ def test_report_shows_balance_before_and_after(corpus):
     paris = h3.latlng_to_cell(PARIS[1], PARIS[0], 6)
     assert set(data.rows["cell"]) >= {paris, "src:scene-j0"}
     assert "| tiles | 8 | 6 |" in readme  # before = kept + balanced_out
-    assert "| cells covered | 3 | 3 |" in readme
+    before = data.rows[data.rows["status"].isin(["kept", "balanced_out"])]
+    expected = {h3.latlng_to_cell(r.lat, r.lon, 6) if r.georeferenced else f"src:{r.scene_id}"
+                for r in before.itertuples()}
+    after = {c for c, s in zip(data.rows["cell"], data.rows["status"]) if s == "kept"}
+    assert set(before["cell"]) == expected
+    assert f"| cells covered | {len(expected)} | {len(after)} |" in readme
 
 
 def test_duplicate_clusters_from_planted_rows(corpus):

@@ -1,39 +1,34 @@
 """The corpus card's figures: one function per figure, each writing a PNG and returning its path.
 
-Matplotlib with the Agg backend (no display), no downloaded basemaps: the world context is a
-graticule, and the places the corpus covers are shown as H3 hexagons in one zoomed panel per
-region. PNGs are written without a "Software" tag (Agg writes no timestamp), so the same
-catalog gives the same bytes, and atomically (temp file + rename).
+Matplotlib with the Agg backend (no display), no downloaded basemaps (map panels live in
+``workflows.report.maps``). PNGs are written without a "Software" tag (Agg writes no
+timestamp), so the same catalog gives the same bytes, and atomically (temp file + rename).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import h3  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from catalogs.schema import BALANCED_OUT, KEPT, REASONS  # noqa: E402
 from workflows.report.data import CorpusData  # noqa: E402
 from workflows.report.metrics import cell_counts, lorenz  # noqa: E402
-from workflows.report.regions import Region, find_regions, view_box  # noqa: E402
+from workflows.report.maps import (  # noqa: E402
+    CMAP, grown, h3_counts, overview_extent, region_panel, resolution_label, world_panel)
+from workflows.report.regions import find_regions  # noqa: E402
 from workflows.report.thumbs import Cluster, Thumb  # noqa: E402
 
 BEFORE, AFTER = "#aab4be", "#2b6cb0"
-CMAP = "viridis"
 STATUS_COLOURS = {KEPT: "#2f855a", "nodata": "#a0aec0", "blank": "#cbd5e0", "duplicate": "#c53030",
                   BALANCED_OUT: "#dd6b20", "unreadable": "#4a5568"}
 DPI = 110
@@ -53,158 +48,12 @@ def save(fig, path: Path) -> Path:
 
 # ---------------------------------------------------------------- density map before / after
 
-def _h3_counts(cells: pd.Series) -> Counter:
-    return Counter(c for c in cells if isinstance(c, str) and h3.is_valid_cell(c))
-
-
-def _hexagon(cell: str) -> np.ndarray:
-    """Cell boundary as [N, 2] (lon, lat), unwrapped so it never spans the antimeridian."""
-    ring = np.array([(lng, lat) for lat, lng in h3.cell_to_boundary(cell)])
-    if np.ptp(ring[:, 0]) > 180:
-        ring[:, 0] = np.where(ring[:, 0] < 0, ring[:, 0] + 360, ring[:, 0])
-    return ring
-
-
-def _grown(region: Region, cells: list[str]) -> Region:
-    """The region widened to hold the whole hexagons of the cells whose centre lies in it."""
-    rings = []
-    for cell in cells:
-        lat, lon = h3.cell_to_latlng(cell)
-        if region.west - 1 <= lon <= region.east + 1 and region.south - 1 <= lat <= region.north + 1:
-            rings.append(_hexagon(cell))
-    if not rings:
-        return region
-    points = np.concatenate(rings)
-    return replace(region, west=min(region.west, points[:, 0].min()), east=max(region.east, points[:, 0].max()),
-                   south=min(region.south, points[:, 1].min()), north=max(region.north, points[:, 1].max()))
-
-
-def overview_extent(regions: list[Region], *, min_lon: float = 60.0, min_lat: float = 30.0,
-                    snap: float = 10.0) -> tuple[float, float, float, float]:
-    """(west, east, south, north) of the overview: the regions plus margin, snapped to the grid.
-
-    A corpus covering one continent gets a continental view instead of dots on a whole world.
-    """
-    if not regions:
-        return -180.0, 180.0, -90.0, 90.0
-    west, east = min(r.west for r in regions), max(r.east for r in regions)
-    south, north = min(r.south for r in regions), max(r.north for r in regions)
-    cx, cy = (west + east) / 2, (south + north) / 2
-    half_x = max((east - west) * 0.6 + 5, min_lon / 2)
-    half_y = max((north - south) * 0.6 + 5, min_lat / 2, half_x / 3)
-    half_x = max(half_x, half_y * 1.2)
-    west = max(-180.0, math.floor((cx - half_x) / snap) * snap)
-    east = min(180.0, math.ceil((cx + half_x) / snap) * snap)
-    south = max(-90.0, math.floor((cy - half_y) / snap) * snap)
-    north = min(90.0, math.ceil((cy + half_y) / snap) * snap)
-    return west, east, south, north
-
-
-def _degrees(value: float, positive: str, negative: str) -> str:
-    return f"{abs(value):g}°{positive if value > 0 else negative if value < 0 else ''}"
-
-
-def _graticule(ax, extent: tuple[float, float, float, float]) -> None:
-    west, east, south, north = extent
-    step = 10 if max(east - west, north - south) <= 120 else 30
-    ax.set_facecolor("#f1f4f7")
-    lons = [v for v in range(-180, 181, step) if west <= v <= east]
-    lats = [v for v in range(-90, 91, step) if south <= v <= north]
-    for lon in lons:
-        ax.axvline(lon, color="white", lw=0.8, zorder=0)
-    for lat in lats:
-        ax.axhline(lat, color="white", lw=1.6 if lat == 0 else 0.8, zorder=0)
-    ax.set_xlim(west, east)
-    ax.set_ylim(south, north)
-    ax.set_aspect("equal")
-    label_lons = lons[:: max(1, len(lons) // 6)]
-    label_lats = lats[:: max(1, len(lats) // 5)]
-    ax.set_xticks(label_lons, [_degrees(v, "E", "W") for v in label_lons])
-    ax.set_yticks(label_lats, [_degrees(v, "N", "S") for v in label_lats])
-    ax.tick_params(labelsize=7, length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-
-
-def _world_panel(ax, counts: Counter, regions: list[Region], norm) -> None:
-    _graticule(ax, overview_extent(regions))
-    if counts:
-        cells = sorted(counts, key=lambda c: counts[c])  # densest drawn on top
-        lat, lon = np.array([h3.cell_to_latlng(c) for c in cells]).T
-        ax.scatter(lon, lat, c=[counts[c] for c in cells], cmap=CMAP, norm=norm, s=16,
-                   edgecolors="black", linewidths=0.25, zorder=3)
-    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
-    for region in regions:
-        lon0, lat0 = region.centre
-        half_x, half_y = max(region.east - region.west, 2.5) / 2 + 0.5, max(region.north - region.south, 2.5) / 2 + 0.5
-        ax.add_patch(Rectangle((lon0 - half_x, lat0 - half_y), 2 * half_x, 2 * half_y, fill=False,
-                               ec="#c53030", lw=0.9, zorder=4))
-        ax.annotate(region.name, (lon0 + half_x, lat0 + half_y), fontsize=9, fontweight="bold",
-                    color="#c53030", zorder=5, path_effects=halo)
-
-
-def _scale_bar(ax, west: float, east: float, south: float, north: float) -> None:
-    lat0 = (south + north) / 2
-    km_per_deg = 111.32 * max(math.cos(math.radians(lat0)), 0.05)
-    span_km = (east - west) * km_per_deg
-    nice = [v for v in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= span_km / 3] or [span_km / 3]
-    length = nice[-1]
-    x0, y0 = west + 0.06 * (east - west), south + 0.06 * (north - south)
-    ax.plot([x0, x0 + length / km_per_deg], [y0, y0], color="black", lw=2, solid_capstyle="butt")
-    ax.text(x0, y0 + 0.025 * (north - south), f"{length:g} km", fontsize=7)
-
-
-def _label_cells(ax, cells: list[str], counts: Counter, norm) -> None:
-    """Write each hexagon's count on it, dark on light colours and light on dark ones."""
-    cmap = plt.get_cmap(CMAP)
-    for cell in cells:
-        lat, lon = h3.cell_to_latlng(cell)
-        r, g, b, _ = cmap(norm(counts[cell]))
-        dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.55
-        ax.text(lon, lat, str(counts[cell]), ha="center", va="center", fontsize=7,
-                color="white" if dark else "black", clip_on=True)
-
-
-def _region_panel(ax, counts: Counter, region: Region, norm, before: Counter | None = None) -> None:
-    west, east, south, north = view_box(region)
-    ax.set_facecolor("#f1f4f7")
-    in_view = [c for c in (before or counts) if _in_box(h3.cell_to_latlng(c), west, east, south, north, margin=0.5)]
-    shown = [c for c in in_view if counts.get(c, 0) > 0]
-    if shown:
-        polys = PolyCollection([_hexagon(c) for c in shown], array=np.array([counts[c] for c in shown], dtype=float),
-                               cmap=CMAP, norm=norm, edgecolors="white", linewidths=0.6)
-        ax.add_collection(polys)
-        if len(shown) <= 40:
-            _label_cells(ax, shown, counts, norm)
-    lost = [c for c in in_view if counts.get(c, 0) == 0]
-    if lost:  # cells balancing emptied: outlined, so a lost place is visible
-        ax.add_collection(PolyCollection([_hexagon(c) for c in lost], facecolors="none", edgecolors="#c53030",
-                                         linewidths=0.8, linestyles="--"))
-    ax.set_xlim(west, east)
-    ax.set_ylim(south, north)
-    ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 0.05))
-    ax.set_xticks([])
-    ax.set_yticks([])
-    _scale_bar(ax, west, east, south, north)
-    tiles = sum(counts[c] for c in shown)
-    change = ""
-    if before is not None:
-        dropped = sum(before[c] for c in in_view) - tiles
-        change = f" (−{dropped})" if dropped else " (all kept)"
-    ax.set_title(f"{region.name} · {region.label()}\n{tiles} tiles{change} · {len(shown)} cells", fontsize=8.5)
-
-
-def _in_box(latlng, west, east, south, north, margin=0.0) -> bool:
-    lat, lon = latlng
-    return west - margin <= lon <= east + margin and south - margin <= lat <= north + margin
-
-
 def density_map(data: CorpusData, path: Path, *, max_regions: int = 5) -> Path:
     """Tiles per H3 cell before and after balancing: an overview plus one zoom per region."""
-    before, after = _h3_counts(data.before["cell"]), _h3_counts(data.after["cell"])
+    before, after = h3_counts(data.before["cell"]), h3_counts(data.after["cell"])
     geo = data.before[data.before["lon"].notna() & data.before["lat"].notna()]
     regions = find_regions(geo["lon"].to_numpy(float), geo["lat"].to_numpy(float), max_regions=max_regions)
-    regions = [_grown(r, list(before)) for r in regions]
+    regions = [grown(r, list(before)) for r in regions]
     norm = LogNorm(vmin=1, vmax=max(max(before.values(), default=1), 2))
     west, east, south, north = overview_extent(regions)
     overview_width = 4.8
@@ -214,26 +63,21 @@ def density_map(data: CorpusData, path: Path, *, max_regions: int = 5) -> Path:
                              gridspec_kw={"width_ratios": [overview_width / 2.3] + [1] * len(regions)})
     for row, (name, counts, frame) in enumerate((("before balancing", before, data.before),
                                                  ("after balancing", after, data.after))):
-        _world_panel(axes[row, 0], counts, regions, norm)
+        world_panel(axes[row, 0], counts, regions, norm)
         axes[row, 0].set_title(f"{name}: {len(frame)} tiles, {len(counts)} H3 cells", loc="left",
                                fontweight="bold")
         for col, region in enumerate(regions, start=1):
-            _region_panel(axes[row, col], counts, region, norm, before if row else None)
+            region_panel(axes[row, col], counts, region, norm, before if row else None)
     if not regions:
         axes[0, 0].text(0, 0, "no georeferenced tiles", ha="center", va="center", fontsize=11)
     mappable = plt.cm.ScalarMappable(norm=norm, cmap=CMAP)
-    fig.colorbar(mappable, ax=axes, shrink=0.6, pad=0.01, label=f"tiles per H3 cell (res {_resolution(before)})")
+    fig.colorbar(mappable, ax=axes, shrink=0.6, pad=0.01, label=f"tiles per H3 cell (res {resolution_label(before)})")
     nongeo = data.before[data.before["cell"].astype(str).str.startswith("src:")]
     if len(nongeo):
         fig.supxlabel(f"+ {len(nongeo)} tiles from {nongeo['cell'].nunique()} non-georeferenced sources before "
                       f"balancing, {int(data.after['cell'].astype(str).str.startswith('src:').sum())} after "
                       "(balanced per source, not mapped)", fontsize=8, color="#4a5568", x=0.01, ha="left")
     return save(fig, path)
-
-
-def _resolution(counts: Counter) -> str:
-    resolutions = sorted({h3.get_resolution(c) for c in counts})
-    return ",".join(str(r) for r in resolutions) or "-"
 
 
 # ---------------------------------------------------------------- histograms
@@ -309,6 +153,7 @@ def balance_chart(data: CorpusData, figures: dict, path: Path) -> Path:
                     lw=4 if name == "before" else 1.8,
                     label=f"{name}: {counts.size} cells, max {counts.max()}")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("cell rank (densest first)")
     ax.set_ylabel("tiles in cell")
     ax.set_title("tiles per cell", loc="left")
@@ -334,7 +179,7 @@ def status_chart(data: CorpusData, path: Path) -> Path:
     order = [KEPT] + [r for r in REASONS if r in counts] + sorted(set(counts) - {KEPT, *REASONS})
     values = [counts.get(s, 0) for s in order]
     total = max(sum(values), 1)
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.38 * len(order)))
+    fig, ax = plt.subplots(figsize=(7.5, max(1.6, 0.6 + 0.38 * len(order))))
     y = np.arange(len(order))[::-1]
     ax.barh(y, values, color=[STATUS_COLOURS.get(s, "#718096") for s in order])
     for yi, v in zip(y, values):
@@ -349,11 +194,15 @@ def status_chart(data: CorpusData, path: Path) -> Path:
 
 # ---------------------------------------------------------------- duplicate clusters
 
+def _bits_text(bits: int | None) -> str:
+    return "" if bits is None else f" · {bits} bit{'' if bits == 1 else 's'}"
+
+
 def _thumb_panel(ax, thumb: Thumb) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     if thumb.role == "duplicate":
-        colour, caption = STATUS_COLOURS["duplicate"], "duplicate" + (f" · {thumb.bits} bits" if thumb.bits is not None else "")
+        colour, caption = STATUS_COLOURS["duplicate"], "duplicate" + _bits_text(thumb.bits)
     else:
         colour, caption = STATUS_COLOURS.get(thumb.role, "#718096"), f"{thumb.role} (representative)"
     if thumb.image is None:

@@ -16,7 +16,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Region:
-    """A cluster of tiles: its bounds (degrees), centre and tile count; ``name`` is a letter."""
+    """A cluster of tiles: its bounds (degrees), centre and tile count; ``name`` is a letter.
+
+    West/east may pass ±180 for a cluster on the antimeridian (east > 180 rather than wrapping).
+    """
 
     name: str
     west: float
@@ -31,11 +34,18 @@ class Region:
 
     def label(self) -> str:
         lon, lat = self.centre
+        lon = float(unwrap(lon, 0.0))
         return f"{abs(lat):.1f}°{'N' if lat >= 0 else 'S'} {abs(lon):.1f}°{'E' if lon >= 0 else 'W'}"
 
 
-def _components(keys: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """Label 8-connected components of occupied grid cells (flood fill over a set)."""
+def unwrap(lon: np.ndarray | float, centre: float):
+    """Longitudes shifted by whole turns to lie within 180° of ``centre`` (antimeridian-safe)."""
+    return lon + 360.0 * np.round((centre - np.asarray(lon, dtype=np.float64)) / 360.0)
+
+
+def _components(keys: list[tuple[int, int]], wrap: int) -> dict[tuple[int, int], int]:
+    """Label 8-connected components of occupied grid cells (flood fill over a set); grid x
+    wraps around every ``wrap`` columns so a cluster on the antimeridian stays one region."""
     occupied, label, next_label = set(keys), {}, 0
     for start in sorted(occupied):
         if start in label:
@@ -45,7 +55,7 @@ def _components(keys: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
             x, y = stack.pop()
             for dx in (-1, 0, 1):
                 for dy in (-1, 0, 1):
-                    n = (x + dx, y + dy)
+                    n = ((x + dx) % wrap, y + dy)
                     if n in occupied and n not in label:
                         label[n] = next_label
                         stack.append(n)
@@ -61,16 +71,18 @@ def find_regions(lon: np.ndarray, lat: np.ndarray, *, grid_deg: float = 1.0,
     lon, lat = lon[ok], lat[ok]
     if lon.size == 0:
         return []
-    gx = np.floor(lon / grid_deg).astype(np.int64)
+    wrap = int(round(360.0 / grid_deg))
+    gx = np.floor((lon + 180.0) / grid_deg).astype(np.int64) % wrap
     gy = np.floor(lat / grid_deg).astype(np.int64)
     cells, inverse = np.unique(np.stack([gx, gy], axis=1), axis=0, return_inverse=True)
-    labels = _components([tuple(c) for c in cells.tolist()])
+    labels = _components([tuple(c) for c in cells.tolist()], wrap)
     point_label = np.array([labels[tuple(c)] for c in cells.tolist()])[inverse.reshape(-1)]
     found = []
     for value in np.unique(point_label):
         members = point_label == value
-        found.append((int(members.sum()), float(lon[members].min()), float(lat[members].min()),
-                      float(lon[members].max()), float(lat[members].max())))
+        near = unwrap(lon[members], float(lon[members][0]))
+        found.append((int(members.sum()), float(near.min()), float(lat[members].min()),
+                      float(near.max()), float(lat[members].max())))
     found.sort(key=lambda f: (-f[0], f[1], f[2]))
     return [Region(chr(ord("A") + i), w, s, e, n, count)
             for i, (count, w, s, e, n) in enumerate(found[:max_regions])]

@@ -52,7 +52,7 @@ SCENES: tuple[SceneSpec, ...] = (
     SceneSpec("aerial_paris_0001_20220614.tif", "aerial", "paris", PARIS, "EPSG:32631",
               (1024, 1024), 0.5, canvas="paris", offset=(0, 0)),
     SceneSpec("aerial_paris_0002_20220614.tif", "aerial", "paris", PARIS, "EPSG:32631",
-              (1024, 1024), 0.5, canvas="paris", offset=(384, 256)),
+              (1024, 1024), 0.5, canvas="paris", offset=(384, 384)),  # tile-aligned at 96/128/192 px
     SceneSpec("aerial_paris_0003_20210522.tif", "aerial", "paris", (2.38, 48.86), "EPSG:32631",
               (768, 768), 0.5, date="2021:05:22 11:02:00", rotation=25.0),
     SceneSpec("aerial_paris_0004_20210522_webmercator.tif", "aerial", "farmland", (2.28, 48.81),
