@@ -19,9 +19,9 @@ import time
 import cv2
 import numpy as np
 
-from benchmarks.figures import Figure, stopwatch
+from benchmarks.figures import Figure
 from pipeline.hashing import phash_batch
-from pipeline.hashsearch import brute_force_pairs, radius_pairs
+from pipeline.hashsearch import radius_pairs
 
 RADIUS = 10  # imagededup's default threshold, and the search radius
 EDITS = ("jpeg70", "bright+10", "bright-10", "crop", "resize90", "rot90")

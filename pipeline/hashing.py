@@ -17,6 +17,7 @@ import numpy as np
 
 HASH_SIZE = 8  # 8x8 low-frequency DCT block -> 64 bits
 _DCT_SIZE = 32
+_CHUNK = 1024  # tiles per batched DCT: bounds the float64 thumbnails to ~8 MB
 
 
 def pixel_hash(array: np.ndarray) -> str:
@@ -62,10 +63,14 @@ def phash_batch(tiles) -> np.ndarray:
     n = len(tiles)
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
+    return np.concatenate([_phash_chunk(tiles[i:i + _CHUNK]) for i in range(0, n, _CHUNK)])
+
+
+def _phash_chunk(tiles) -> np.ndarray:
+    n = len(tiles)
     thumbs = np.stack([_grey_small(t) for t in tiles])  # [N, 32, 32]
-    d = _dct_matrix(_DCT_SIZE)
-    coeffs = d @ thumbs @ d.T  # [N, 32, 32]
-    low = coeffs[:, :HASH_SIZE, :HASH_SIZE].reshape(n, -1)  # [N, 64]
+    d = _dct_matrix(_DCT_SIZE)[:HASH_SIZE]  # only the 8 lowest frequencies are kept
+    low = (d @ thumbs @ d.T).reshape(n, -1)  # [N, 64]
     median = np.median(low[:, 1:], axis=1, keepdims=True)
     bits = low > median  # [N, 64]
     packed = np.packbits(bits, axis=1)  # [N, 8] bytes, MSB first

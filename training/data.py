@@ -10,8 +10,10 @@ reading the skipped ones. Augmentation and mask draws are seeded by the sample's
 plan, so they are identical whatever the worker count.
 
 The stream runs across epochs, so loader workers live for the whole run.
-A batch is ``{"image": [B, C, H, W] float32 normalized, "mask": [B, H, W] uint8 (1 = masked),
-"key": [B] tile ids, "epoch": int, "batch": int}``.
+A batch is ``{"image": [B, H, W, C] in the sample dtype (uint8, uint16 or float32),
+"mean", "std": [B, C] float32 corpus statistics of each sample's sensor, "mask": [B, H, W] uint8
+(1 = masked), "key": [B] tile ids, "epoch": int, "batch": int}``; ``prepare`` turns it into the
+normalized ``[B, C, H, W]`` float tensor on the device.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_s
 from training.masking import MaskConfig, generate_mask
 from training.plan import StreamConfig, batches_per_epoch, plan_epoch, sample_rng
 from training.sources import PipeReader, open_reader
-from training.transforms import AugmentConfig, augment, normalize
+from training.transforms import AugmentConfig, augment
 
 log = logging.getLogger(__name__)
 
@@ -179,15 +181,16 @@ class MimStream(IterableDataset):
             fetcher.close()
 
     def make_batch(self, fetcher: Fetcher, positions: np.ndarray, epoch: int, j: int) -> dict:
-        fragments = fetcher.fetch(positions)
         samples = []
-        for i, fragment in enumerate(fragments):
+        for i, fragment in enumerate(fetcher.fetch(positions)):
             rng = sample_rng(self.stream, epoch, self.rank, j * len(positions) + i)
             samples.append(self._sample(fragment, rng))
-        samples = self._replace_broken(samples)
+        samples = _replace_broken(samples)
         return {
-            "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, C, H, W]
+            "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, H, W, C] sample dtype
             "mask": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, H, W]
+            "mean": torch.tensor(np.stack([s[3].mean for s in samples]), dtype=torch.float32),  # [B, C]
+            "std": torch.tensor(np.stack([s[3].std for s in samples]), dtype=torch.float32),  # [B, C]
             "key": [s[0] for s in samples],
             "epoch": epoch,
             "batch": j,
@@ -198,26 +201,49 @@ class MimStream(IterableDataset):
             key, image, meta = decode_sample(fragment)
             tile = augment(image, self.spec.augment, rng)  # [S, S, C]
             mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
-            return key, normalize(tile, self.stats.for_sample(meta, tile.shape[2])), mask
+            stats = self.stats.for_sample(meta, tile.shape[2])
+            if tile.dtype not in _TRANSPORT:
+                tile = tile.astype(np.float32)
+            return key, np.ascontiguousarray(tile), mask, stats
         except Exception as exc:
             if self.spec.on_error == "raise":
                 raise
             log.warning("skipping a broken sample: %s", exc)
             return None
 
-    @staticmethod
-    def _replace_broken(samples: list) -> list:
-        """Keep the batch size (every rank must see equal batches): repeat a good sample."""
-        good = [s for s in samples if s is not None]
-        if not good:
-            raise RuntimeError("every sample of a batch failed to decode")
-        if len(good) < len(samples):
-            samples = [s if s is not None else good[i % len(good)] for i, s in enumerate(samples)]
-        shapes = {s[1].shape for s in samples}
-        if len(shapes) > 1:
-            raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: select one band layout "
-                             "(e.g. --sensor) per run")
-        return samples
+
+_TRANSPORT = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+def _replace_broken(samples: list) -> list:
+    """Keep the batch size (every rank must see equal batches): repeat a good sample."""
+    good = [s for s in samples if s is not None]
+    if not good:
+        raise RuntimeError("every sample of a batch failed to decode")
+    if len(good) < len(samples):
+        samples = [s if s is not None else good[i % len(good)] for i, s in enumerate(samples)]
+    shapes = {s[1].shape for s in samples}
+    if len(shapes) > 1:
+        raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: select one band layout "
+                         "(e.g. --sensor) per run")
+    return samples
+
+
+def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool = False):
+    """``(image [B, C, H, W] float32 standardized per band, mask [B, H, W])`` on ``device``.
+
+    Workers ship tiles in their sample dtype, channels-last (4x fewer bytes than float32 for
+    uint8); the float conversion and the per-sample band standardization run here, on the
+    accelerator. ``channels_last`` keeps the NHWC memory layout the permute gives for free.
+    """
+    raw = batch["image"].to(device, non_blocking=True)  # [B, H, W, C]
+    image = raw.permute(0, 3, 1, 2).float()  # [B, C, H, W], NHWC in memory
+    mean = batch["mean"].to(device, non_blocking=True)[:, :, None, None]  # [B, C, 1, 1]
+    std = batch["std"].to(device, non_blocking=True).clamp_min(1e-6)[:, :, None, None]
+    image = (image - mean) / std
+    if not channels_last:
+        image = image.contiguous()
+    return image, batch["mask"].to(device, non_blocking=True)
 
 
 def open_source(corpus: str | None = None, shards=None, query=None, cache_dir: str | None = None,

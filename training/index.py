@@ -22,7 +22,7 @@ from training.transforms import BandStats
 
 log = logging.getLogger(__name__)
 
-_CATALOG_COLUMNS = ["tile_id", "shard", "offset", "size"]
+_CATALOG_COLUMNS = ["tile_id", "shard", "offset", "size", "sensor", "band_count"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,19 @@ def index_from_catalog(corpus: str, query=None) -> SampleIndex:
     """Index of the catalog rows of ``corpus`` matching a ``catalogs.query.Query``."""
     from catalogs.query import read_catalog
 
-    return index_from_table(read_catalog(corpus, query, columns=_CATALOG_COLUMNS), corpus)
+    table = read_catalog(corpus, query, columns=_CATALOG_COLUMNS)
+    check_one_layout(table)
+    return index_from_table(table, corpus)
+
+
+def check_one_layout(table: pa.Table) -> None:
+    """Batches need one band count: refuse a selection that mixes them, naming the sensors."""
+    layouts: dict = {}
+    for sensor, bands in zip(table.column("sensor").to_pylist(), table.column("band_count").to_pylist()):
+        layouts.setdefault(bands, set()).add(sensor)
+    if len(layouts) > 1:
+        detail = "; ".join(f"{b} bands: {sorted(s)}" for b, s in sorted(layouts.items(), key=str))
+        raise ValueError(f"the selection mixes band counts ({detail}); select one layout, e.g. --sensor")
 
 
 def index_from_shards(patterns: list[str] | str, cache_dir: str | None = None) -> SampleIndex:

@@ -69,10 +69,10 @@ def pimask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
     grid = _patch_grid(size, p)
     picked = _picked_patches(grid * grid, cfg.ratio, rng)  # [K]
     per_patch = math.ceil(cfg.pixel_ratio * p * p)
-    # pixels chosen independently per patch: first `per_patch` of a random order of p*p pixels
-    order = np.argsort(rng.random((len(picked), p * p)), axis=1)[:, :per_patch]  # [K, m]
-    inner = np.zeros((len(picked), p * p), dtype=np.uint8)
-    np.put_along_axis(inner, order, 1, axis=1)
+    # each picked patch: an independent uniform shuffle of `per_patch` ones among p*p pixels
+    template = np.zeros((len(picked), p * p), dtype=np.uint8)
+    template[:, :per_patch] = 1
+    inner = rng.permuted(template, axis=1)  # [K, p*p]
     blocks = np.zeros((grid * grid, p, p), dtype=np.uint8)
     blocks[picked] = inner.reshape(-1, p, p)
     # [grid*grid, p, p] -> [grid, p, grid, p] -> [size, size]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from training import checkpoint, distributed
 from training.config import PretrainConfig, config_from_args, query_of, to_dict
-from training.data import MimStream, SampleSpec, make_loader, open_source, probe_bands
+from training.data import MimStream, SampleSpec, make_loader, open_source, prepare, probe_bands
 from training.masking import MaskConfig
 from training.metrics import JsonlLog, Throughput
 from training.models import MaskedImageModel, model_spec, parameter_groups
@@ -122,10 +122,7 @@ class Trainer:
         total = torch.zeros((), device=self.info.device)
         norm_patch = self.cfg.mask_patch if self.cfg.norm_target else None
         for i, batch in enumerate(micro):
-            image = batch["image"].to(self.info.device, non_blocking=True)  # [B, C, H, W]
-            mask = batch["mask"].to(self.info.device, non_blocking=True)  # [B, H, W]
-            if self.channels_last:
-                image = image.contiguous(memory_format=torch.channels_last)
+            image, mask = prepare(batch, self.info.device, self.channels_last)  # [B, C, H, W], [B, H, W]
             last = i == len(micro) - 1
             sync = self.net.no_sync() if (self.info.world > 1 and not last) else nullcontext()
             with sync:

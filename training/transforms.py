@@ -1,9 +1,9 @@
 """Per-sample augmentation and normalization in the loader workers (numpy + OpenCV, any bands).
 
 RingMo/SimMIM recipe: RandomResizedCrop (scale 0.67-1) and flips; imagery has no canonical up,
-so 90-degree rotations too. Crop and resize run in the sample dtype on the decoded tile and
-normalization (corpus statistics from the manifest, never ImageNet's) runs after the resize, on
-the few pixels that are left. Every draw comes from the generator handed in, which the stream
+so 90-degree rotations too. Crop and resize run in the sample dtype on the decoded tile;
+normalization (corpus statistics from the manifest, never ImageNet's) runs later on the device
+(``training.data.prepare``), so workers ship uint8 rather than float32. Every draw comes from the generator handed in, which the stream
 seeds from the sample's place in the epoch plan.
 """
 
@@ -46,16 +46,23 @@ def crop_box(height: int, width: int, cfg: AugmentConfig, rng: np.random.Generat
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """``[h, w, C]`` -> ``[size, size, C]`` with bilinear (area when shrinking a lot)."""
+    """``[h, w, C]`` -> ``[size, size, C]``: bilinear, after an integer box shrink when >= 2x.
+
+    OpenCV's INTER_AREA at a fractional ratio costs ~1 ms per 420 px crop (as much as 15 % of
+    a PNG decode); the integer box filter + bilinear gives the same anti-aliasing for ~0.15 ms.
+    """
     if image.dtype.type not in _CV_DTYPES:
         image = image.astype(np.float32)
     if image.shape[0] == size and image.shape[1] == size:
         return image
-    shrink = image.shape[0] >= 2 * size and image.shape[1] >= 2 * size
-    method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     bands = image.shape[2]
     if bands <= 4:
-        out = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=method)
+        factor = min(image.shape[0], image.shape[1]) // size
+        if factor >= 2:  # box-filter by an integer factor first (fast, anti-aliased), then bilinear
+            h, w = image.shape[0] // factor, image.shape[1] // factor
+            image = cv2.resize(np.ascontiguousarray(image[: h * factor, : w * factor]), (w, h),
+                               interpolation=cv2.INTER_AREA).reshape(h, w, bands)
+        out = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_LINEAR)
         return out.reshape(size, size, bands)
     # OpenCV's resize is limited in channel count: do groups of 4 bands
     parts = [resize(image[:, :, i : i + 4], size) for i in range(0, bands, 4)]
@@ -84,13 +91,3 @@ class BandStats:
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
-
-
-def normalize(image: np.ndarray, stats: BandStats) -> np.ndarray:
-    """``[H, W, C]`` sample units -> ``[C, H, W]`` float32 standardized per band."""
-    if image.shape[2] != len(stats.mean):
-        raise ValueError(f"image has {image.shape[2]} bands, statistics have {len(stats.mean)}")
-    mean = np.asarray(stats.mean, dtype=np.float32)
-    scale = 1.0 / np.maximum(np.asarray(stats.std, dtype=np.float32), 1e-6)
-    out = (image.astype(np.float32) - mean) * scale  # [H, W, C]
-    return np.ascontiguousarray(out.transpose(2, 0, 1))  # [C, H, W]

@@ -8,7 +8,7 @@ import torch
 
 from catalogs.query import Query
 from tests.training.corpus import make_corpus
-from training.data import MimStream, SampleSpec, make_loader, open_source, probe_bands
+from training.data import MimStream, SampleSpec, make_loader, open_source, prepare, probe_bands
 from training.masking import MaskConfig
 from training.plan import StreamConfig, plan_epoch
 from training.transforms import AugmentConfig
@@ -34,10 +34,14 @@ def _epoch(stream, workers=0, epoch=0, start=0):
 def test_batches_are_normalized_masked_and_keyed(corpus):
     batches = _epoch(_stream(open_source(corpus=str(corpus))))
     assert len(batches) == 10 and [b["batch"] for b in batches] == list(range(10))
-    image, mask = batches[0]["image"], batches[0]["mask"]
-    assert image.shape == (4, 3, 32, 32) and image.dtype == torch.float32
+    assert batches[0]["image"].shape == (4, 32, 32, 3) and batches[0]["image"].dtype == torch.uint8
+    image, mask = prepare(batches[0])
+    assert image.shape == (4, 3, 32, 32) and image.dtype == torch.float32 and image.is_contiguous()
     assert mask.shape == (4, 32, 32) and mask.dtype == torch.uint8
-    allimg = torch.cat([b["image"] for b in batches])
+    raw = batches[0]["image"][1, 5, 7].float()
+    assert torch.allclose(image[1, :, 5, 7], (raw - batches[0]["mean"][1]) / batches[0]["std"][1])
+    assert prepare(batches[0], channels_last=True)[0].is_contiguous(memory_format=torch.channels_last)
+    allimg = torch.cat([prepare(b)[0] for b in batches])
     assert abs(allimg.mean().item()) < 0.3 and 0.6 < allimg.std().item() < 1.4  # corpus statistics applied
     keys = [k for b in batches for k in b["key"]]
     assert len(set(keys)) == 40
@@ -109,8 +113,8 @@ def test_any_band_count(tmp_path, bands, fmt):
     root = make_corpus(tmp_path, n=8, size=40, bands=bands, fmt=fmt, dtype=dtype, sensor="s2")
     source = open_source(corpus=str(root))
     assert probe_bands(source[0]) == bands
-    batch = _epoch(_stream(source))[0]
-    assert batch["image"].shape == (4, bands, 32, 32) and torch.isfinite(batch["image"]).all()
+    image, _ = prepare(_epoch(_stream(source))[0])
+    assert image.shape == (4, bands, 32, 32) and torch.isfinite(image).all()
 
 
 def test_a_broken_sample_is_replaced_not_dropped(tmp_path):
@@ -130,3 +134,21 @@ def test_ranks_split_an_epoch_without_overlap(corpus):
     flat = [k for ks in keys for k in ks]
     assert len(flat) == len(set(flat))
     assert plan_epoch(source[0].counts(), StreamConfig(seed=3, batch_size=4, shuffle_buffer=6), 0, 0, 3).shape == (3, 4)
+
+
+def test_a_selection_mixing_band_counts_is_refused(tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from catalogs.geoparquet import write_geoparquet
+
+    a = make_corpus(tmp_path / "a", n=4, size=40, bands=3, sensor="aerial")
+    b = make_corpus(tmp_path / "b", n=4, size=40, bands=4, sensor="s2", seed=1)
+    table = pa.concat_tables([pq.read_table(a / "catalog/tiles.parquet"), pq.read_table(b / "catalog/tiles.parquet")])
+    write_geoparquet(table, a / "catalog/tiles.parquet")
+    shutil.rmtree(b)
+    with pytest.raises(ValueError, match="--sensor"):
+        open_source(corpus=str(a))
+    assert len(open_source(corpus=str(a), query=Query(sensors=("aerial",)))[0]) == 4

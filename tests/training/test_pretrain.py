@@ -63,6 +63,7 @@ def test_cli_runs_resumes_with_more_steps_and_guards_the_run(corpus, tmp_path, c
         main(args[:3] + ["swin_nano"] + args[4:])
 
 
+@pytest.mark.slow
 def test_tiny_model_loss_falls(corpus, tmp_path):
     cfg = _cfg(corpus, tmp_path / "fall", model="vit_nano", steps=120, batch_size=8, base_lr=0.1,
                warmup_steps=10, checkpoint_every=1000, deterministic=False, shuffle_buffer=100)
