@@ -33,6 +33,7 @@ from pipeline.uris import is_remote, local_path, normalize_uri, suffix_of, to_gd
 
 MAX_PIXELS = 2**34
 MAX_SIDE = 2**20
+MAX_BLOCK_BYTES = 256 * 2**20  # one internal block GDAL must decode whole (tile or strip)
 PROBE_SIDE = 512  # long side of the decimated read that checks for valid pixels
 CHUNK = 1 << 20  # checksum read size
 GCP_TOLERANCE = 0.005  # max affine-fit residual of GCPs, as a fraction of the scene diagonal
@@ -109,6 +110,38 @@ def _check_shape(ds, uri: str, max_pixels: int, max_side: int) -> None:
         )
 
 
+def _check_blocks(ds, uri: str, max_block_bytes: int = MAX_BLOCK_BYTES) -> None:
+    """Absurd internal tiling is a decompression bomb too: GDAL allocates a whole block to
+    decode any pixel of it, whatever the image size."""
+    for (rows, cols), dtype in zip(ds.block_shapes, ds.dtypes):
+        size = rows * cols * np.dtype(dtype).itemsize
+        if size > max_block_bytes:
+            raise SceneError(uri, f"internal block {cols}x{rows} {dtype} needs {size} bytes to decode "
+                                  f"(limit {max_block_bytes}); refusing to decode")
+
+
+def _check_sources(ds, uri: str) -> None:
+    """Files a dataset reads from (VRT sources, sidecars) that are missing: GDAL would
+    silently read zeros for a VRT band whose source file is gone."""
+    if is_remote(uri) or uri.startswith("/vsi"):
+        return
+    missing = [f for f in (ds.files or [])[1:] if not f.startswith("/vsi") and not os.path.exists(f)]
+    if missing:
+        raise SceneError(uri, f"source file(s) of its bands are missing: {', '.join(missing)}")
+
+
+def _check_lonlat_range(transform: Affine, crs, width: int, height: int, uri: str) -> None:
+    """A geographic scene whose corners leave [-90, 90] latitude has a bogus geotransform
+    (footprints would collapse onto the pole)."""
+    if not crs.is_geographic:
+        return
+    corners = [transform @ (c, r) for c in (0, width) for r in (0, height)]
+    lats = [lat for _, lat in corners]
+    if max(abs(v) for v in lats) > 90.0 + 1e-9:
+        raise SceneError(uri, f"geotransform puts latitudes at {min(lats):.6g}..{max(lats):.6g}, "
+                              "outside [-90, 90]; the georeferencing is bogus")
+
+
 def _gcp_transform(ds, uri: str) -> tuple[Affine, object] | None:
     """An affine fitted to the GCPs when it explains them to within GCP_TOLERANCE, else None."""
     gcps, gcp_crs = ds.gcps
@@ -165,6 +198,7 @@ def _georeference(ds, uri: str) -> _Georef:
         raise SceneError(uri, f"geotransform {tuple(coeffs)} is not invertible")
     if crs is None or transform.is_identity:
         return _Georef("", transform, False, None, None)
+    _check_lonlat_range(transform, crs, ds.width, ds.height, uri)
     try:
         footprint = densified_footprint(transform, ds.width, ds.height, crs)
         gsd = gsd_metres(transform, crs, ds.width, ds.height)
@@ -255,6 +289,8 @@ def read_scene_info(
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with _open(uri) as ds:
             _check_shape(ds, uri, max_pixels, max_side)
+            _check_blocks(ds, uri)
+            _check_sources(ds, uri)
             geo = _georeference(ds, uri)
             _check_valid_pixels(ds, uri)
             tags = {str(k): str(v) for k, v in ds.tags().items()}

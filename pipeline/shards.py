@@ -8,11 +8,14 @@ byte-identical shards, and each shard is written under a temp name and then rena
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,19 +137,24 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str) -> tuple[list[dict], str]:
+def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
+                checkpoint: Callable[[str], None] | None = None) -> tuple[list[dict], str]:
     """Write one shard from staged bytes; return per-row placement and the shard's sha256.
 
     ``rows`` are candidate rows (with ``stage_file/offset/size``) in shard order. Placement
     rows carry tile_id, shard, offset, size (all members with headers) and the image sha256.
+    The temp name carries the pid, so a task run twice at once (a worker presumed dead that
+    is not) cannot interleave two writers in one file. ``checkpoint("sample")`` is called after
+    each sample (the build's fault-injection hook). A failed write (disk full) raises an
+    ``OSError`` naming the file and removes the partial temp file.
     """
     root = Path(corpus_root)
     target = root / shard
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     placements, handles = [], {}
     try:
-        with open(tmp, "wb") as raw:
+        with _naming_write_errors(tmp), open(tmp, "wb") as raw:
             sink = _HashingWriter(raw)
             with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for row in rows:
@@ -158,12 +166,29 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str) ->
                         "tile_id": row["tile_id"], "shard": shard, "offset": start,
                         "size": sink.tell() - start, "sha256": hashlib.sha256(image).hexdigest(),
                     })
+                    if checkpoint is not None:
+                        checkpoint("sample")
             digest = sink.sha.hexdigest()
+        os.replace(tmp, target)
     finally:
         for handle in handles.values():
             handle.close()
-    os.replace(tmp, target)
+        tmp.unlink(missing_ok=True)
     return placements, digest
+
+
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextmanager
+def _naming_write_errors(path: Path):
+    """Re-raise an ``OSError`` without a file name (ENOSPC from ``write``) with ``path`` in it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc
 
 
 def _read_staged(root: Path, row: dict, handles: dict) -> bytes:

@@ -31,6 +31,21 @@ def scene_columns(scene: SceneInfo, band_names, dtype: str, fmt: str, gsd: float
     }
 
 
+def lonlat_centroids(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Centroids ``[N, 2]`` of lon/lat footprints, right for footprints split at the antimeridian.
+
+    A footprint split into parts at ±180° has a plain centroid on the far side of the globe; its
+    western parts are shifted by +360° first, and the centroid is wrapped back into [-180, 180).
+    """
+    centres = shapely.get_coordinates(shapely.centroid(geoms))
+    split = (bounds[:, 2] - bounds[:, 0]) > 180.0
+    for i in np.flatnonzero(split):
+        shifted = shapely.transform(geoms[i], lambda xy: np.where(xy[:, :1] < 0, xy + [360.0, 0.0], xy))
+        lon, lat = shapely.get_coordinates(shapely.centroid(shifted))[0]
+        centres[i] = ((lon + 180.0) % 360.0) - 180.0, lat
+    return centres
+
+
 class GeoColumns:
     """Per-window columns (window, footprint, bbox, centroid) looked up by window index."""
 
@@ -46,7 +61,7 @@ class GeoColumns:
             self._wkb = window_footprints(scene.transform, scene.crs, windows)
             geoms = shapely.from_wkb(self._wkb)
             self._bounds = shapely.bounds(geoms)
-            self._centre = shapely.get_coordinates(shapely.centroid(geoms))
+            self._centre = lonlat_centroids(geoms, self._bounds)
 
     def row(self, i: int) -> dict:
         col, row, w, h = (int(v) for v in self._windows[i])

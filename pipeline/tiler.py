@@ -8,11 +8,12 @@ are measured and recorded but never encoded: encoding is most of this stage's co
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -33,8 +34,8 @@ from pipeline.strips import BandPlan, plan_bands, read_strip, scaler_sample
 from pipeline.tile_rows import geo_columns, scene_columns
 from pipeline.uris import to_gdal_path
 from pipeline.windows import (
-    TileGrid, chunk_columns, grid_key, grid_windows, sample_gsd, source_window_size, strip_window,
-    tile_rows,
+    TileGrid, chunk_columns, grid_key, grid_windows, sample_gsd, sample_shape, source_window_size,
+    strip_window, tile_rows, whole_sample_gsd,
 )
 
 
@@ -158,26 +159,26 @@ def _aslist(values) -> list | None:
     return None if values is None else values.tolist()
 
 
-def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, config: TileConfig,
+def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, tile_hw: tuple[int, int],
                 resampling: Resampling) -> list[_Tile]:
-    """Read one strip and cut it into tiles; a failed strip is retried tile by tile."""
-    tile = config.grid.tile_size
+    """Read one strip and cut it into ``tile_hw`` tiles; a failed strip is retried tile by tile."""
+    th, tw = tile_hw
     col0, row0, w, h = strip_window(windows, chunk)
-    win = int(windows[chunk[0], 2])
+    win_w, win_h = int(windows[chunk[0], 2]), int(windows[chunk[0], 3])
     try:
         strip, valid = read_strip(src, plan.bands, (col0, row0, w, h),
-                                  (h * tile // win, w * tile // win), resampling)
+                                  (h * th // win_h, w * tw // win_w), resampling)
     except RasterioIOError as exc:
         if len(chunk) > 1:  # isolate the bad window(s): retry one window at a time
             singles = (np.array([i]) for i in chunk)
-            return [t for one in singles for t in _read_chunk(src, plan, windows, one, config, resampling)]
+            return [t for one in singles for t in _read_chunk(src, plan, windows, one, tile_hw, resampling)]
         return [_Tile(int(chunk[0]), error=f"read failed: {exc}")]
     tiles = []
     for i in chunk:
-        ox = int(windows[i, 0] - col0) * tile // win
-        oy = int(windows[i, 1] - row0) * tile // win
-        raw = strip[oy:oy + tile, ox:ox + tile]
-        tvalid = None if valid is None else valid[oy:oy + tile, ox:ox + tile]
+        ox = int(windows[i, 0] - col0) * tw // win_w
+        oy = int(windows[i, 1] - row0) * th // win_h
+        raw = strip[oy:oy + th, ox:ox + tw]
+        tvalid = None if valid is None else valid[oy:oy + th, ox:ox + tw]
         if tvalid is not None and tvalid.all():
             tvalid = None
         sample = plan.scaler.apply(raw)
@@ -230,19 +231,23 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     resampling = Resampling[config.resampling]
     gsd = scene.gsd_m if scene.georeferenced else None  # no GSD known: tile natively
     windows = grid_windows(scene.width, scene.height, gsd, grid)
-    if len(windows) == 0:
-        return
     win, step = source_window_size(gsd, grid)
+    if len(windows) == 0:
+        raise SceneError(scene.uri, f"{scene.width}x{scene.height} px is smaller than one tile "
+                                    f"({win} source px at this GSD); edge=pad would keep it as one padded tile")
+    tile_hw = sample_shape(scene.width, scene.height, grid)
     gkey = grid_key(grid)
     ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
     with open_source(scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
-        const = scene_columns(scene, plan.bands.names, plan.sample_dtype, plan.fmt,
-                              sample_gsd(gsd, grid), grid.tile_size)
+        out_gsd = whole_sample_gsd(gsd, scene.width, grid) if grid.whole else sample_gsd(gsd, grid)
+        const = scene_columns(scene, plan.bands.names, plan.sample_dtype, plan.fmt, out_gsd, tile_hw[1])
+        const["height"] = tile_hw[0]
         geo = geo_columns(scene, windows, const)
         block_cols = src.block_shapes[plan.bands.indexes[0] - 1][1]
-        for chunk in _strip_chunks(windows, plan, config, block_cols, win, step):
-            tiles = _read_chunk(src, plan, windows, chunk, config, resampling)
+        chunks = [np.arange(1)] if grid.whole else _strip_chunks(windows, plan, config, block_cols, win, step)
+        for chunk in chunks:
+            tiles = _read_chunk(src, plan, windows, chunk, tile_hw, resampling)
             yield from _rows_for_chunk(tiles, plan, config, ids, geo)
 
 
@@ -252,12 +257,16 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
                    write_statistics=True, row_group_size=1 << 16, store_schema=True)
 
 
-def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_dir) -> Path:
+def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_dir, *,
+                checkpoint: Callable[[str], None] | None = None) -> Path:
     """Tile ``scene`` into ``staging_dir/{scene_id}.tiles`` + ``.parquet``; return the parquet.
 
     Both files are written under temporary names and renamed, the parquet last: its existence
     means the scene is done, so a rerun skips it (resume) and a killed run leaves no parquet.
     ``stage_file`` is relative to the corpus root, i.e. ``staging_dir`` is ``CORPUS/staging``.
+    ``checkpoint`` (the build's fault-injection hook) is called with ``"candidate"`` after each
+    row and ``"blob_renamed"`` between the two renames. A failed write (disk full) raises an
+    ``OSError`` naming the file.
     """
     staging = Path(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)
@@ -269,10 +278,13 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     blob_tmp = blob.with_name(blob.name + suffix)
     table_tmp = table_path.with_name(table_path.name + suffix)
     try:
-        rows = _write_blob(scene, rule, config, blob_tmp, f"staging/{blob.name}")
+        rows = _write_blob(scene, rule, config, blob_tmp, f"staging/{blob.name}", checkpoint)
         table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
-        _write_parquet(conform(table, CANDIDATE_SCHEMA), table_tmp)
+        with _naming_write_errors(table_tmp):
+            _write_parquet(conform(table, CANDIDATE_SCHEMA), table_tmp)
         os.replace(blob_tmp, blob)
+        if checkpoint is not None:
+            checkpoint("blob_renamed")
         os.replace(table_tmp, table_path)
     finally:
         blob_tmp.unlink(missing_ok=True)
@@ -280,14 +292,34 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     return table_path
 
 
-def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, path: Path, rel: str) -> list[dict]:
+def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, path: Path, rel: str,
+                checkpoint: Callable[[str], None] | None = None) -> list[dict]:
     """Stream the scene's encoded samples into ``path``; return the rows with their byte ranges."""
     rows, offset = [], 0
-    with open(path, "wb") as fh:
+    with _naming_write_errors(path), open(path, "wb") as fh:
         for row, data in iter_candidates(scene, rule, config):
             if data is not None:
                 fh.write(data)
                 row.update(stage_file=rel, stage_offset=offset, stage_size=len(data))
                 offset += len(data)
             rows.append(row)
+            if checkpoint is not None:
+                checkpoint("candidate")
     return rows
+
+
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextmanager
+def _naming_write_errors(path: Path):
+    """Re-raise a write error that names no file (ENOSPC from ``write``) with ``path`` in it.
+
+    Read errors of the source are ``SceneError``/``RasterioIOError`` and carry their own names.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc

@@ -21,15 +21,25 @@ class TileGrid:
 
     ``edge="pad"`` keeps the partial tiles at the right/bottom edges (filled with nodata, which
     the mask records); ``"drop"`` keeps only tiles fully inside the scene.
+
+    ``whole=True`` makes one window of the whole scene (a labeled image is one sample, as in
+    UC Merced / AID / NWPU-RESISC45): ``tile_size`` is then the side it is resized to, or 0 to
+    keep the image's own width and height. It reads the whole image at once, which is meant for
+    image-sized inputs, not for scenes of tens of thousands of pixels.
     """
 
     tile_size: int = 512
     stride: int | None = None  # None: stride = tile_size (no overlap)
     target_gsd_m: float | None = None  # None: keep the source GSD
     edge: str = "pad"
+    whole: bool = False
 
     def __post_init__(self):
-        if self.tile_size <= 0:
+        if self.whole:
+            if self.tile_size < 0 or self.stride is not None or self.target_gsd_m is not None:
+                raise ValueError("a whole-image grid takes only a resize side (tile_size >= 0; 0 keeps "
+                                 "the size): no stride and no target GSD")
+        elif self.tile_size <= 0:
             raise ValueError(f"tile_size must be positive, got {self.tile_size}")
         if self.stride is not None and self.stride <= 0:
             raise ValueError(f"stride must be positive, got {self.stride}")
@@ -45,6 +55,8 @@ class TileGrid:
 
 def grid_key(grid: TileGrid) -> str:
     """The grid part of a tile id: changes whenever the grid would produce other pixels."""
+    if grid.whole:
+        return f"whole{grid.tile_size or 'native'}"
     gsd = "native" if grid.target_gsd_m is None else f"{grid.target_gsd_m:g}"
     return f"t{grid.tile_size}s{grid.step}g{gsd}e{grid.edge}"
 
@@ -76,6 +88,20 @@ def sample_gsd(src_gsd: float | None, grid: TileGrid) -> float | None:
     return float(src_gsd) * size / grid.tile_size
 
 
+def sample_shape(width: int, height: int, grid: TileGrid) -> tuple[int, int]:
+    """``(height, width)`` of every sample of a ``width`` x ``height`` scene, in sample pixels."""
+    if grid.whole:
+        return (height, width) if grid.tile_size == 0 else (grid.tile_size, grid.tile_size)
+    return grid.tile_size, grid.tile_size
+
+
+def whole_sample_gsd(src_gsd: float | None, width: int, grid: TileGrid) -> float | None:
+    """The GSD of a whole-image sample (the source's, scaled by the resize along x)."""
+    if not src_gsd:
+        return None
+    return float(src_gsd) * width / (grid.tile_size or width)
+
+
 def _offsets(extent: int, size: int, step: int, edge: str) -> np.ndarray:
     if extent >= size:
         span = extent - size
@@ -93,6 +119,8 @@ def grid_windows(width: int, height: int, src_gsd: float | None, grid: TileGrid)
     Padded edge windows keep their full nominal size (they hang over the scene edge), so every
     window maps to exactly ``tile_size`` sample pixels and its footprint is the sample's.
     """
+    if grid.whole:
+        return np.array([[0, 0, width, height]], dtype=np.int64)
     size, step = source_window_size(src_gsd, grid)
     cols = _offsets(width, size, step, grid.edge)
     rows = _offsets(height, size, step, grid.edge)

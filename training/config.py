@@ -27,7 +27,7 @@ class PretrainConfig:
     shards: tuple[str, ...] = _opt((), "shard URLs/patterns instead of a corpus (brace, glob, http, pipe:)",
                                    flag="--shards", repeat=True)
     # catalog filters (same names as `ringmo query`)
-    bbox: tuple[float, ...] | None = _opt(None, "lon/lat box xmin,ymin,xmax,ymax (write --bbox=-5,40,5,50)")
+    bbox: tuple[float, ...] | None = _opt(None, "lon/lat box: --bbox XMIN YMIN XMAX YMAX (or --bbox=xmin,ymin,xmax,ymax)")
     polygon: str | None = _opt(None, "region as WKT or GeoJSON text (EPSG:4326)")
     sensors: tuple[str, ...] = _opt((), "keep this sensor (repeatable)", flag="--sensor", repeat=True)
     gsd_min: float | None = _opt(None, "minimum GSD in metres")
@@ -110,16 +110,24 @@ def build_parser(prog: str = "ringmo pretrain") -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **extra)
         elif f.metadata.get("repeat"):
             parser.add_argument(flag, action="append", type=kind, **extra)
-        elif is_tuple:
-            parser.add_argument(flag, type=lambda s, k=kind: tuple(k(v) for v in s.split(",")), **extra)
+        elif is_tuple:  # "--bbox 2.2 48.8 2.5 49.0" (as ringmo query) or "--bbox=2.2,48.8,2.5,49.0"
+            parser.add_argument(flag, nargs="+", type=lambda s, k=kind: tuple(k(v) for v in s.split(",") if v),
+                                **extra)
         else:
             parser.add_argument(flag, type=kind, **extra)
     return parser
 
 
+def _flatten(value):
+    """``nargs="+"`` of comma-split parts (a list of tuples) becomes one flat tuple."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        return tuple(x for part in value for x in part)
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _coerce(values: dict) -> dict:
     """YAML lists and CLI lists become tuples, as the frozen dataclass wants."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return {k: _flatten(v) for k, v in values.items()}
 
 
 def config_from_args(argv: list[str] | None = None, prog: str = "ringmo pretrain") -> PretrainConfig:

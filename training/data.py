@@ -2,9 +2,9 @@
 
 ``MimStream`` is an ``IterableDataset`` that yields whole batches (use it with
 ``batch_size=None``), so batch boundaries, the order and the worker assignment are all decided
-by the epoch plan (``training.plan``), not by the ``DataLoader``: batch ``j`` of the epoch goes
-to worker ``(j - start) % workers``, which is the order in which the ``DataLoader`` collects
-them round-robin. The stream position is ``(epoch, batches consumed)``; ``set_position``
+by the epoch plan (``training.plan``), not by the ``DataLoader``: the ``g``-th batch after the
+start position goes to worker ``g % workers``, which is the order in which the ``DataLoader``
+collects them round-robin. The stream position is ``(epoch, batches consumed)``; ``set_position``
 before iterating makes a resumed run see exactly the batches it had not consumed, without
 reading the skipped ones. Augmentation and mask draws are seeded by the sample's place in the
 plan, so they are identical whatever the worker count.
@@ -279,8 +279,11 @@ def make_loader(dataset: MimStream, num_workers: int = 0, pin_memory: bool = Fal
 
     It gets its own generator: the default would draw worker seeds from the global torch RNG,
     shifting the model's dropout/drop-path draws whenever an iterator is created (on resume).
+    Workers start from a fork server, not a fork of this process: a caller that ran threads
+    (a Dask client, GDAL, a progress bar) could otherwise leave a lock held in the child forever.
     """
-    extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init} if num_workers else {}
+    extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init,
+             "multiprocessing_context": "forkserver"} if num_workers else {}
     return DataLoader(dataset, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=False, generator=torch.Generator().manual_seed(0), **extra)
 

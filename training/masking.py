@@ -54,6 +54,24 @@ def _picked_patches(n_patches: int, ratio: float, rng: np.random.Generator) -> n
     return rng.permutation(n_patches)[:count]
 
 
+def exact_subsets(rows: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``[rows, size]`` uint8, each row an independent uniform choice of ``count`` ones.
+
+    Keeps the ``count`` smallest of i.i.d. 16-bit random keys, drawing among keys tied at the
+    threshold: uniform by exchangeability, and ~2x faster than shuffling each row (16-bit keys
+    are cheap to draw and ``np.partition`` is linear). This runs once per sample in the loader.
+    """
+    keys = rng.integers(0, 1 << 16, (rows, size), dtype=np.uint16)
+    threshold = np.partition(keys, count - 1, axis=1)[:, count - 1 : count]  # [rows, 1]
+    below, tied = keys < threshold, keys == threshold
+    need = count - below.sum(axis=1)
+    chosen = below | tied
+    for r in np.flatnonzero(tied.sum(axis=1) != need):  # ties straddle the threshold: draw among them
+        chosen[r] = below[r]
+        chosen[r, rng.choice(np.flatnonzero(tied[r]), need[r], replace=False)] = True
+    return chosen.astype(np.uint8)
+
+
 def simmim_mask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
     """Whole ``mask_patch`` squares masked: ``[size, size]`` uint8."""
     grid = _patch_grid(size, cfg.mask_patch)
@@ -69,10 +87,7 @@ def pimask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
     grid = _patch_grid(size, p)
     picked = _picked_patches(grid * grid, cfg.ratio, rng)  # [K]
     per_patch = math.ceil(cfg.pixel_ratio * p * p)
-    # each picked patch: an independent uniform shuffle of `per_patch` ones among p*p pixels
-    template = np.zeros((len(picked), p * p), dtype=np.uint8)
-    template[:, :per_patch] = 1
-    inner = rng.permuted(template, axis=1)  # [K, p*p]
+    inner = exact_subsets(len(picked), p * p, per_patch, rng)  # [K, p*p]
     blocks = np.zeros((grid * grid, p, p), dtype=np.uint8)
     blocks[picked] = inner.reshape(-1, p, p)
     # [grid*grid, p, p] -> [grid, p, grid, p] -> [size, size]

@@ -3,8 +3,10 @@
 The whole order is a pure function of (seed, epoch, rank, world) over the sample index (integer
 arrays: no bytes read), which is what makes resume exact: the stream position is just
 ``(epoch, batches consumed)``, and resuming recomputes the plan and skips the consumed batches
-without reading them. The number of loader workers does not change the order either (batch
-``j`` goes to worker ``j % workers``), so a run may resume with another worker count.
+without reading them. The number of loader
+workers does not change the order either (the ``g``-th batch after the start position goes to
+worker ``g % workers``, the order in which the DataLoader collects them), so a run may resume
+with another worker count.
 
 Order, like WebDataset's: shards shuffled per epoch (seeded), their samples concatenated in
 storage order, then a seeded buffer shuffle (each rank reads a window of ~``shuffle_buffer``

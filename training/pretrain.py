@@ -33,7 +33,7 @@ from training.schedule import Schedule, apply_lr, scaled_lr
 from training.transforms import AugmentConfig
 from training.visualize import save_grid
 
-__all__ = ["PretrainConfig", "main", "run"]
+__all__ = ["PretrainConfig", "demo_config", "main", "run"]
 
 log = logging.getLogger("training.pretrain")
 
@@ -202,7 +202,8 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
     out, schedule = Path(cfg.out), _schedule(cfg, info.world)
     metrics = JsonlLog(out / "metrics.jsonl", trainer.step) if info.main else None
     keys = JsonlLog(out / "keys" / f"rank{info.rank}.jsonl", trainer.step) if cfg.log_keys else None
-    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=not (info.main and cfg.progress), desc="pretrain")
+    show_bar = info.main and cfg.progress and sys.stderr.isatty()  # a log file gets metric lines instead
+    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=not show_bar, desc="pretrain")
     stream, speed = _batches(dataset, loader, trainer.position), Throughput()
     picture, loss, outputs = None, None, None
     while trainer.step < cfg.steps and trainer.step != cfg.stop_after:
@@ -222,6 +223,9 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
             record = _metrics(trainer, loss, lr, speed)
             speed.reset()
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['img_s']:.1f}")
+            if info.main and not show_bar and cfg.progress:
+                log.info("step %d/%d loss %.4f lr %.2e %.1f img/s data wait %.0f%%", trainer.step, cfg.steps,
+                         record["loss"], lr, record["img_s"], 100 * record["data_wait"])
             if metrics is not None:
                 metrics.write(record)
         if info.main and cfg.image_every and trainer.step % cfg.image_every == 0:
@@ -237,6 +241,18 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
         if handle is not None:
             handle.close()
     return {"run_dir": str(out), "steps": trainer.step, "picture": str(picture) if picture else None}
+
+
+def demo_config(corpus: str, out: str, steps: int = 150, sensors: tuple[str, ...] = ("aerial",)) -> PretrainConfig:
+    """A CPU-sized RingMo run for ``ringmo demo``: Swin-nano at 64 px, PIMask, a minute or two.
+
+    The recipe's ``base_lr`` (1e-4 per 512 samples) is for hundreds of epochs at batch 2048;
+    a few hundred steps at batch 16 need a larger rate to show the loss falling.
+    """
+    return PretrainConfig(out=out, corpus=corpus, sensors=tuple(sensors), model="swin_nano", steps=steps,
+                          batch_size=16, base_lr=0.05, warmup_steps=max(1, steps // 10), num_workers=1,
+                          log_every=10, checkpoint_every=max(1, steps // 2), image_every=max(1, steps // 3),
+                          shuffle_buffer=200)
 
 
 def run(cfg: PretrainConfig) -> dict:

@@ -76,13 +76,30 @@ def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> 
     top, left, h, w = crop_box(image.shape[0], image.shape[1], cfg, rng)
     out = resize(image[top : top + h, left : left + w], cfg.img_size)
     draws = rng.integers(0, 4, size=3)  # always drawn, so the stream of draws is fixed
-    if cfg.flips and draws[0] % 2:
-        out = out[:, ::-1]
-    if cfg.flips and draws[1] % 2:
-        out = out[::-1]
-    if cfg.rot90 and draws[2]:
-        out = np.rot90(out, int(draws[2]))
-    return out
+    hflip, vflip = cfg.flips and bool(draws[0] % 2), cfg.flips and bool(draws[1] % 2)
+    turns = int(draws[2]) if cfg.rot90 else 0
+    return _orient(out, hflip, vflip, turns)
+
+
+_CV_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def _orient(image: np.ndarray, hflip: bool, vflip: bool, turns: int) -> np.ndarray:
+    """Flip then rotate by ``turns`` x 90 degrees counter-clockwise (``np.rot90``), contiguous.
+
+    OpenCV does it in one pass over memory (~0.01 ms for 192 px RGB); copying numpy's rotated
+    view costs ~0.2 ms, 3 % of a PNG decode.
+    """
+    if image.shape[2] > 4:  # beyond OpenCV's channel support: numpy views, then one copy
+        out = image[:, ::-1] if hflip else image
+        out = out[::-1] if vflip else out
+        return np.ascontiguousarray(np.rot90(out, turns))
+    out = image
+    if hflip or vflip:
+        out = cv2.flip(out, -1 if hflip and vflip else (1 if hflip else 0))
+    if turns:
+        out = cv2.rotate(out, _CV_ROTATE[turns])
+    return np.ascontiguousarray(out).reshape(out.shape[0], out.shape[1], image.shape[2])
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from catalogs.keys import scene_id_for_unreadable
 from catalogs.geoparquet import write_geoparquet, write_parquet
 from catalogs.manifest import read_manifest, write_manifest
+from pipeline.leaks import cross_split_pairs
 from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, conform
 from workflows.config import config_dict
 
@@ -110,12 +111,14 @@ def assemble_catalog(corpus: Path, config, curated: pa.Table, packed: list[dict]
     rejected_inputs = [{"uri": r["uri"], "error": r["error"]} for r in inputs.rejected]
     rejected_inputs += [{"uri": s.uri, "error": failures[s.scene_id]} for s in inputs.scenes
                         if s.scene_id in failures]
+    leaks = {"max_distance": config.dedup_distance, **cross_split_pairs(kept, config.dedup_distance)}
     summary = {
         "corpus": str(corpus),
         "scenes": {"read": len(inputs.scenes) - len(failures), "rejected": len(rejected_inputs)},
         "rejected_inputs": sorted(rejected_inputs, key=lambda r: r["uri"]),
         "tiles": {"candidates": table.num_rows, "kept": kept.num_rows, "rejected": dict(sorted(reasons.items()))},
         "shards": {"count": len(packed), "bytes": int(sum(r["bytes"] for r in packed))},
+        "leaks": leaks,
         "catalog": str(corpus / "catalog" / "tiles.parquet"),
     }
     manifest = read_manifest(str(corpus))
@@ -127,7 +130,8 @@ def assemble_catalog(corpus: Path, config, curated: pa.Table, packed: list[dict]
         "stats": band_stats(kept),
         "shards": [{"path": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
                     "samples": len(r["placements"])} for r in packed],
-        "summary": {k: v for k, v in summary.items() if k not in ("corpus", "catalog")},
+        "summary": {k: v for k, v in summary.items() if k not in ("corpus", "catalog", "leaks")},
+        "leaks": leaks,
     })
     labels = sorted({label for label in kept.column("label").to_pylist() if label is not None})
     if labels:

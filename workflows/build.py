@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from catalogs.geoparquet import write_parquet
 from catalogs.manifest import read_manifest, write_manifest
 from catalogs.schema import CANDIDATE_SCHEMA, conform
 from pipeline.scene import SceneInfo, SourceRef
@@ -28,6 +29,7 @@ from workflows.build_config import BuildConfig
 from workflows.config import config_dict
 from workflows.curation import curate_config_from, run_curation
 from workflows.engine import Engine, open_engine
+from workflows.faults import fault_point
 from workflows.labels import attach_labels
 from workflows.records import read_json, write_json_atomic
 from workflows.report import write_report
@@ -51,14 +53,20 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     corpus = Path(config.corpus)
     _check_resumable(corpus, config)
     _start_manifest(corpus, config)
+    _remove_temporaries(corpus)
+    fault_point("build.started")
     with open_engine(config.scheduler, config.workers, progress=progress) as engine:
         inputs = recorded_inputs(corpus) if reuse_inputs else ingest_stage(config, engine)
         failures = tile_stage(config, inputs.scenes, engine)
         candidates = load_candidates(corpus, inputs.scenes, failures)
         curated = run_curation(candidates, curate_config_from(config))
-        pq.write_table(curated, corpus / "staging" / "curated.parquet")
+        write_parquet(curated, corpus / "staging" / "curated.parquet")
+        fault_point("curate.written")
         packed = pack_stage(corpus, curated, config, engine)
+    _remove_temporaries(corpus)  # those of workers killed and retried during this run
+    fault_point("assemble.started")
     summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
+    fault_point("report.started")
     summary["report"] = str(write_report(corpus))
     return summary
 
@@ -77,10 +85,20 @@ def _check_resumable(corpus: Path, config: BuildConfig) -> None:
 
 
 def _start_manifest(corpus: Path, config: BuildConfig) -> None:
+    """Record the config and mark the build unfinished until the catalog is written again
+    (``ringmo validate`` reports an interrupted build instead of trusting stale stages)."""
     manifest = read_manifest(str(corpus))
     manifest["config"] = config_dict(config)
-    manifest.setdefault("stages", {})
+    manifest["stages"] = {"build": "running"}
     write_manifest(str(corpus), manifest)
+
+
+def _remove_temporaries(corpus: Path) -> None:
+    """Delete temp files of killed runs or workers; only called while no task is running."""
+    for pattern in ("staging/*.tmp", "staging/.*.tmp", "staging/*/.*.tmp", "shards/.*.tmp",
+                    "catalog/.*.tmp", ".*.tmp"):
+        for path in corpus.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _rules(config: BuildConfig):
@@ -186,6 +204,10 @@ def print_summary(summary: dict, file=None) -> None:
         f"catalog: {summary['catalog']}",
         f"report: {summary['report']}",
     ]
+    leaks = summary.get("leaks") or {}
+    if leaks.get("pairs"):
+        lines.append(f"split leaks: {leaks['pairs']} kept near-duplicate pair(s) across splits "
+                     f"(manifest 'leaks'), e.g. {leaks['examples'][0]}")
     print("\n".join(lines), file=file or sys.stdout)
 
 

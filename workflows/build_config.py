@@ -28,6 +28,8 @@ class BuildConfig:
     sensors: tuple[dict, ...] = ()  # sensor rules (see pipeline.sensors); empty = built-in rules
     stac_assets: tuple[str, ...] = ("visual", "data", "image")
     labels: str | None = None  # from-folders | CSV/Parquet of (uri, label); None = unlabeled
+    whole_image: bool | None = None  # one sample per input image; None: on for labeled builds
+    resize: int | None = None  # whole-image samples resized to resize x resize; None keeps the size
     # curation
     dedup_distance: int = 8
     dedup_across_places: bool = False  # also merge look-alikes whose footprints do not intersect
@@ -49,5 +51,9 @@ class BuildConfig:
     def tiling_fields(self) -> dict:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""
         names = ("tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac",
-                 "min_std", "min_entropy", "sensors", "stac_assets", "labels")
+                 "min_std", "min_entropy", "sensors", "stac_assets", "labels", "whole_image", "resize")
         return {name: getattr(self, name) for name in names}
+
+    def whole(self) -> bool:
+        """Whether each input image is one sample (the default of labeled builds) or is tiled."""
+        return self.whole_image if self.whole_image is not None else bool(self.labels)

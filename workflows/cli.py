@@ -18,6 +18,9 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
         tile.add_argument("--edge", choices=["pad", "drop"], help="partial edge tiles")
         tile.add_argument("--format", choices=["auto", "png", "jpg", "webp", "npy", "tif"])
         tile.add_argument("--labels", help="from-folders, or a CSV/Parquet of (uri, label)")
+        tile.add_argument("--whole-image", action=argparse.BooleanOptionalAction, default=None,
+                          help="one sample per input image (default with --labels unless --tile-size)")
+        tile.add_argument("--resize", type=int, help="whole-image samples: resize to this side (default: keep)")
     curate = parser.add_argument_group("curation")
     curate.add_argument("--dedup-distance", type=int, help="near-duplicate Hamming radius (pHash bits)")
     curate.add_argument("--dedup-across-places", action="store_true", default=None,
@@ -27,6 +30,8 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
     curate.add_argument("--alpha", type=float, help="balance temperature: 1 natural, 0 uniform")
     curate.add_argument("--target-size", type=int, help="keep at most this many tiles")
     curate.add_argument("--max-per-scene", type=int)
+    curate.add_argument("--split", type=lambda s: tuple(float(v) for v in s.split(",")),
+                        help="train,val,test fractions (default 0.9,0.05,0.05)")
     pack = parser.add_argument_group("packing and engine")
     pack.add_argument("--shard-max-mb", type=int)
     pack.add_argument("--shard-max-count", type=int)
@@ -66,6 +71,12 @@ def parser() -> argparse.ArgumentParser:
     stats.add_argument("corpus")
     stats.set_defaults(run=commands.stats)
 
+    validate = sub.add_parser("validate", help="check shards, checksums and catalog agree; exit 1 on any fault")
+    validate.add_argument("corpus")
+    validate.add_argument("--repair", action="store_true",
+                          help="do the safe repairs (rebuild a missing or broken catalog from the shards)")
+    validate.set_defaults(run=commands.validate)
+
     report = sub.add_parser("report", help="(re)write the corpus card CORPUS/report/index.html")
     report.add_argument("corpus")
     report.set_defaults(run=commands.report)
@@ -79,12 +90,16 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="end to end on the sample scenes: build, query, train, report")
     demo.add_argument("out")
-    demo.add_argument("--steps", type=int, default=300, help="pretraining steps")
+    demo.add_argument("--steps", type=int, default=150, help="pretraining steps")
     demo.set_defaults(run=commands.demo)
 
     pretrain = sub.add_parser("pretrain", add_help=False, help="MIM pretraining from a corpus "
                               "(flags: see `ringmo pretrain --help`)")
     pretrain.set_defaults(run=commands.pretrain)
+    for name, text in (("finetune", "linear probe or full fine-tune on a labeled corpus"),
+                       ("evaluate", "score a fine-tuned classifier (top-1, per-class, macro F1, confusion)"),
+                       ("export", "export a pretrained encoder as timm-compatible safetensors + model card")):
+        sub.add_parser(name, add_help=False, help=f"{text} (flags: see `ringmo {name} --help`)")
     return top
 
 
@@ -93,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     top = parser()
     if argv and argv[0] == "pretrain":  # the trainer owns its flags (shared with torchrun launches)
         return commands.pretrain(argv[1:])
+    if argv and argv[0] in commands.TRAINING_COMMANDS:  # training.* modules own these flags too
+        return commands.TRAINING_COMMANDS[argv[0]](argv[1:])
     args = top.parse_args(argv)
     return args.run(args) or 0
 

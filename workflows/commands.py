@@ -10,9 +10,9 @@ from pathlib import Path
 from workflows.build_config import BuildConfig
 from workflows.config import make_config
 
-_OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "dedup_distance",
+_OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "whole_image", "resize", "dedup_distance",
               "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
-              "max_per_scene", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers")
+              "max_per_scene", "split", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -25,10 +25,26 @@ def build(args: argparse.Namespace) -> int:
     *inputs, corpus = args.paths
     if not inputs:
         raise SystemExit("ringmo build: give at least one INPUT and then the CORPUS directory")
-    config = make_config(BuildConfig, args.config, inputs=tuple(inputs), corpus=corpus, **_overrides(args))
-    summary = run_build(config, progress=not args.quiet)
+    overrides = _overrides(args)
+    if overrides["whole_image"] is None and args.tile_size is not None:
+        overrides["whole_image"] = False  # an explicit tile size asks to tile labeled images
+    config = make_config(BuildConfig, args.config, inputs=tuple(inputs), corpus=corpus, **overrides)
+    summary = _storage_errors_exit(run_build, config, progress=not args.quiet)
     print_summary(summary)
     return 0
+
+
+def _storage_errors_exit(run, *args, **kwargs):
+    """A full disk stops a build with one line naming the file, and says how to resume."""
+    from workflows.tasks import is_storage_error
+
+    try:
+        return run(*args, **kwargs)
+    except OSError as error:
+        if not is_storage_error(error):
+            raise
+        raise SystemExit(f"ringmo: build stopped: {error}. Finished work is kept: free space (or fix "
+                         "the storage) and run the same command again to resume.") from error
 
 
 def curate(args: argparse.Namespace) -> int:
@@ -43,7 +59,7 @@ def curate(args: argparse.Namespace) -> int:
                                                       **{k: v for k, v in _overrides(args).items() if v is not None}})
     if config.tiling_fields() != base.tiling_fields():
         raise SystemExit("ringmo curate changes curation settings only; tiling settings need a new build")
-    summary = run_build(config, progress=not args.quiet, reuse_inputs=True)
+    summary = _storage_errors_exit(run_build, config, progress=not args.quiet, reuse_inputs=True)
     print_summary(summary)
     return 0
 
@@ -64,6 +80,17 @@ def stats(args: argparse.Namespace) -> int:
 
     print(format_stats(corpus_stats(args.corpus)))
     return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    from workflows.validate import ERROR, format_findings, repair_corpus, validate_corpus
+
+    if args.repair:
+        for action in repair_corpus(args.corpus):
+            print(f"repair: {action}")
+    findings = validate_corpus(args.corpus)
+    print(format_findings(findings))
+    return 1 if any(f.severity == ERROR for f in findings) else 0
 
 
 def report(args: argparse.Namespace) -> int:
@@ -94,7 +121,28 @@ def demo(args: argparse.Namespace) -> int:
 def pretrain(argv: list[str]) -> int:
     from training.pretrain import main as pretrain_main
 
-    return pretrain_main(argv) or 0
+    return pretrain_main(argv, prog="ringmo pretrain") or 0
+
+
+def finetune(argv: list[str]) -> int:
+    from training.finetune import main as finetune_main
+
+    return finetune_main(argv) or 0
+
+
+def evaluate(argv: list[str]) -> int:
+    from training.evaluate import main as evaluate_main
+
+    return evaluate_main(argv) or 0
+
+
+def export(argv: list[str]) -> int:
+    from training.export import main as export_main
+
+    return export_main(argv) or 0
+
+
+TRAINING_COMMANDS = {"finetune": finetune, "evaluate": evaluate, "export": export}
 
 
 def dump_json(obj, out=None) -> None:

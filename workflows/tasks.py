@@ -8,6 +8,7 @@ back as a rejection with the file named and the problem stated.
 
 from __future__ import annotations
 
+import errno
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pipeline.ingest import read_scene_info
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
 from pipeline.shards import write_shard
 from pipeline.tiler import TileConfig, stage_scene
+from workflows.faults import fault_point, hook
 from workflows.records import input_key, read_json, scene_from_dict, scene_to_dict, write_json_atomic
 
 
@@ -41,6 +43,24 @@ class PackTask:
     corpus: str
 
 
+#: Errors of the corpus's own storage, not of an input: they stop the build (a rerun after
+#: freeing space resumes it) instead of being recorded as the scene's rejection for good.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def is_storage_error(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
+
+
+def _write_record(path: Path, record: dict) -> None:
+    try:
+        write_json_atomic(path, record)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc
+        raise
+
+
 def _problem(error: BaseException) -> str:
     if isinstance(error, SceneError):
         return error.problem
@@ -57,7 +77,9 @@ def ingest(task: IngestTask) -> dict:
         record = {"uri": task.ref.uri, "scene": scene_to_dict(scene), "error": None}
     except Exception as error:  # noqa: BLE001 - every failure becomes a recorded rejection
         record = {"uri": task.ref.uri, "scene": None, "error": _problem(error)}
-    write_json_atomic(record_path, record)
+    fault_point("ingest.read")
+    _write_record(record_path, record)
+    fault_point("ingest.recorded")
     return record
 
 
@@ -71,14 +93,17 @@ def tile(task: TileTask) -> dict:
     if failed.exists():
         return read_json(failed)
     try:
-        stage_scene(task.scene, task.rule, task.config, staging)
-        return {"scene_id": task.scene.scene_id, "error": None}
+        stage_scene(task.scene, task.rule, task.config, staging, checkpoint=hook("tile"))
     except Exception as error:  # noqa: BLE001
+        if is_storage_error(error):
+            raise
         record = {"scene_id": task.scene.scene_id,
                   "error": f"{task.scene.uri}: tiling failed: {_problem(error)}",
                   "trace": traceback.format_exc(limit=3)}
-        write_json_atomic(failed, record)
+        _write_record(failed, record)
         return record
+    fault_point("tile.done")
+    return {"scene_id": task.scene.scene_id, "error": None}
 
 
 def pack(task: PackTask) -> dict:
@@ -86,10 +111,12 @@ def pack(task: PackTask) -> dict:
     record_path = Path(task.corpus) / "staging" / "packed" / f"{Path(task.shard).stem}.json"
     if record_path.exists() and (Path(task.corpus) / task.shard).exists():
         return read_json(record_path)
-    placements, digest = write_shard(list(task.rows), task.corpus, task.shard)
+    placements, digest = write_shard(list(task.rows), task.corpus, task.shard, checkpoint=hook("pack"))
+    fault_point("pack.renamed")
     size = (Path(task.corpus) / task.shard).stat().st_size
     record = {"shard": task.shard, "sha256": digest, "bytes": size, "placements": placements}
-    write_json_atomic(record_path, record)
+    _write_record(record_path, record)
+    fault_point("pack.recorded")
     return record
 
 

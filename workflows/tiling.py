@@ -8,10 +8,20 @@ from pipeline.windows import TileGrid
 from workflows.build_config import BuildConfig
 
 
+def _grid(config: BuildConfig) -> TileGrid:
+    """A tile grid, or one whole-image window per input (labeled builds, unless asked to tile)."""
+    if not config.whole():
+        return TileGrid(tile_size=config.tile_size, stride=config.stride, target_gsd_m=config.gsd,
+                        edge=config.edge)
+    if config.stride is not None or config.gsd is not None:
+        raise SystemExit("whole-image samples (the default of labeled builds) take --resize, not --stride "
+                         "or --gsd; give --tile-size (or --no-whole-image) to tile the images instead")
+    return TileGrid(tile_size=config.resize or 0, edge=config.edge, whole=True)
+
+
 def tile_config_from(config: BuildConfig) -> TileConfig:
     return TileConfig(
-        grid=TileGrid(tile_size=config.tile_size, stride=config.stride, target_gsd_m=config.gsd,
-                      edge=config.edge),
+        grid=_grid(config),
         quality=QualityConfig(min_valid_frac=config.min_valid_frac, min_std=config.min_std,
                               min_entropy=config.min_entropy),
         format=None if config.format == "auto" else config.format,

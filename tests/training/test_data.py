@@ -152,3 +152,10 @@ def test_a_selection_mixing_band_counts_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--sensor"):
         open_source(corpus=str(a))
     assert len(open_source(corpus=str(a), query=Query(sensors=("aerial",)))[0]) == 4
+
+
+def test_resampled_stream_gives_each_rank_its_share(corpus):
+    source = open_source(corpus=str(corpus))
+    batches = [_epoch(_stream(source, rank=r, world=2, resampled=True, epoch_samples=64), 1) for r in range(2)]
+    assert [len(b) for b in batches] == [8, 8]  # 64 // 2 // 4
+    assert [b["key"] for b in batches[0]] != [b["key"] for b in batches[1]]

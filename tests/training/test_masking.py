@@ -107,3 +107,32 @@ def test_patch_normalized_target_is_standard_per_patch():
     out = patch_normalized(target, 32).reshape(1, 2, 2, 32, 2, 32)
     assert torch.allclose(out.mean(dim=(3, 5)), torch.zeros(1, 2, 2, 2), atol=1e-5)
     assert torch.allclose(out.std(dim=(3, 5), unbiased=False), torch.ones(1, 2, 2, 2), atol=1e-3)
+
+
+def test_exact_subsets_are_exact_and_uniform():
+    from training.masking import exact_subsets
+
+    rng = np.random.default_rng(0)
+    draws = np.stack([exact_subsets(4, 64, 20, rng) for _ in range(3000)])  # [3000, 4, 64]
+    assert np.all(draws.sum(axis=2) == 20)
+    freq = draws.mean(axis=0)  # every pixel picked with probability 20/64
+    assert np.abs(freq - 20 / 64).max() < 5 * np.sqrt(20 / 64 * 44 / 64 / 3000)
+    tiny = np.stack([exact_subsets(1, 3, 2, rng) for _ in range(3000)])[:, 0]
+    assert {tuple(row) for row in tiny} == {(1, 1, 0), (1, 0, 1), (0, 1, 1)}
+
+
+def test_exact_subsets_draw_among_tied_keys():
+    from training.masking import exact_subsets
+
+    class AllTied:  # every key equal: the whole choice happens in the tie-breaking draw
+        real = np.random.default_rng(1)
+
+        def integers(self, low, high, size, dtype):
+            return np.zeros(size, dtype=dtype)
+
+        def choice(self, *args, **kwargs):
+            return self.real.choice(*args, **kwargs)
+
+    draws = np.stack([exact_subsets(2, 10, 4, AllTied()) for _ in range(2000)])
+    assert np.all(draws.sum(axis=2) == 4)
+    assert np.abs(draws.mean(axis=0) - 0.4).max() < 0.06

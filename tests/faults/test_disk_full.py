@@ -1,0 +1,63 @@
+"""A full disk at write time stops the build with the file named; after space is freed, the
+same command resumes to the bytes of an uninterrupted build (and no scene is blamed for it)."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+
+import pytest
+
+import pipeline.shards
+import pipeline.tiler
+from tests.faults.conftest import FLAGS, corpus_digest
+from workflows.cli import main
+from workflows.validate import validate_corpus
+
+
+class _FillingFile:
+    """A file whose writes fail with ENOSPC once ``budget`` bytes have been written."""
+
+    def __init__(self, handle, budget: int):
+        self._handle, self._left = handle, budget
+
+    def write(self, data) -> int:
+        if len(data) > self._left:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._left -= len(data)
+        return self._handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
+def _disk_fills_after(budget: int):
+    def fake_open(path, mode="r", *args, **kwargs):
+        handle = builtins.open(path, mode, *args, **kwargs)
+        return _FillingFile(handle, budget) if "w" in mode else handle
+    return fake_open
+
+
+@pytest.mark.parametrize("module, where", [(pipeline.tiler, "staging"), (pipeline.shards, "shards")])
+def test_full_disk_stops_the_build_naming_the_file_then_resumes(raw_subset, reference, tmp_path,
+                                                                 monkeypatch, capsys, module, where):
+    corpus = tmp_path / "corpus"
+    argv = ["build", str(raw_subset), str(corpus), *FLAGS, "--quiet", "--scheduler", "sync"]
+    monkeypatch.setattr(module, "open", _disk_fills_after(30_000), raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    message = str(stopped.value)
+    assert "No space left on device" in message and f"{corpus}/{where}/" in message, message
+    assert "run the same command again" in message
+    assert not list(corpus.glob("staging/*.error.json")), "a full disk must not reject a scene"
+    monkeypatch.undo()
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert corpus_digest(corpus) == corpus_digest(reference)
+    assert validate_corpus(corpus) == []

@@ -1,0 +1,141 @@
+"""Export a pretrained encoder as a timm-compatible ``safetensors`` state dict with a model card.
+
+The file loads into plain timm, without this project::
+
+    model = timm.create_model(ARCH, pretrained=False, checkpoint_path="encoder.safetensors",
+                              num_classes=0, **KWARGS)
+
+where ARCH and KWARGS are written in ``model_card.json`` / ``README.md`` (the registered
+CPU-sized models override depths and widths, so the kwargs matter). The card also records
+the corpus manifest's sha256, the pretraining recipe and the number of steps, so the weights
+can be traced to the data they saw. Export loads the file back into timm and checks it before
+reporting success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from catalogs.layout import join
+from training.models import timm_kwargs
+from training.weights import read_weights
+
+WEIGHTS = "encoder.safetensors"
+CARD_JSON = "model_card.json"
+CARD_MD = "README.md"
+
+
+def manifest_sha256(corpus: str | None) -> str | None:
+    """sha256 of the corpus ``manifest.json`` bytes (None when the corpus is not reachable)."""
+    if not corpus:
+        return None
+    try:
+        from catalogs.layout import open_filesystem
+
+        fs, path = open_filesystem(join(corpus, "manifest.json"))
+        with fs.open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def _card(arch: str, kwargs: dict, weights, model: str) -> dict:
+    recipe = json.loads(dict(weights.info).get("config", "{}"))
+    corpus = recipe.get("corpus")
+    return {
+        "model": model,
+        "timm_arch": arch,
+        "timm_kwargs": kwargs,
+        "source": weights.source,
+        "steps": dict(weights.info).get("step"),
+        "corpus": corpus,
+        "corpus_manifest_sha256": manifest_sha256(corpus),
+        "recipe": recipe,
+        "load": f"timm.create_model({arch!r}, pretrained=False, checkpoint_path='{WEIGHTS}', "
+                + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")",
+    }
+
+
+def _markdown(card: dict) -> str:
+    recipe = card["recipe"]
+    lines = [
+        f"# {card['model']} encoder (RingMo-style MIM pretraining)",
+        "",
+        f"- timm architecture: `{card['timm_arch']}`",
+        f"- pretraining steps: {card['steps']}",
+        f"- corpus: `{card['corpus']}` (manifest sha256 `{card['corpus_manifest_sha256']}`)",
+        f"- recipe: mask `{recipe.get('mask')}` (patch {recipe.get('mask_patch')}, ratio {recipe.get('mask_ratio')}), "
+        f"batch {recipe.get('batch_size')} x accum {recipe.get('accum')}, base lr {recipe.get('base_lr')}, "
+        f"input {card['timm_kwargs'].get('img_size')} px",
+        "",
+        "Load it with timm alone (no project code):",
+        "",
+        "```python",
+        "import timm",
+        f"model = {card['load']}",
+        "features = model.forward_features(images)  # images standardized with the corpus band statistics",
+        "```",
+        "",
+        "The input must be standardized per band with the corpus manifest's `stats` (not ImageNet's).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def export_encoder(checkpoint_path: str | Path, out_dir: str | Path, model: str | None = None) -> dict:
+    """Write ``encoder.safetensors``, ``model_card.json`` and ``README.md``; return the card.
+
+    ``checkpoint_path`` is a pretraining checkpoint (its config names the model) or a timm
+    state dict (then ``model`` is required).
+    """
+    from safetensors.torch import save_file
+
+    weights = read_weights(checkpoint_path)
+    name = model or weights.model
+    if name is None:
+        raise ValueError(f"{checkpoint_path} does not record its model: give model=")
+    recipe = json.loads(dict(weights.info).get("config", "{}"))
+    arch, kwargs = timm_kwargs(name, weights.in_chans(), recipe.get("img_size"))
+    card = _card(arch, kwargs, weights, name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in weights.state.items()}
+    tmp = out_dir / f".{WEIGHTS}.{os.getpid()}.tmp"
+    save_file(state, str(tmp), metadata={"ringmo_model": name, "timm_arch": arch,
+                                         "timm_kwargs": json.dumps(kwargs, default=list)})
+    os.replace(tmp, out_dir / WEIGHTS)
+    verify(out_dir / WEIGHTS, arch, kwargs, state)
+    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, sort_keys=True, default=list) + "\n")
+    (out_dir / CARD_MD).write_text(_markdown(card))
+    return card
+
+
+def verify(path: Path, arch: str, kwargs: dict, state: dict) -> None:
+    """Load the file with plain ``timm.create_model(checkpoint_path=...)`` and compare tensors."""
+    import timm
+
+    loaded = timm.create_model(arch, pretrained=False, checkpoint_path=str(path), **kwargs).state_dict()
+    for key, value in state.items():
+        if key not in loaded or not torch.equal(loaded[key], value):
+            raise RuntimeError(f"exported {path} does not load back into timm {arch} ({key})")
+
+
+def main(argv: list[str] | None = None, prog: str = "ringmo export") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Export a pretrained encoder for timm.")
+    parser.add_argument("checkpoint", help="pretraining checkpoint (RUN/checkpoints/last.pt) or timm state dict")
+    parser.add_argument("--out", required=True, help="directory for encoder.safetensors + model card")
+    parser.add_argument("--model", help="registered model name (when the checkpoint does not record it)")
+    args = parser.parse_args(argv)
+    card = export_encoder(args.checkpoint, args.out, args.model)
+    print(f"wrote {Path(args.out) / WEIGHTS}\nload with: {card['load']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
