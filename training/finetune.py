@@ -6,11 +6,13 @@ timm-compatible state dict, or a random init (the baseline that pretraining must
 built at the fine-tuning input size (position tables resized by ``training.weights``), and:
 
 * ``linear``: frozen, pooled features computed once, linear head on them (``training.probe``);
+  ``--probe-features stages`` probes the mean and std of the last stages' feature maps
+  instead of the final pooled vector (see ``training.probe``: what shows short MIM pretraining);
 * ``full``: every weight trained, AdamW with layer-wise lr decay (0.65, as RingMo), drop
   path, label smoothing, optional mixup/cutmix, warmup + cosine schedule.
 
-The result is a plain timm classifier (``classifier.safetensors`` + ``classifier.json``),
-scored on the val and test splits: ``results.json`` (``top1`` as a fraction, per-class
+The result is a plain timm classifier (``classifier.safetensors`` + ``classifier.json``; with
+``stages`` features a ``training.probe.StageStatsClassifier`` whose card says so), scored on the val and test splits: ``results.json`` (``top1`` as a fraction, per-class
 accuracy, macro F1, confusion matrix) and one confusion PNG per split.
 """
 
@@ -33,7 +35,7 @@ from torch import nn
 
 from training.evaluate import metrics, predict, write_results
 from training.labeled import LabeledImages, band_count, corpus_classes, corpus_stats, labeled_rows, make_loader
-from training.probe import ProbeConfig, extract_features, predictions, train_probe
+from training.probe import FEATURES, ProbeConfig, StageStatsClassifier, extract_features, predictions, train_probe
 from training.transforms import AugmentConfig
 from training.weights import EncoderWeights, classifier_kwargs, create, load_encoder, read_weights, save_classifier
 
@@ -47,6 +49,7 @@ class FinetuneConfig:
     out: str
     model: str = "swin_base"
     mode: str = "linear"  # linear | full
+    probe_features: str = "pooled"  # linear mode: pooled (timm pre-logits) | stages (multi-level mean+std)
     checkpoint: str | None = None  # pretraining checkpoint or timm-compatible state dict
     init: str = "checkpoint"  # checkpoint | random (the baseline)
     epochs: int = 30
@@ -72,6 +75,10 @@ class FinetuneConfig:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.probe_features not in FEATURES:
+            raise ValueError(f"probe_features must be one of {FEATURES}, got {self.probe_features!r}")
+        if self.probe_features != "pooled" and self.mode != "linear":
+            raise ValueError("probe_features applies to --mode linear only")
         if self.init not in ("checkpoint", "random"):
             raise ValueError(f"init must be checkpoint or random, got {self.init!r}")
         if (self.init == "random") == (self.checkpoint is not None):
@@ -121,23 +128,31 @@ def _has_split(cfg: FinetuneConfig, split: str, classes) -> bool:
     return True
 
 
-def run_linear(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int, device: str) -> dict:
-    """Frozen features once per split, a linear head, and its scores; the head goes into ``model``."""
+def run_linear(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int,
+               device: str) -> tuple[dict, nn.Module]:
+    """Frozen features once per split, a linear head, its scores, and the classifier holding it.
+
+    The classifier is ``model`` with the head in its fc (pooled features) or a
+    ``StageStatsClassifier`` around ``model`` (stages features).
+    """
     feats = {}
     for split in (cfg.train_split, cfg.val_split, cfg.test_split):
         if split not in feats and _has_split(cfg, split, classes):
             loader = make_loader(_dataset(cfg, split, classes, img_size, False), cfg.batch_size, shuffle=False,
                                  num_workers=cfg.num_workers)
-            feats[split] = extract_features(model.to(device), loader, device)
+            feats[split] = extract_features(model.to(device), loader, device, cfg.probe_features)
     probe = ProbeConfig(epochs=cfg.epochs, lr=cfg.lr or 0.01, seed=cfg.seed)
     head, info = train_probe(feats[cfg.train_split], len(classes), probe, feats.get(cfg.val_split))
-    fc = model.get_classifier()
-    with torch.no_grad():
-        fc.weight.copy_(head.weight)
-        fc.bias.copy_(head.bias)
+    if cfg.probe_features == "stages":
+        model = StageStatsClassifier(model, head)
+    else:
+        fc = model.get_classifier()
+        with torch.no_grad():
+            fc.weight.copy_(head.weight)
+            fc.bias.copy_(head.bias)
     scores = {split: metrics(y.numpy(), predictions(head, x), classes) for split, (x, y) in feats.items()
               if split != cfg.train_split}
-    return {"probe": info, "splits": scores}
+    return {"probe": {**info, "features": cfg.probe_features, "dim": head.in_features}, "splits": scores}, model
 
 
 def _optimizer(cfg: FinetuneConfig, model: nn.Module, lr: float):
@@ -223,11 +238,13 @@ def run(cfg: FinetuneConfig) -> dict:
     img_size = kwargs["img_size"]
     if cfg.mode == "linear":
         model.requires_grad_(False)
-        outcome = run_linear(cfg, model, classes, img_size, device)
+        outcome, model = run_linear(cfg, model, classes, img_size, device)
     else:
         outcome = run_full(cfg, model, classes, img_size, device)
     card = {"model": cfg.model, "mode": cfg.mode, "classes": list(classes), "img_size": img_size,
             "init": report, "data": cfg.data}
+    if isinstance(model, StageStatsClassifier):
+        card.update(model.card())
     save_classifier(model.cpu(), arch, kwargs, card, out)
     first = outcome["splits"].get(cfg.test_split) or next(iter(outcome["splits"].values()), None)
     results = {"config": dataclasses.asdict(cfg), "classes": list(classes), "init": report,

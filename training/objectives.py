@@ -12,7 +12,11 @@ import torch.nn.functional as F
 
 
 def patch_normalized(target: torch.Tensor, patch: int, eps: float = 1e-6) -> torch.Tensor:
-    """Target standardized per ``patch x patch`` window and band (MAE's ``norm_pix_loss``)."""
+    """Target standardized per ``patch x patch`` window and band.
+
+    MAE's ``norm_pix_loss`` standardizes each patch over its pixels and bands together; doing
+    it per band also takes out the patch's colour, leaving only its texture to predict.
+    """
     b, c, h, w = target.shape
     windows = target.reshape(b, c, h // patch, patch, w // patch, patch)  # [B, C, h, p, w, p]
     mean = windows.mean(dim=(3, 5), keepdim=True)

@@ -4,7 +4,20 @@ The encoder never changes, so features are extracted once per split (no augmenta
 the head trains on the cached ``[N, F]`` matrix: seconds on a CPU, even for NWPU-RESISC45.
 As MAE's probe, features are standardized with the training split's statistics (a BatchNorm
 without affine); the L2 weight is picked on the validation split from a small grid. The
-standardization is folded into the head afterwards, so the result is a plain timm classifier.
+standardization is folded into the head afterwards.
+
+Two feature kinds (``FEATURES``), the same for every initialization so comparisons stay fair:
+
+* ``pooled``: the timm model's pooled pre-logit features (SimMIM / MAE probe); the result is
+  a plain timm classifier.
+* ``stages``: mean and standard deviation of the token maps of the last ``STAGE_LEVELS``
+  stages (Swin) or blocks (ViT), concatenated. A MIM encoder's last layer specializes in
+  feeding the pixel decoder, so its average is mostly the mean colour; earlier levels hold the
+  more transferable features (iGPT and BEiT probe intermediate layers), and the per-channel
+  spread of a feature map is the classic texture statistic (Gatys et al.) that a mean alone
+  throws away. Remote-sensing scene classes are largely texture and layout, so this probe is
+  the one that shows what short MIM pretraining learned. The result is a
+  ``StageStatsClassifier`` (encoder + head), not a plain timm classifier.
 """
 
 from __future__ import annotations
@@ -18,6 +31,9 @@ from torch import nn
 
 from training.weights import pooled_features
 
+FEATURES = ("pooled", "stages")
+STAGE_LEVELS = 4  # last 4 Swin stages (all of them) or ViT blocks
+
 
 @dataclass(frozen=True)
 class ProbeConfig:
@@ -28,15 +44,54 @@ class ProbeConfig:
     seed: int = 0
 
 
+def stage_statistics(model: nn.Module, image: torch.Tensor, levels: int = STAGE_LEVELS) -> torch.Tensor:
+    """``[B, 2 * sum(C_i)]``: per channel mean and std over space of the last ``levels`` maps
+    (all of them when the model has fewer)."""
+    levels = min(levels, len(model.feature_info))
+    maps = model.forward_intermediates(image, indices=levels, intermediates_only=True, norm=False)  # [B, C_i, h, w]
+    return torch.cat([torch.cat([m.mean((2, 3)), m.std((2, 3), unbiased=False)], 1) for m in maps], 1)
+
+
+def probe_features(model: nn.Module, image: torch.Tensor, features: str = "pooled") -> torch.Tensor:
+    """``[B, F]`` features of one kind of ``FEATURES``."""
+    if features == "pooled":
+        return pooled_features(model, image)
+    if features == "stages":
+        return stage_statistics(model, image)
+    raise ValueError(f"unknown probe features {features!r}; expected one of {FEATURES}")
+
+
 @torch.no_grad()
-def extract_features(model: nn.Module, loader, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def extract_features(model: nn.Module, loader, device: str = "cpu",
+                     features: str = "pooled") -> tuple[torch.Tensor, torch.Tensor]:
     """``(features [N, F] float32, targets [N] int64)`` of a frozen model over a loader."""
     model.eval()
     feats, targets = [], []
     for image, target in loader:
-        feats.append(pooled_features(model, image.to(device)).float().cpu())  # [B, F]
+        feats.append(probe_features(model, image.to(device), features).float().cpu())  # [B, F]
         targets.append(torch.as_tensor(target))
     return torch.cat(feats), torch.cat(targets).long()
+
+
+class StageStatsClassifier(nn.Module):
+    """A frozen timm encoder + a linear head on its ``stage_statistics``: ``forward(image) -> logits``."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear, levels: int = STAGE_LEVELS):
+        super().__init__()
+        encoder.reset_classifier(0)  # the timm head is unused: keep it out of the state dict
+        self.encoder, self.head, self.levels = encoder, head, levels
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(stage_statistics(self.encoder, image, self.levels))
+
+    def card(self) -> dict:
+        """What ``shell`` needs to rebuild the module before loading its state dict."""
+        return {"features": "stages", "levels": self.levels, "feature_dim": self.head.in_features}
+
+    @classmethod
+    def shell(cls, encoder: nn.Module, card: dict) -> "StageStatsClassifier":
+        """An untrained module shaped as ``card`` says (``encoder`` built from the card's timm kwargs)."""
+        return cls(encoder, nn.Linear(card["feature_dim"], len(card["classes"])), card["levels"])
 
 
 def _fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, decay: float, cfg: ProbeConfig) -> nn.Linear:

@@ -75,21 +75,44 @@ def test_finetune_writes_a_timm_classifier_that_evaluate_scores_identically(labe
     assert again["top1"] == pytest.approx(results["top1"])
 
 
+def test_stage_features_classifier_reloads_from_its_card(labeled_corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    from training.probe import StageStatsClassifier
+    from training.weights import CLASSIFIER_CARD, CLASSIFIER_WEIGHTS, create
+
+    cfg = FinetuneConfig(data=str(labeled_corpus), out=str(tmp_path), model="vit_nano", init="random", epochs=2,
+                         img_size=32, probe_features="stages")
+    results = run(cfg)
+    card = json.loads((tmp_path / CLASSIFIER_CARD).read_text())
+    assert card["features"] == "stages" and card["feature_dim"] == results["probe"]["dim"] == 2 * 2 * 64
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in card["timm_kwargs"].items()}
+    model = StageStatsClassifier.shell(create(card["timm_arch"], kwargs), card)
+    model.load_state_dict(load_file(str(tmp_path / CLASSIFIER_WEIGHTS)))
+    from training.evaluate import score_split
+
+    again = score_split(model.eval(), str(labeled_corpus), "test", card["classes"], card["img_size"])
+    assert again["confusion"] == results["splits"]["test"]["confusion"]
+    with pytest.raises(ValueError, match="linear only"):
+        FinetuneConfig(data="d", out="o", init="random", mode="full", probe_features="stages")
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="no recipe found yet that gives the margin in CPU-test time: a few hundred "
-                   "SimMIM/PIMask steps leave mean-pooled nano features no better than random ones")
 def test_linear_probe_on_a_briefly_pretrained_encoder_beats_random_init(tmp_path):
+    """Issue 5: 300 SimMIM steps (~25 s) on the 140 training images lift the stage-statistics probe
+    by >= 0.10 top-1 over the same probe on a random init (measured: 0.66 vs 0.46 on test; seeds
+    1 and 2 of pretraining and probe gave 0.70 vs 0.57 and 0.73 vs 0.40)."""
     from training.config import PretrainConfig
     from training.pretrain import run as pretrain
     from workflows.downstream import compare_inits
 
-    write_labeled_set(tmp_path / "raw", per_class=30, size=64, seed=0)
+    write_labeled_set(tmp_path / "raw", per_class=40, size=64, seed=0)
     build_labeled_corpus(tmp_path / "raw", tmp_path / "corpus")
     pretrain(PretrainConfig(out=str(tmp_path / "mim"), corpus=str(tmp_path / "corpus"), splits=("train",),
-                            model="vit_nano", mask="simmim", mask_patch=16, steps=200, batch_size=32,
-                            base_lr=0.016, warmup_steps=20, num_workers=0, image_every=0, progress=False,
+                            model="swin_nano", mask="simmim", mask_patch=16, steps=300, batch_size=32,
+                            base_lr=0.016, warmup_steps=30, num_workers=0, image_every=0, progress=False,
                             deterministic=True))
     figures = compare_inits(tmp_path / "corpus", tmp_path / "probe", tmp_path / "mim" / "checkpoints" / "last.pt",
-                            "vit_nano", epochs=100)
+                            "swin_nano", epochs=100, probe_features="stages")
     print(figures)
     assert figures["pretrained_top1"] >= figures["random_top1"] + 0.10
