@@ -13,7 +13,6 @@ from datetime import date, datetime, timezone
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import shapely
 

@@ -8,20 +8,19 @@ byte-identical shards, and each shard is written under a temp name and then rena
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
 import os
 import tarfile
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from pipeline.storage import naming_write_errors
 from catalogs.keys import shard_name
 
 TAR_BLOCK = 512
@@ -154,7 +153,7 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     placements, handles = [], {}
     try:
-        with _naming_write_errors(tmp), open(tmp, "wb") as raw:
+        with naming_write_errors(tmp), open(tmp, "wb") as raw:
             sink = _HashingWriter(raw)
             with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for row in rows:
@@ -175,20 +174,6 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
             handle.close()
         tmp.unlink(missing_ok=True)
     return placements, digest
-
-
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
-
-
-@contextmanager
-def _naming_write_errors(path: Path):
-    """Re-raise an ``OSError`` without a file name (ENOSPC from ``write``) with ``path`` in it."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno not in _STORAGE_ERRNOS or exc.filename is not None:
-            raise
-        raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc
 
 
 def _read_staged(root: Path, row: dict, handles: dict) -> bytes:

@@ -8,7 +8,6 @@ are measured and recorded but never encoded: encoding is most of this stage's co
 
 from __future__ import annotations
 
-import errno
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,12 +17,12 @@ from typing import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
 from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
+from pipeline.storage import naming_write_errors
 from pipeline.encode import FORMATS, choose_format, encode
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
@@ -280,7 +279,7 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     try:
         rows = _write_blob(scene, rule, config, blob_tmp, f"staging/{blob.name}", checkpoint)
         table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
-        with _naming_write_errors(table_tmp):
+        with naming_write_errors(table_tmp):
             _write_parquet(conform(table, CANDIDATE_SCHEMA), table_tmp)
         os.replace(blob_tmp, blob)
         if checkpoint is not None:
@@ -296,7 +295,7 @@ def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, path: Pa
                 checkpoint: Callable[[str], None] | None = None) -> list[dict]:
     """Stream the scene's encoded samples into ``path``; return the rows with their byte ranges."""
     rows, offset = [], 0
-    with _naming_write_errors(path), open(path, "wb") as fh:
+    with naming_write_errors(path), open(path, "wb") as fh:
         for row, data in iter_candidates(scene, rule, config):
             if data is not None:
                 fh.write(data)
@@ -308,18 +307,3 @@ def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, path: Pa
     return rows
 
 
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
-
-
-@contextmanager
-def _naming_write_errors(path: Path):
-    """Re-raise a write error that names no file (ENOSPC from ``write``) with ``path`` in it.
-
-    Read errors of the source are ``SceneError``/``RasterioIOError`` and carry their own names.
-    """
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno not in _STORAGE_ERRNOS or exc.filename is not None:
-            raise
-        raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from catalogs.geoparquet import write_parquet
 from catalogs.manifest import read_manifest, write_manifest
 from catalogs.schema import CANDIDATE_SCHEMA, conform
-from pipeline.scene import SceneInfo, SourceRef
+from pipeline.scene import SceneInfo
 from pipeline.sensors import DEFAULT_RULES, match_rule, rules_from_dicts
 from pipeline.shards import PackConfig, plan_shards
 from pipeline.sources import discover

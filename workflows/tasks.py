@@ -8,13 +8,13 @@ back as a rejection with the file named and the problem stated.
 
 from __future__ import annotations
 
-import errno
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.ingest import read_scene_info
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
+from pipeline.storage import is_storage_error, naming_write_errors
 from pipeline.shards import write_shard
 from pipeline.tiler import TileConfig, stage_scene
 from workflows.faults import fault_point, hook
@@ -43,22 +43,9 @@ class PackTask:
     corpus: str
 
 
-#: Errors of the corpus's own storage, not of an input: they stop the build (a rerun after
-#: freeing space resumes it) instead of being recorded as the scene's rejection for good.
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
-
-
-def is_storage_error(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
-
-
 def _write_record(path: Path, record: dict) -> None:
-    try:
+    with naming_write_errors(path):
         write_json_atomic(path, record)
-    except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
-            raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc
-        raise
 
 
 def _problem(error: BaseException) -> str:

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pyarrow as pa
 import pytest
 import shapely

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from tests.training.corpus import make_corpus
 from training import checkpoint
 from training.config import PretrainConfig
-from training.export import CARD_JSON, WEIGHTS, export_encoder
+from training.export import export_encoder
 from training.masking import MaskConfig
 from training.models import MaskedImageModel
 from training.pretrain import run

@@ -23,7 +23,7 @@ from workflows.report.regions import Region, unwrap, view_box
 CMAP = "viridis"
 
 
-def h3_counts(cells: pd.Series) -> Counter:
+def h3_counts(cells) -> Counter:
     return Counter(c for c in cells if isinstance(c, str) and h3.is_valid_cell(c))
 
 
