@@ -143,5 +143,9 @@ def load_classifier(out_dir: str | Path) -> tuple[nn.Module, dict]:
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in card["timm_kwargs"].items()}
     kwargs.pop("drop_path_rate", None)  # inference only
     model = create(card["timm_arch"], kwargs)
+    if card.get("features") == "stages":  # linear probe on stage statistics (training.probe)
+        from training.probe import StageStatsClassifier  # lazy: probe imports this module
+
+        model = StageStatsClassifier.shell(model, card)
     model.load_state_dict(load_file(str(out_dir / CLASSIFIER_WEIGHTS)))
     return model.eval(), card

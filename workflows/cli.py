@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="end to end on the sample scenes: build, query, train, report")
     demo.add_argument("out")
-    demo.add_argument("--steps", type=int, default=150, help="pretraining steps")
+    demo.add_argument("--steps", type=int, default=300, help="pretraining steps")
     demo.set_defaults(run=commands.demo)
 
     pretrain = sub.add_parser("pretrain", add_help=False, help="MIM pretraining from a corpus "

@@ -19,7 +19,7 @@ from workflows.samples import write_labeled_set, write_sample_scenes
 PARIS = (2.2, 48.75, 2.55, 48.95)
 DEMO_TILE = 128
 DEMO_TARGET_SIZE = 700  # of ~830 deduplicated tiles: enough for balancing to flatten the hot spots
-DEMO_STEPS = 150
+DEMO_STEPS = 300
 
 
 def _banner(text: str) -> None:
