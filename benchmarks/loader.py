@@ -163,7 +163,8 @@ def stream_rate(corpus: Path, workers: int, epochs: int = 1) -> Rate:
     stream = MimStream(index, stats, StreamConfig(seed=0, batch_size=BATCH, shuffle_buffer=256),
                        SampleSpec(AugmentConfig(img_size=CROP)))
     stream.set_position(0, 0, epochs=epochs)
-    return _rate(make_loader(stream, workers), workers)
+    # fork: workers must be children of this process for their CPU time to be counted
+    return _rate(make_loader(stream, workers, start_method="fork"), workers)
 
 
 class _MaskedFolder:

@@ -58,6 +58,7 @@ class PretrainConfig:
     beta1: float = _opt(0.9, "AdamW beta1")
     beta2: float = _opt(0.999, "AdamW beta2")
     clip_grad: float = _opt(5.0, "gradient norm clip (0: off)")
+    max_bad_steps: int = _opt(5, "consecutive non-finite-loss steps (each skipped) before the run stops (0: never)")
     # data
     seed: int = _opt(0, "seed of the sample order, augmentations, masks and the model init")
     shuffle_buffer: int = _opt(1000, "shuffle buffer in samples")
@@ -88,6 +89,8 @@ class PretrainConfig:
             raise ValueError("give exactly one of --corpus or --shards")
         if self.batch_size < 1 or self.accum < 1 or self.steps < 1:
             raise ValueError("steps, batch size and accumulation must be >= 1")
+        if self.max_bad_steps < 0:
+            raise ValueError("max_bad_steps must be >= 0")
 
 
 def _base_type(annotation: str):

@@ -12,7 +12,8 @@ plan, so they are identical whatever the worker count.
 The stream runs across epochs, so loader workers live for the whole run.
 A batch is ``{"image": [B, H, W, C] in the sample dtype (uint8, uint16 or float32),
 "mean", "std": [B, C] float32 corpus statistics of each sample's sensor, "mask": [B, H, W] uint8
-(1 = masked), "key": [B] tile ids, "epoch": int, "batch": int}``; ``prepare`` turns it into the
+(1 = masked), "key": [B] tile ids, "skipped": names of the broken samples replaced in it,
+"epoch": int, "batch": int}``; ``prepare`` turns it into the
 normalized ``[B, C, H, W]`` float tensor on the device.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from training.decode import decode_sample
+from training.decode import SampleError, decode_sample, parse_fragment
 from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_stats, index_from_catalog, \
     index_from_shards, stats_from_manifest
 from training.masking import MaskConfig, generate_mask
@@ -124,6 +125,7 @@ class SampleSpec:
     augment: AugmentConfig = AugmentConfig()
     mask: MaskConfig = MaskConfig()
     on_error: str = "warn"  # warn: replace a broken sample by another of its batch; raise
+    bands: int | None = None  # the run's band count: a sample with another one is broken (None: any)
 
 
 class MimStream(IterableDataset):
@@ -141,6 +143,7 @@ class MimStream(IterableDataset):
         self.rank, self.world, self.max_gap = rank, world, max_gap
         self.epoch, self.start_batch, self.epochs = 0, 0, None
         self.bytes_read = 0  # of the current iteration in this process (num_workers=0)
+        self._last_error: Exception | None = None
 
     def set_position(self, epoch: int, batch: int = 0, epochs: int | None = None) -> None:
         """Start the next iteration at ``batch`` of ``epoch``; stop after ``epochs`` (None: never)."""
@@ -175,30 +178,91 @@ class MimStream(IterableDataset):
                 if epoch not in plans:
                     plans = {epoch: plan_epoch(self.index.counts(), self.stream, epoch, self.rank, self.world)}
                     fetcher.announce(plans[epoch][j::workers].ravel())  # [nb, B]
-                yield self.make_batch(fetcher, plans[epoch][j], epoch, j)
+                yield self.make_batch(fetcher, plans[epoch], epoch, j)
                 self.bytes_read = fetcher.bytes_read
         finally:
             fetcher.close()
 
-    def make_batch(self, fetcher: Fetcher, positions: np.ndarray, epoch: int, j: int) -> dict:
-        samples = []
-        for i, fragment in enumerate(fetcher.fetch(positions)):
-            rng = sample_rng(self.stream, epoch, self.rank, j * len(positions) + i)
-            samples.append(self._sample(fragment, rng))
-        samples = _replace_broken(samples)
+    def make_batch(self, fetcher: Fetcher, plan: np.ndarray, epoch: int, j: int) -> dict:
+        """Batch ``j`` of the rank's epoch ``plan`` ``[nb, B]``; broken samples are replaced.
+
+        A slot whose sample fails (undecodable bytes, bad JSON, wrong band count) gets another
+        sample of the same batch, augmented and masked with the broken slot's own draws, so the
+        batch stays full, every rank yields the same batch count (DDP) and a resumed run sees
+        the same batch. Should the whole batch be broken, the donor is the first decodable
+        sample of the following batches of the plan. The batch's ``"skipped"`` names the
+        replaced samples (``shard#key``) so the trainer can count them.
+        """
+        positions = plan[j]
+        fragments = fetcher.fetch(positions)
+        samples, skipped = [], []
+        for i, fragment in enumerate(fragments):
+            sample = self._sample(fragment, self._rng(epoch, j, len(positions), i))
+            if sample is None:
+                skipped.append(self._name(int(positions[i]), fragment))
+                log.warning("skipping broken sample %s (epoch %d batch %d): %s", skipped[-1], epoch, j,
+                            self._last_error)
+            samples.append(sample)
+        if skipped:
+            samples = self._fill(fetcher, plan, epoch, j, fragments, samples)
+        shapes = {s[1].shape for s in samples}
+        if len(shapes) > 1:
+            raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: select one band layout "
+                             "(e.g. --sensor) per run")
         return {
             "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, H, W, C] sample dtype
             "mask": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, H, W]
             "mean": torch.tensor(np.stack([s[3].mean for s in samples]), dtype=torch.float32),  # [B, C]
             "std": torch.tensor(np.stack([s[3].std for s in samples]), dtype=torch.float32),  # [B, C]
             "key": [s[0] for s in samples],
+            "skipped": skipped,
             "epoch": epoch,
             "batch": j,
         }
 
+    def _rng(self, epoch: int, j: int, batch: int, i: int) -> np.random.Generator:
+        return sample_rng(self.stream, epoch, self.rank, j * batch + i)
+
+    def _fill(self, fetcher: Fetcher, plan: np.ndarray, epoch: int, j: int, fragments: list, samples: list) -> list:
+        """Broken slots redrawn from the batch's good fragments (or a spare of the plan)."""
+        donors = [f for f, s in zip(fragments, samples) if s is not None]
+        if not donors:
+            donors = [self._spare(fetcher, plan, j)]
+        out, k = [], 0
+        for i, sample in enumerate(samples):
+            for _ in range(len(donors) if sample is None else 0):  # a donor decoded once already
+                sample = self._sample(donors[k % len(donors)], self._rng(epoch, j, len(samples), i))
+                k += 1
+                if sample is not None:
+                    break
+            if sample is None:
+                raise RuntimeError(f"no replacement decodes for a broken sample of batch {j}: {self._last_error}")
+            out.append(sample)
+        return out
+
+    def _spare(self, fetcher: Fetcher, plan: np.ndarray, j: int):
+        """The first decodable fragment of the batches after ``j`` (wrapping round the plan)."""
+        for step in range(1, len(plan)):
+            for position in plan[(j + step) % len(plan)]:
+                fragment = fetcher.fetch(np.array([position]))[0]
+                if self._sample(fragment, np.random.default_rng(0)) is not None:
+                    return fragment
+        raise RuntimeError(f"no sample of this rank's epoch plan decodes ({plan.size} tried): "
+                           "the shards are corrupt or not in the sample format")
+
+    def _name(self, position: int, fragment) -> str:
+        """``shard#key`` (or ``shard@offset`` when not even the tar header parses) for warnings."""
+        url = self.index.urls[int(self.index.shard[position])]
+        try:
+            return f"{url}#{parse_fragment(fragment)['__key__']}"
+        except Exception:
+            return f"{url}@{int(self.index.offset[position])}"
+
     def _sample(self, fragment, rng: np.random.Generator):
         try:
             key, image, meta = decode_sample(fragment)
+            if self.spec.bands is not None and image.shape[2] != self.spec.bands:
+                raise SampleError(f"{image.shape[2]} bands where the run has {self.spec.bands}")
             tile = augment(image, self.spec.augment, rng)  # [S, S, C]
             mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
             stats = self.stats.for_sample(meta, tile.shape[2])
@@ -208,25 +272,11 @@ class MimStream(IterableDataset):
         except Exception as exc:
             if self.spec.on_error == "raise":
                 raise
-            log.warning("skipping a broken sample: %s", exc)
+            self._last_error = exc
             return None
 
 
 _TRANSPORT = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
-
-
-def _replace_broken(samples: list) -> list:
-    """Keep the batch size (every rank must see equal batches): repeat a good sample."""
-    good = [s for s in samples if s is not None]
-    if not good:
-        raise RuntimeError("every sample of a batch failed to decode")
-    if len(good) < len(samples):
-        samples = [s if s is not None else good[i % len(good)] for i, s in enumerate(samples)]
-    shapes = {s[1].shape for s in samples}
-    if len(shapes) > 1:
-        raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: select one band layout "
-                         "(e.g. --sensor) per run")
-    return samples
 
 
 def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool = False):
@@ -258,10 +308,7 @@ def open_source(corpus: str | None = None, shards=None, query=None, cache_dir: s
         corpus = corpus_of_shards(index.urls)
     stats = stats_from_manifest(corpus) if corpus else {}
     if not stats:
-        fetcher = Fetcher(index)
-        positions = np.arange(min(estimate_from, len(index)))
-        stats = estimate_stats([decode_sample(f) for f in fetcher.fetch(positions)])
-        fetcher.close()
+        stats = estimate_stats(_decodable(index, min(estimate_from, len(index))))
     return index, StatsTable(stats)
 
 
@@ -274,25 +321,42 @@ def _worker_init(_: int) -> None:
 
 
 def make_loader(dataset: MimStream, num_workers: int = 0, pin_memory: bool = False,
-                prefetch_factor: int = 2) -> DataLoader:
+                prefetch_factor: int = 2, start_method: str = "forkserver") -> DataLoader:
     """A ``DataLoader`` over whole batches (call ``dataset.set_position`` before each ``iter``).
 
     It gets its own generator: the default would draw worker seeds from the global torch RNG,
     shifting the model's dropout/drop-path draws whenever an iterator is created (on resume).
     Workers start from a fork server, not a fork of this process: a caller that ran threads
     (a Dask client, GDAL, a progress bar) could otherwise leave a lock held in the child forever.
+    (``start_method="fork"`` suits a single-threaded caller that wants workers as its children,
+    e.g. a benchmark counting their CPU time.)
     """
     extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init,
-             "multiprocessing_context": "forkserver"} if num_workers else {}
+             "multiprocessing_context": start_method} if num_workers else {}
     return DataLoader(dataset, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=False, generator=torch.Generator().manual_seed(0), **extra)
 
 
-def probe_bands(index: SampleIndex) -> int:
-    """Band count of the first sample (the model's input channels)."""
-    fetcher = Fetcher(index)
+def probe_bands(index: SampleIndex, tries: int = 64) -> int:
+    """Band count of the first decodable sample (the model's input channels)."""
+    for _, image, _ in _decodable(index, min(tries, len(index)), stop_at_first=True):
+        return int(image.shape[2])
+    raise ValueError(f"none of the first {min(tries, len(index))} samples decodes")
+
+
+def _decodable(index: SampleIndex, count: int, stop_at_first: bool = False) -> list:
+    """The decoded samples among the first ``count`` of the index (broken ones skipped)."""
+    fetcher, out = Fetcher(index), []
     try:
-        _, image, _ = decode_sample(fetcher.fetch(np.arange(1))[0])
+        for position, fragment in enumerate(fetcher.fetch(np.arange(count))):
+            try:
+                out.append(decode_sample(fragment))
+            except Exception as exc:
+                log.warning("skipping broken sample %s at offset %d: %s", index.urls[int(index.shard[position])],
+                            int(index.offset[position]), exc)
+                continue
+            if stop_at_first:
+                break
     finally:
         fetcher.close()
-    return int(image.shape[2])
+    return out

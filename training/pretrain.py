@@ -11,10 +11,12 @@ learning-rate schedule follows the current ``--steps``, so extending a run re-st
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -83,6 +85,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device_type, enabled=self.amp_dtype == torch.float16)
         self.device_type = device_type
         self.step, self.position = 0, (0, 0)
+        self.skipped, self.bad_steps, self.bad_run = 0, 0, 0  # broken samples; non-finite steps (all, in a row)
         torch.manual_seed(cfg.seed * 1000 + info.rank + 1)  # drop-path draws differ per rank
         self.net = self.model
 
@@ -98,7 +101,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(), "step": self.step,
                 "position": {"epoch": self.position[0], "batch": self.position[1]},
-                "world": self.info.world, "rng": rng_states, "config": to_dict(self.cfg)}
+                "world": self.info.world, "rng": rng_states, "config": to_dict(self.cfg),
+                "faults": {"skipped": self.skipped, "bad_steps": self.bad_steps, "bad_run": self.bad_run}}
 
     def load(self, saved: dict) -> None:
         _check_resume(saved["config"], self.cfg)
@@ -106,6 +110,8 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scaler.load_state_dict(saved["scaler"])
         self.step = int(saved["step"])
+        faults = saved.get("faults", {})  # absent from checkpoints written before fault counting
+        self.skipped, self.bad_steps, self.bad_run = (int(faults.get(k, 0)) for k in ("skipped", "bad_steps", "bad_run"))
         epoch, batch = int(saved["position"]["epoch"]), int(saved["position"]["batch"])
         if saved["world"] == self.info.world:
             checkpoint.set_rng_state(saved["rng"][self.info.rank])
@@ -116,7 +122,12 @@ class Trainer:
         self.position = (epoch, batch)
 
     def train_step(self, micro: list[dict], lr: float) -> tuple[torch.Tensor, dict]:
-        """One optimizer step over ``accum`` micro-batches; returns (mean loss, last outputs)."""
+        """One optimizer step over ``accum`` micro-batches; returns (mean loss, last outputs).
+
+        A non-finite loss (on any rank) skips the update: gradients are dropped and the
+        optimizer and grad-scaler states stay as they were; the step still counts (the data and
+        the schedule move on, so resume stays exact). ``max_bad_steps`` in a row stop the run.
+        """
         apply_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.info.device)
@@ -132,13 +143,32 @@ class Trainer:
                     loss = masked_l1(recon, image, mask, norm_patch) / len(micro)
                 self.scaler.scale(loss).backward()
             total += loss.detach()
+        self.skipped += sum(len(b.get("skipped", ())) for b in micro)
+        self.step += 1
+        if not self._finite(total):
+            return total, {"image": image, "mask": mask, "recon": recon.detach()}
         self.scaler.unscale_(self.optimizer)
         if self.cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.step += 1
         return total, {"image": image, "mask": mask, "recon": recon.detach()}
+
+    def _finite(self, total: torch.Tensor) -> bool:
+        """Whether every rank's loss is finite; counts (and past the limit refuses) bad steps."""
+        if bool(torch.isfinite(distributed.mean(total))):  # the same verdict on every rank
+            self.bad_run = 0
+            return True
+        self.optimizer.zero_grad(set_to_none=True)
+        self.bad_steps += 1
+        self.bad_run += 1
+        log.warning("step %d: non-finite loss, optimizer step skipped (%d in a row)", self.step, self.bad_run)
+        limit = self.cfg.max_bad_steps
+        if limit and self.bad_run >= limit:
+            raise RuntimeError(f"the loss was not finite for {self.bad_run} consecutive steps (steps "
+                               f"{self.step - self.bad_run + 1}..{self.step}); lower the learning rate "
+                               "(--base-lr, --warmup-steps, --clip-grad) or check the data for broken samples")
+        return False
 
 
 def _batches(dataset: MimStream, loader, position: tuple[int, int]):
@@ -177,7 +207,9 @@ def _setup(cfg: PretrainConfig, info: distributed.DistInfo):
     index, stats = open_source(corpus=cfg.corpus, shards=list(cfg.shards) or None,
                                query=query_of(cfg) if cfg.corpus else None, cache_dir=str(out / "shard-index"))
     _, spec, stream = _specs(cfg)
-    trainer = Trainer(cfg, info, probe_bands(index))
+    bands = probe_bands(index)
+    spec = replace(spec, bands=bands)  # a sample with another band count is broken, skipped
+    trainer = Trainer(cfg, info, bands)
     saved = checkpoint.latest(out)
     if saved is not None:
         trainer.load(checkpoint.load(saved))
@@ -193,8 +225,32 @@ def _setup(cfg: PretrainConfig, info: distributed.DistInfo):
 def _metrics(trainer: Trainer, loss: torch.Tensor, lr: float, speed: Throughput) -> dict:
     rates = speed.summary()
     return {"step": trainer.step, "epoch": trainer.position[0], "batch": trainer.position[1],
-            "loss": float(distributed.mean(loss)), "lr": lr, "img_s": rates["img_s"] * trainer.info.world,
-            "data_wait": rates["data_wait"], "time": time.time()}
+            "loss": _finite_or_none(float(distributed.mean(loss))), "lr": lr,
+            "img_s": rates["img_s"] * trainer.info.world, "data_wait": rates["data_wait"], "time": time.time(),
+            "skipped": _total(trainer.skipped, trainer.info),
+            "bad_steps": trainer.bad_steps}
+
+
+def _total(count: int, info: distributed.DistInfo) -> int:
+    """A per-rank count summed over ranks."""
+    value = torch.tensor(float(count), dtype=torch.float64, device=info.device)
+    return round(float(distributed.mean(value)) * info.world)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: a skipped step's loss is logged as null."""
+    return value if math.isfinite(value) else None
+
+
+def _log(record: dict, trainer: Trainer, metrics: JsonlLog | None, bar, show_bar: bool) -> None:
+    shown = record["loss"] if record["loss"] is not None else math.nan
+    bar.set_postfix(loss=f"{shown:.4f}", img_s=f"{record['img_s']:.1f}")
+    if trainer.info.main and not show_bar and trainer.cfg.progress:
+        log.info("step %d/%d loss %.4f lr %.2e %.1f img/s data wait %.0f%% skipped %d bad steps %d",
+                 trainer.step, trainer.cfg.steps, shown, record["lr"], record["img_s"], 100 * record["data_wait"],
+                 record["skipped"], record["bad_steps"])
+    if metrics is not None:
+        metrics.write(record)
 
 
 def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
@@ -206,40 +262,36 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
     bar = tqdm(total=cfg.steps, initial=trainer.step, disable=not show_bar, desc="pretrain")
     stream, speed = _batches(dataset, loader, trainer.position), Throughput()
     picture, loss, outputs = None, None, None
-    while trainer.step < cfg.steps and trainer.step != cfg.stop_after:
-        micro = []
-        for _ in range(cfg.accum):
-            tick = time.perf_counter()
-            batch, trainer.position = next(stream)
-            speed.waited(time.perf_counter() - tick)
-            micro.append(batch)
-        lr = schedule.lr(trainer.step)
-        loss, outputs = trainer.train_step(micro, lr)
-        speed.add(sum(len(b["key"]) for b in micro))
-        if keys is not None:
-            keys.write({"step": trainer.step, "epoch": micro[0]["epoch"],
-                        "batches": [b["batch"] for b in micro], "keys": [k for b in micro for k in b["key"]]})
-        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
-            record = _metrics(trainer, loss, lr, speed)
-            speed.reset()
-            bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['img_s']:.1f}")
-            if info.main and not show_bar and cfg.progress:
-                log.info("step %d/%d loss %.4f lr %.2e %.1f img/s data wait %.0f%%", trainer.step, cfg.steps,
-                         record["loss"], lr, record["img_s"], 100 * record["data_wait"])
-            if metrics is not None:
-                metrics.write(record)
-        if info.main and cfg.image_every and trainer.step % cfg.image_every == 0:
-            picture = _picture(out, trainer.step, outputs)
-        if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
-            _save(trainer, out)
-        bar.update(1)
-    stream.close()  # ends the loader's worker processes now
-    bar.close()
+    try:
+        while trainer.step < cfg.steps and trainer.step != cfg.stop_after:
+            micro = []
+            for _ in range(cfg.accum):
+                tick = time.perf_counter()
+                batch, trainer.position = next(stream)
+                speed.waited(time.perf_counter() - tick)
+                micro.append(batch)
+            lr = schedule.lr(trainer.step)
+            loss, outputs = trainer.train_step(micro, lr)
+            speed.add(sum(len(b["key"]) for b in micro))
+            if keys is not None:
+                keys.write({"step": trainer.step, "epoch": micro[0]["epoch"],
+                            "batches": [b["batch"] for b in micro], "keys": [k for b in micro for k in b["key"]]})
+            if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+                _log(_metrics(trainer, loss, lr, speed), trainer, metrics, bar, show_bar)
+                speed.reset()
+            if info.main and cfg.image_every and trainer.step % cfg.image_every == 0:
+                picture = _picture(out, trainer.step, outputs)
+            if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
+                _save(trainer, out)
+            bar.update(1)
+    finally:  # a run stopped by an error still ends its loader workers and flushes its logs
+        stream.close()  # ends the loader's worker processes now
+        bar.close()
+        for handle in (metrics, keys):
+            if handle is not None:
+                handle.close()
     if info.main and outputs is not None and trainer.step == cfg.steps:
         picture = _picture(out, trainer.step, outputs)
-    for handle in (metrics, keys):
-        if handle is not None:
-            handle.close()
     return {"run_dir": str(out), "steps": trainer.step, "picture": str(picture) if picture else None}
 
 

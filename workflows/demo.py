@@ -20,6 +20,7 @@ PARIS = (2.2, 48.75, 2.55, 48.95)
 DEMO_TILE = 128
 DEMO_TARGET_SIZE = 700  # of ~830 deduplicated tiles: enough for balancing to flatten the hot spots
 DEMO_STEPS = 300
+DEMO_SPLIT_BLOCKS = 5  # H3 res-5 blocks (~250 km²): the demo covers too few res-3 blocks for 3 splits
 
 
 def _banner(text: str) -> None:
@@ -37,7 +38,8 @@ def _samples(raw: Path, labeled: Path) -> None:
 
 def build_demo_corpus(raw: Path, corpus: Path, *, labels: str | None = None, tile_size: int = DEMO_TILE):
     config = BuildConfig(inputs=(str(raw),), corpus=str(corpus), tile_size=tile_size, labels=labels,
-                         shard_max_count=200, target_size=DEMO_TARGET_SIZE, seed=0)
+                         shard_max_count=200, target_size=DEMO_TARGET_SIZE, seed=0,
+                         split_block_resolution=DEMO_SPLIT_BLOCKS)
     summary = build(config)
     print_summary(summary)
     return summary
