@@ -68,7 +68,7 @@ CANDIDATE_FIELDS = [
     pa.field("quality", pa.float32()),  # composite score in [0, 1]; higher is better
     pa.field("band_mean", pa.list_(pa.float32())),  # per-band mean of valid pixels, sample units
     pa.field("band_std", pa.list_(pa.float32())),  # per-band std: corpus normalization stats
-    pa.field("pixel_hash", pa.string()),  # hex blake2b-128 of decoded sample pixels (exact dedup)
+    pa.field("pixel_hash", pa.string()),  # hex XXH3-128 of decoded sample pixels (exact dedup)
     pa.field("phash", pa.uint64()),  # 64-bit DCT perceptual hash (near dedup)
     pa.field("stage_file", pa.string()),  # staging blob, relative to the corpus root
     pa.field("stage_offset", pa.int64()),  # byte range of the encoded sample in the blob
