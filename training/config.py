@@ -108,7 +108,7 @@ def build_parser(prog: str = "ringmo pretrain") -> argparse.ArgumentParser:
     for f in dataclasses.fields(PretrainConfig):
         kind, is_tuple = _base_type(str(f.type))
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-        extra = {"dest": f.name, "help": f.metadata["help"]}
+        extra = {"dest": f.name, "help": f.metadata["help"].replace("%", "%%")}  # argparse formats help
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **extra)
         elif f.metadata.get("repeat"):

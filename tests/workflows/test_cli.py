@@ -56,3 +56,12 @@ def test_query_to_geoparquet_and_stats(built_corpus, tmp_path, capsys):
     assert main(["stats", str(corpus)]) == 0
     text = capsys.readouterr().out
     assert f"candidates: {summary['tiles']['candidates']}" in text and "(ok)" in text
+
+
+@pytest.mark.parametrize("command", ["build", "curate", "query", "stats", "validate", "report", "samples",
+                                     "demo", "pretrain", "finetune", "evaluate", "export"])
+def test_every_command_prints_its_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"ringmo {command}" in capsys.readouterr().out
