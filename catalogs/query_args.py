@@ -45,8 +45,3 @@ def query_from_args(args: argparse.Namespace) -> Query:
         labels=tuple(args.label),
         limit=args.limit,
     )
-
-
-def has_selection(query: Query) -> bool:
-    """True when the query selects a subset (a trainer then reads samples by byte range)."""
-    return query != Query()

@@ -44,10 +44,6 @@ class ShardPlan:
     tile_ids: tuple[str, ...]
 
 
-def _member_bytes(size: int) -> int:
-    return TAR_BLOCK + -(-size // TAR_BLOCK) * TAR_BLOCK
-
-
 def _split_rank(split: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(split), split) if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
 

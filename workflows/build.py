@@ -7,7 +7,6 @@ byte-identical shards and catalog whatever the number of workers.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +208,3 @@ def print_summary(summary: dict, file=None) -> None:
         lines.append(f"split leaks: {leaks['pairs']} kept near-duplicate pair(s) across splits "
                      f"(manifest 'leaks'), e.g. {leaks['examples'][0]}")
     print("\n".join(lines), file=file or sys.stdout)
-
-
-def remove_staging(corpus: Path) -> None:
-    shutil.rmtree(corpus / "staging", ignore_errors=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from workflows.build_config import BuildConfig
@@ -143,11 +141,3 @@ def export(argv: list[str]) -> int:
 
 
 TRAINING_COMMANDS = {"finetune": finetune, "evaluate": evaluate, "export": export}
-
-
-def dump_json(obj, out=None) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True, default=str)
-    if out:
-        Path(out).write_text(text + "\n")
-    else:
-        print(text, file=sys.stdout)
