@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +18,7 @@ import shapely
 from pyproj import CRS
 
 from catalogs.hilbert import lonlat_hilbert
+from catalogs.store import atomic_output
 
 GEOPARQUET_VERSION = "1.1.0"
 ROW_GROUP_SIZE = 10_000
@@ -62,7 +62,7 @@ def spatial_order(table: pa.Table) -> np.ndarray:
 
 def write_geoparquet(table: pa.Table, path: str | os.PathLike, *, sort: bool = True,
                      row_group_size: int = ROW_GROUP_SIZE) -> None:
-    """Write ``table`` as GeoParquet 1.1 at ``path`` atomically (temp file, then rename).
+    """Write ``table`` as GeoParquet 1.1 at ``path`` (a local path or URL) atomically.
 
     The output is a pure function of the table: same rows in, same bytes out.
     """
@@ -71,27 +71,15 @@ def write_geoparquet(table: pa.Table, path: str | os.PathLike, *, sort: bool = T
     metadata = dict(table.schema.metadata or {})
     metadata[b"geo"] = json.dumps(geo_metadata(table), sort_keys=True).encode()
     table = table.replace_schema_metadata(metadata)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(
-        table,
-        tmp,
-        row_group_size=row_group_size,
-        compression="zstd",
-        write_statistics=True,
-        store_schema=True,
-    )
-    os.replace(tmp, path)
+    with atomic_output(path) as handle:
+        pq.write_table(table, handle, row_group_size=row_group_size, compression="zstd",
+                       write_statistics=True, store_schema=True)
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
-    """Write a plain (non-geo) Parquet table atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    """Write a plain (non-geo) Parquet table (local path or URL) atomically."""
+    with atomic_output(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
 
 
 def read_geo_metadata(path: str | os.PathLike) -> dict:

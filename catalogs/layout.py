@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import fsspec
 
+from catalogs.store import join
+
 MANIFEST = "manifest.json"
 CATALOG_FILES = {
     "tiles": "catalog/tiles.parquet",
     "rejected": "catalog/rejected.parquet",
     "scenes": "catalog/scenes.parquet",
 }
-
-
-def join(root: str, relative: str) -> str:
-    """``root/relative`` for paths and URLs alike."""
-    return f"{str(root).rstrip('/')}/{relative}"
 
 
 def tiles_path(corpus: str, which: str = "tiles") -> str:

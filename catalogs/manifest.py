@@ -7,10 +7,9 @@ never leaves a half-written one, and a rerun can see which stages are done.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
-from catalogs.layout import MANIFEST, join, open_filesystem
+from catalogs.layout import MANIFEST, join
+from catalogs.store import Store, atomic_output
 
 MANIFEST_VERSION = 1
 
@@ -21,11 +20,10 @@ def manifest_path(corpus: str) -> str:
 
 def read_manifest(corpus: str) -> dict:
     """The corpus manifest, or an empty dict when none has been written yet."""
-    fs, path = open_filesystem(manifest_path(corpus))
-    if not fs.exists(path):
+    try:
+        return json.loads(Store(corpus).read_bytes(MANIFEST))
+    except FileNotFoundError:
         return {}
-    with fs.open(path, "rb") as handle:
-        return json.loads(handle.read())
 
 
 def dumps(manifest: dict) -> bytes:
@@ -34,14 +32,6 @@ def dumps(manifest: dict) -> bytes:
 
 
 def write_manifest(corpus: str, manifest: dict) -> None:
-    """Write the manifest atomically (rename on local disks; single PUT on object stores)."""
-    fs, path = open_filesystem(manifest_path(corpus))
-    data = dumps({"manifest_version": MANIFEST_VERSION, **manifest})
-    if fs.protocol in ("file", ("file", "local")) or "file" in fs.protocol:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    else:
-        fs.pipe_file(path, data)
+    """Write the manifest atomically (rename on local disks; one upload on object stores)."""
+    with atomic_output(manifest_path(corpus)) as handle:
+        handle.write(dumps({"manifest_version": MANIFEST_VERSION, **manifest}))

@@ -14,7 +14,9 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import shapely
+from fsspec.implementations.local import LocalFileSystem
 
 from catalogs.layout import open_filesystem, tiles_path
 
@@ -152,16 +154,28 @@ def read_catalog(corpus: str, query: Query | None = None, *, columns: list[str] 
     ``corpus`` is a local path or an fsspec URL of the corpus root.
     """
     query = query or Query()
-    fs, path = open_filesystem(tiles_path(corpus, which))
-    dataset = ds.dataset(path, filesystem=fs, format="parquet")
     needed = columns
     if columns is not None and query.region() is not None and "geometry" not in columns:
         needed = [*columns, "geometry"]
-    table = dataset.to_table(columns=needed, filter=filter_expression(query))
+    table = _read_filtered(tiles_path(corpus, which), needed, filter_expression(query))
     table = _exact(table, query)
     if needed is not columns:
         table = table.select(columns)
     return table
+
+
+def _read_filtered(url: str, columns: list[str] | None, expr: ds.Expression | None) -> pa.Table:
+    """The filtered columns of one Parquet file, reading only what the filter cannot prune.
+
+    A remote file is opened once, uncached, so Arrow's own ranged reads (footer, then the
+    surviving row groups' column chunks, coalesced) are all that crosses the network: an Arrow
+    dataset over fsspec would open it twice, and over HTTP first list it as a "directory".
+    """
+    fs, path = open_filesystem(url)
+    if isinstance(fs, LocalFileSystem):
+        return ds.dataset(path, filesystem=fs, format="parquet").to_table(columns=columns, filter=expr)
+    with fs.open(path, "rb", cache_type="none") as handle:
+        return pq.read_table(handle, columns=columns, filters=expr)
 
 
 def to_geodataframe(table: pa.Table):

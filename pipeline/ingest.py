@@ -238,8 +238,25 @@ def _sha256_stream(handle) -> str:
     return digest.hexdigest()
 
 
+def _remote_head_checksum(uri: str) -> str:
+    """Identity of a remote object without downloading it: its length, ETag and first MiB.
+
+    Reading every byte would double the traffic of a COG whose blocks are then fetched window
+    by window; the first MiB of a raster holds its headers and the start of its pixels, and the
+    ETag (an MD5 on S3 single-part uploads) tells apart objects that share those.
+    """
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    info = fs.info(path)
+    size = int(info["size"])
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+    head = fs.cat_file(path, start=0, end=min(CHUNK, size))
+    return "sha256-head:" + hashlib.sha256(f"{size}|{etag}|".encode() + head).hexdigest()
+
+
 def _http_head_checksum(uri: str) -> str:
-    """First MiB plus declared length, for URLs when no fsspec backend can stream them."""
+    """First MiB plus declared length, for URLs when no fsspec backend can read them."""
     from urllib.request import Request, urlopen
 
     request = Request(uri, headers={"Range": f"bytes=0-{CHUNK - 1}"})
@@ -250,19 +267,17 @@ def _http_head_checksum(uri: str) -> str:
 
 
 def file_checksum(uri: str) -> str:
-    """Content checksum: ``sha256:<hex>`` of all bytes (local, or remote through fsspec).
+    """Content checksum: ``sha256:<hex>`` of all bytes for local files.
 
-    When no fsspec backend can read a URL, a partial ``sha256-head:`` (first MiB + length) is
-    used for http(s); other URIs with no backend get ``sha256-uri:`` (of the URI, not content).
+    Remote objects get ``sha256-head:`` (length, ETag, first MiB: see
+    :func:`_remote_head_checksum`), through fsspec or, for http(s) without a backend, urllib;
+    other URIs with no backend get ``sha256-uri:`` (of the URI, not content).
     """
     if not is_remote(uri) and not uri.startswith("/vsi"):
         with open(local_path(uri), "rb") as handle:
             return "sha256:" + _sha256_stream(handle)
     try:
-        import fsspec
-
-        with fsspec.open(uri, "rb") as handle:
-            return "sha256:" + _sha256_stream(handle)
+        return _remote_head_checksum(uri)
     except (ImportError, ValueError):
         pass
     if uri.lower().startswith(("http://", "https://")):

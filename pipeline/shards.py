@@ -15,12 +15,11 @@ import os
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.storage import naming_write_errors
+from catalogs.store import Store
 from catalogs.keys import shard_name
 
 TAR_BLOCK = 512
@@ -136,59 +135,62 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
                 checkpoint: Callable[[str], None] | None = None) -> tuple[list[dict], str]:
     """Write one shard from staged bytes; return per-row placement and the shard's sha256.
 
-    ``rows`` are candidate rows (with ``stage_file/offset/size``) in shard order. Placement
-    rows carry tile_id, shard, offset, size (all members with headers) and the image sha256.
-    The temp name carries the pid, so a task run twice at once (a worker presumed dead that
-    is not) cannot interleave two writers in one file. ``checkpoint("sample")`` is called after
-    each sample (the build's fault-injection hook). A failed write (disk full) raises an
-    ``OSError`` naming the file and removes the partial temp file.
+    ``corpus_root`` is a local path or an fsspec URL. ``rows`` are candidate rows (with
+    ``stage_file/offset/size``) in shard order. Placement rows carry tile_id, shard, offset,
+    size (all members with headers) and the image sha256. The shard is written atomically
+    (:func:`catalogs.store.atomic_output`: a temp name carrying the pid, so a task run twice at
+    once cannot interleave two writers in one file, or one upload on an object store).
+    ``checkpoint("sample")`` is called after each sample (the build's fault-injection hook). A
+    failed write (disk full) raises an ``OSError`` naming the file and publishes nothing.
     """
-    root = Path(corpus_root)
-    target = root / shard
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    placements, handles = [], {}
-    try:
-        with naming_write_errors(tmp), open(tmp, "wb") as raw:
-            sink = _HashingWriter(raw)
-            with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for row in rows:
-                    image = _read_staged(root, row, handles)
-                    start = sink.tell()
-                    _add(tar, f"{row['tile_id']}.{row['format']}", image)
-                    _add(tar, f"{row['tile_id']}.json", sample_metadata(row))
-                    placements.append({
-                        "tile_id": row["tile_id"], "shard": shard, "offset": start,
-                        "size": sink.tell() - start, "sha256": hashlib.sha256(image).hexdigest(),
-                    })
-                    if checkpoint is not None:
-                        checkpoint("sample")
-            digest = sink.sha.hexdigest()
-        os.replace(tmp, target)
-    finally:
-        for handle in handles.values():
-            handle.close()
-        tmp.unlink(missing_ok=True)
+    store = Store(corpus_root)
+    placements = []
+    with store.writing(shard) as raw:
+        sink = _HashingWriter(raw)
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for row, image in staged_samples(store, rows):
+                start = sink.tell()
+                _add(tar, f"{row['tile_id']}.{row['format']}", image)
+                _add(tar, f"{row['tile_id']}.json", sample_metadata(row))
+                placements.append({
+                    "tile_id": row["tile_id"], "shard": shard, "offset": start,
+                    "size": sink.tell() - start, "sha256": hashlib.sha256(image).hexdigest(),
+                })
+                if checkpoint is not None:
+                    checkpoint("sample")
+        digest = sink.sha.hexdigest()
     return placements, digest
 
 
-def _read_staged(root: Path, row: dict, handles: dict) -> bytes:
-    name = row["stage_file"]
-    if name not in handles:
-        handles[name] = open(root / name, "rb")
-    handle = handles[name]
-    handle.seek(row["stage_offset"])
-    data = handle.read(row["stage_size"])
+def staged_samples(store: Store, rows: list[dict], batch: int = 64):
+    """(row, staged bytes) in ``rows`` order.
+
+    Local staging is read through one open handle per blob. Remote staging is fetched a batch
+    of exact byte ranges at a time (``cat_ranges``, concurrent on async stores such as S3), so
+    memory stays at one batch and no staged byte is downloaded twice.
+    """
+    if store.local:
+        handles = {}
+        try:
+            for row in rows:
+                name = row["stage_file"]
+                if name not in handles:
+                    handles[name] = store.open(name)
+                handles[name].seek(row["stage_offset"])
+                yield row, _checked(store, row, handles[name].read(row["stage_size"]))
+        finally:
+            for handle in handles.values():
+                handle.close()
+        return
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        ranges = [(r["stage_file"], r["stage_offset"], r["stage_size"]) for r in chunk]
+        for row, data in zip(chunk, store.read_ranges(ranges)):
+            yield row, _checked(store, row, data)
+
+
+def _checked(store: Store, row: dict, data: bytes) -> bytes:
     if len(data) != row["stage_size"]:
-        raise OSError(f"{root / name}: staged sample {row['tile_id']} is truncated "
+        raise OSError(f"{store.url(row['stage_file'])}: staged sample {row['tile_id']} is truncated "
                       f"({len(data)} of {row['stage_size']} bytes)")
     return data
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, streamed."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            sha.update(block)
-    return sha.hexdigest()

@@ -8,10 +8,8 @@ are measured and recorded but never encoded: encoding is most of this stage's co
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -22,7 +20,7 @@ from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
 from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
-from pipeline.storage import naming_write_errors
+from catalogs.store import Store
 from pipeline.encode import FORMATS, choose_format, encode
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
@@ -250,60 +248,50 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
             yield from _rows_for_chunk(tiles, plan, config, ids, geo)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table, sink) -> None:
     """Fixed writer options so the same rows give the same bytes on every run."""
-    pq.write_table(table, path, compression="zstd", compression_level=3, use_dictionary=True,
+    pq.write_table(table, sink, compression="zstd", compression_level=3, use_dictionary=True,
                    write_statistics=True, row_group_size=1 << 16, store_schema=True)
 
 
 def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_dir, *,
-                checkpoint: Callable[[str], None] | None = None) -> Path:
+                checkpoint: Callable[[str], None] | None = None) -> str:
     """Tile ``scene`` into ``staging_dir/{scene_id}.tiles`` + ``.parquet``; return the parquet.
 
-    Both files are written under temporary names and renamed, the parquet last: its existence
-    means the scene is done, so a rerun skips it (resume) and a killed run leaves no parquet.
-    ``stage_file`` is relative to the corpus root, i.e. ``staging_dir`` is ``CORPUS/staging``.
-    ``checkpoint`` (the build's fault-injection hook) is called with ``"candidate"`` after each
-    row and ``"blob_renamed"`` between the two renames. A failed write (disk full) raises an
-    ``OSError`` naming the file.
+    ``staging_dir`` is a local path or an fsspec URL. Both files are written atomically
+    (:func:`catalogs.store.atomic_output`), the parquet last: its existence means the scene is
+    done, so a rerun skips it (resume) and a killed run leaves no parquet. ``stage_file`` is
+    relative to the corpus root, i.e. ``staging_dir`` is ``CORPUS/staging``. ``checkpoint`` (the
+    build's fault-injection hook) is called with ``"candidate"`` after each row and
+    ``"blob_renamed"`` between the two files. A failed write (disk full) raises an ``OSError``
+    naming the file.
     """
-    staging = Path(staging_dir)
-    staging.mkdir(parents=True, exist_ok=True)
-    blob = staging / f"{scene.scene_id}.tiles"
-    table_path = staging / f"{scene.scene_id}.parquet"
-    if table_path.exists():
-        return table_path
-    suffix = f".{os.getpid()}.tmp"  # one writer per process; a crashed run's temp is inert
-    blob_tmp = blob.with_name(blob.name + suffix)
-    table_tmp = table_path.with_name(table_path.name + suffix)
-    try:
-        rows = _write_blob(scene, rule, config, blob_tmp, f"staging/{blob.name}", checkpoint)
-        table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
-        with naming_write_errors(table_tmp):
-            _write_parquet(conform(table, CANDIDATE_SCHEMA), table_tmp)
-        os.replace(blob_tmp, blob)
-        if checkpoint is not None:
-            checkpoint("blob_renamed")
-        os.replace(table_tmp, table_path)
-    finally:
-        blob_tmp.unlink(missing_ok=True)
-        table_tmp.unlink(missing_ok=True)
-    return table_path
+    staging = Store(staging_dir)
+    blob, table_name = f"{scene.scene_id}.tiles", f"{scene.scene_id}.parquet"
+    if staging.exists(table_name):
+        return staging.url(table_name)
+    with staging.writing(blob) as fh:
+        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint)
+    if checkpoint is not None:
+        checkpoint("blob_renamed")
+    table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
+    with staging.writing(table_name) as fh:
+        _write_parquet(conform(table, CANDIDATE_SCHEMA), fh)
+    return staging.url(table_name)
 
 
-def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, path: Path, rel: str,
+def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, fh, rel: str,
                 checkpoint: Callable[[str], None] | None = None) -> list[dict]:
-    """Stream the scene's encoded samples into ``path``; return the rows with their byte ranges."""
+    """Stream the scene's encoded samples into ``fh``; return the rows with their byte ranges."""
     rows, offset = [], 0
-    with naming_write_errors(path), open(path, "wb") as fh:
-        for row, data in iter_candidates(scene, rule, config):
-            if data is not None:
-                fh.write(data)
-                row.update(stage_file=rel, stage_offset=offset, stage_size=len(data))
-                offset += len(data)
-            rows.append(row)
-            if checkpoint is not None:
-                checkpoint("candidate")
+    for row, data in iter_candidates(scene, rule, config):
+        if data is not None:
+            fh.write(data)
+            row.update(stage_file=rel, stage_offset=offset, stage_size=len(data))
+            offset += len(data)
+        rows.append(row)
+        if checkpoint is not None:
+            checkpoint("candidate")
     return rows
 
 

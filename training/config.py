@@ -68,7 +68,8 @@ class PretrainConfig:
     rot90: bool = _opt(True, "random 90-degree rotations")
     num_workers: int = _opt(2, "loader worker processes per rank")
     prefetch: int = _opt(2, "batches prefetched per worker")
-    max_gap: int | None = _opt(None, "bytes of gap read through to merge reads (default: 0 local, 256 KiB remote)")
+    max_gap: int | None = _opt(None, "bytes of gap read through to merge reads (default: 0 local; remote: up to 256 KiB while "
+                                    "gap bytes stay within 25% of the read's sample bytes)")
     # execution
     device: str = _opt("auto", "auto, cpu or cuda")
     precision: str = _opt("auto", "auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")

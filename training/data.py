@@ -38,6 +38,7 @@ from training.transforms import AugmentConfig, augment
 log = logging.getLogger(__name__)
 
 REMOTE_GAP = 256 * 1024  # bytes: read through gaps this small rather than issue another request
+READ_THROUGH = 0.25  # ... as long as a read's gap bytes stay within this share of its sample bytes
 _OPEN_READERS = 16
 
 
@@ -77,20 +78,34 @@ class Fetcher:
         order = sorted(range(len(positions)), key=lambda i: (idx.shard[positions[i]], idx.offset[positions[i]]))
         out: list = [None] * len(positions)
         run: list[int] = []
-        for i in order + [None]:
-            if run and (i is None or not self._extends(run[-1], i, positions)):
-                self._read_run(run, positions, out)
-                run = []
-            if i is not None:
+        useful = waste = 0  # bytes of the run's samples / of the gaps it reads through
+        for i in order:
+            p = positions[i]
+            gap = self._gap_after(positions[run[-1]], p) if run else None
+            if gap is not None and self._affordable(int(idx.shard[p]), gap, waste, useful + int(idx.size[p])):
                 run.append(i)
+                useful, waste = useful + int(idx.size[p]), waste + gap
+                continue
+            if run:
+                self._read_run(run, positions, out)
+            run, useful, waste = [i], int(idx.size[p]), 0
+        if run:
+            self._read_run(run, positions, out)
         return out
 
-    def _extends(self, last: int, nxt: int, positions: np.ndarray) -> bool:
-        a, b = positions[last], positions[nxt]
+    def _gap_after(self, a: int, b: int) -> int | None:
+        """Bytes between samples ``a`` and ``b`` when ``b`` follows ``a`` in the same shard, else None."""
         idx = self.index
-        if idx.shard[a] != idx.shard[b]:
+        gap = int(idx.offset[b] - (idx.offset[a] + idx.size[a]))
+        return gap if idx.shard[a] == idx.shard[b] and gap >= 0 else None
+
+    def _affordable(self, shard: int, gap: int, waste: int, useful: int) -> bool:
+        """Read through ``gap`` to save a request? An explicit ``max_gap`` is the only limit;
+        the remote default also keeps the run's gap bytes within ``READ_THROUGH`` of its sample
+        bytes, so a sparse query never fetches much more than its samples."""
+        if gap > self._gap(shard):
             return False
-        return 0 <= idx.offset[b] - (idx.offset[a] + idx.size[a]) <= self._gap(int(idx.shard[a]))
+        return self.max_gap is not None or gap == 0 or waste + gap <= READ_THROUGH * useful
 
     def _read_run(self, run: list[int], positions: np.ndarray, out: list) -> None:
         idx = self.index
@@ -345,18 +360,25 @@ def probe_bands(index: SampleIndex, tries: int = 64) -> int:
 
 
 def _decodable(index: SampleIndex, count: int, stop_at_first: bool = False) -> list:
-    """The decoded samples among the first ``count`` of the index (broken ones skipped)."""
+    """The decoded samples among the first ``count`` of the index (broken ones skipped).
+
+    ``stop_at_first`` fetches one sample at a time: a band probe of a remote corpus must not
+    download ``count`` samples to look at one.
+    """
     fetcher, out = Fetcher(index), []
+    step = 1 if stop_at_first else max(count, 1)
     try:
-        for position, fragment in enumerate(fetcher.fetch(np.arange(count))):
-            try:
-                out.append(decode_sample(fragment))
-            except Exception as exc:
-                log.warning("skipping broken sample %s at offset %d: %s", index.urls[int(index.shard[position])],
-                            int(index.offset[position]), exc)
-                continue
-            if stop_at_first:
-                break
+        for start in range(0, count, step):
+            positions = np.arange(start, min(start + step, count))
+            for position, fragment in zip(positions, fetcher.fetch(positions)):
+                try:
+                    out.append(decode_sample(fragment))
+                except Exception as exc:
+                    log.warning("skipping broken sample %s at offset %d: %s",
+                                index.urls[int(index.shard[position])], int(index.offset[position]), exc)
+                    continue
+                if stop_at_first:
+                    return out
     finally:
         fetcher.close()
     return out

@@ -100,11 +100,22 @@ def index_from_shards(patterns: list[str] | str, cache_dir: str | None = None) -
 
 
 def corpus_of_shards(urls: tuple[str, ...]) -> str | None:
-    """The corpus root when shards sit at ``CORPUS/shards/*.tar`` with a manifest, else None."""
+    """The corpus root when shards sit at ``CORPUS/shards/*.tar`` with a manifest, else None.
+
+    Remote shard URLs are looked up the same way (one small manifest read), so a run given
+    ``s3://bucket/corpus/shards/*.tar`` normalizes with the build's statistics instead of
+    downloading samples to estimate them.
+    """
     first = urls[0]
-    if "://" in first or first.startswith("pipe:"):
+    if first.startswith("pipe:"):
         return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(first)))
+    if "://" in first and not first.startswith("file://"):
+        root = first.rsplit("/", 2)[0]
+        try:
+            return root if read_manifest(root) else None
+        except (OSError, ValueError):  # no manifest we can read there: estimate stats instead
+            return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(first.removeprefix("file://"))))
     return root if os.path.exists(os.path.join(root, "manifest.json")) else None
 
 

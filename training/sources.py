@@ -26,7 +26,8 @@ _BLOCK = 512
 
 
 def expand_urls(patterns: list[str] | str) -> list[str]:
-    """Shard URLs from brace patterns, local globs and directories (``DIR`` -> ``DIR/*.tar``)."""
+    """Shard URLs from brace patterns, globs (local or object store) and local directories
+    (``DIR`` -> ``DIR/*.tar``)."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     urls: list[str] = []
     for pattern in patterns:
@@ -35,11 +36,26 @@ def expand_urls(patterns: list[str] | str) -> list[str]:
                 urls.extend(sorted(glob.glob(os.path.join(_local_path(url), "*.tar"))))
             elif _is_local(url) and any(ch in url for ch in "*?["):
                 urls.extend(sorted(glob.glob(_local_path(url))))
+            elif _is_listable(url) and any(ch in url for ch in "*?["):
+                urls.extend(_remote_glob(url))
             else:
                 urls.append(url)
     if not urls:
         raise FileNotFoundError(f"no shards match {patterns}")
     return urls
+
+
+def _is_listable(url: str) -> bool:
+    """Object stores list keys (``s3://``, ``gs://``...); HTTP servers and pipes cannot be globbed."""
+    return "://" in url and not url.startswith(("http://", "https://", "file://", "pipe:"))
+
+
+def _remote_glob(url: str) -> list[str]:
+    """``s3://bucket/corpus/shards/*.tar`` -> the matching object URLs, sorted (one listing)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return [fs.unstrip_protocol(match) for match in sorted(fs.glob(path))]
 
 
 def _is_local(url: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +12,8 @@ import pyarrow.compute as pc
 
 from catalogs.keys import scene_id_for_unreadable
 from catalogs.geoparquet import write_geoparquet, write_parquet
+from catalogs.layout import CATALOG_FILES
+from catalogs.store import Store
 from catalogs.manifest import read_manifest, write_manifest
 from pipeline.leaks import cross_split_pairs
 from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, conform
@@ -96,32 +97,32 @@ def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter
     return conform(pa.Table.from_pylist(rows), SCENE_SCHEMA) if rows else SCENE_SCHEMA.empty_table()
 
 
-def assemble_catalog(corpus: Path, config, curated: pa.Table, packed: list[dict], inputs,
+def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict], inputs,
                      failures: dict[str, str]) -> dict:
     """Write catalog/{tiles,rejected,scenes}.parquet and the manifest; return the summary."""
     table = with_placements(curated, packed)
     is_kept = pc.equal(table.column("status"), KEPT)
     kept, rejected = table.filter(is_kept), table.filter(pc.invert(is_kept))
-    write_geoparquet(kept, corpus / "catalog" / "tiles.parquet")
-    write_geoparquet(rejected, corpus / "catalog" / "rejected.parquet")
+    write_geoparquet(kept, corpus.url(CATALOG_FILES["tiles"]))
+    write_geoparquet(rejected, corpus.url(CATALOG_FILES["rejected"]))
     per_scene = Counter(table.column("scene_id").to_pylist())
     scenes = scenes_table(inputs, failures, per_scene)
-    write_parquet(scenes, corpus / "catalog" / "scenes.parquet")
+    write_parquet(scenes, corpus.url(CATALOG_FILES["scenes"]))
     reasons = Counter(rejected.column("status").to_pylist())
     rejected_inputs = [{"uri": r["uri"], "error": r["error"]} for r in inputs.rejected]
     rejected_inputs += [{"uri": s.uri, "error": failures[s.scene_id]} for s in inputs.scenes
                         if s.scene_id in failures]
     leaks = {"max_distance": config.dedup_distance, **cross_split_pairs(kept, config.dedup_distance)}
     summary = {
-        "corpus": str(corpus),
+        "corpus": corpus.root,
         "scenes": {"read": len(inputs.scenes) - len(failures), "rejected": len(rejected_inputs)},
         "rejected_inputs": sorted(rejected_inputs, key=lambda r: r["uri"]),
         "tiles": {"candidates": table.num_rows, "kept": kept.num_rows, "rejected": dict(sorted(reasons.items()))},
         "shards": {"count": len(packed), "bytes": int(sum(r["bytes"] for r in packed))},
         "leaks": leaks,
-        "catalog": str(corpus / "catalog" / "tiles.parquet"),
+        "catalog": corpus.url(CATALOG_FILES["tiles"]),
     }
-    manifest = read_manifest(str(corpus))
+    manifest = read_manifest(corpus.root)
     manifest.update({
         "config": config_dict(config),
         "versions": versions(),
@@ -136,5 +137,5 @@ def assemble_catalog(corpus: Path, config, curated: pa.Table, packed: list[dict]
     labels = sorted({label for label in kept.column("label").to_pylist() if label is not None})
     if labels:
         manifest["classes"] = labels
-    write_manifest(str(corpus), manifest)
+    write_manifest(corpus.root, manifest)
     return summary

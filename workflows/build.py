@@ -2,22 +2,23 @@
 
 Each stage persists its outputs atomically under ``CORPUS/staging`` before the next starts, so
 a build killed at any point resumes where it stopped, and the same inputs, config and seed give
-byte-identical shards and catalog whatever the number of workers.
+byte-identical shards and catalog whatever the number of workers. ``CORPUS`` is a local path or
+an fsspec URL (``s3://bucket/corpus``): every file goes through :class:`catalogs.store.Store`,
+so workers on other machines write their shards and records straight to the object store.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from catalogs.geoparquet import write_parquet
 from catalogs.manifest import read_manifest, write_manifest
 from catalogs.schema import CANDIDATE_SCHEMA, conform
+from catalogs.store import Store
 from pipeline.scene import SceneInfo
 from pipeline.sensors import DEFAULT_RULES, match_rule, rules_from_dicts
 from pipeline.shards import PackConfig, plan_shards
@@ -30,7 +31,6 @@ from workflows.curation import curate_config_from, run_curation
 from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
 from workflows.labels import attach_labels
-from workflows.records import read_json, write_json_atomic
 from workflows.report import write_report
 from workflows.tiling import tile_config_from
 
@@ -49,7 +49,7 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     ``reuse_inputs`` (``ringmo curate``) takes the inputs from the ingest records instead of
     listing the raw inputs again, so re-curation works even when the raw scenes are gone.
     """
-    corpus = Path(config.corpus)
+    corpus = Store(config.corpus)
     _check_resumable(corpus, config)
     _start_manifest(corpus, config)
     _remove_temporaries(corpus)
@@ -59,45 +59,51 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
         failures = tile_stage(config, inputs.scenes, engine)
         candidates = load_candidates(corpus, inputs.scenes, failures)
         curated = run_curation(candidates, curate_config_from(config))
-        write_parquet(curated, corpus / "staging" / "curated.parquet")
+        write_parquet(curated, corpus.url("staging/curated.parquet"))
         fault_point("curate.written")
         packed = pack_stage(corpus, curated, config, engine)
     _remove_temporaries(corpus)  # those of workers killed and retried during this run
     fault_point("assemble.started")
     summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
     fault_point("report.started")
-    summary["report"] = str(write_report(corpus))
+    summary["report"] = str(write_report(corpus.root))
     return summary
 
 
-def _check_resumable(corpus: Path, config: BuildConfig) -> None:
-    previous = read_manifest(str(corpus)).get("config")
+def _check_resumable(corpus: Store, config: BuildConfig) -> None:
+    previous = read_manifest(corpus.root).get("config")
     if previous is None:
         return
     now = config_dict(config)
     changed = sorted(k for k in BuildConfig().tiling_fields() if previous.get(k) != now.get(k))
     if changed:
         raise SystemExit(
-            f"{corpus} was built with other tiling settings ({', '.join(changed)}); build into a new "
-            f"directory, or use `ringmo curate {corpus}` to change curation settings only."
+            f"{corpus.root} was built with other tiling settings ({', '.join(changed)}); build into a new "
+            f"directory, or use `ringmo curate {corpus.root}` to change curation settings only."
         )
 
 
-def _start_manifest(corpus: Path, config: BuildConfig) -> None:
+def _start_manifest(corpus: Store, config: BuildConfig) -> None:
     """Record the config and mark the build unfinished until the catalog is written again
     (``ringmo validate`` reports an interrupted build instead of trusting stale stages)."""
-    manifest = read_manifest(str(corpus))
+    manifest = read_manifest(corpus.root)
     manifest["config"] = config_dict(config)
     manifest["stages"] = {"build": "running"}
-    write_manifest(str(corpus), manifest)
+    write_manifest(corpus.root, manifest)
 
 
-def _remove_temporaries(corpus: Path) -> None:
-    """Delete temp files of killed runs or workers; only called while no task is running."""
+def _remove_temporaries(corpus: Store) -> None:
+    """Delete temp files of killed runs or workers; only called while no task is running.
+
+    Only local corpora have any: on object stores a write is one upload that either happened
+    or did not.
+    """
+    if not corpus.local:
+        return
     for pattern in ("staging/*.tmp", "staging/.*.tmp", "staging/*/.*.tmp", "shards/.*.tmp",
                     "catalog/.*.tmp", ".*.tmp"):
-        for path in corpus.glob(pattern):
-            path.unlink(missing_ok=True)
+        for rel in corpus.glob(pattern):
+            corpus.remove(rel)
 
 
 def _rules(config: BuildConfig):
@@ -109,8 +115,7 @@ def ingest_stage(config: BuildConfig, engine: Engine) -> Inputs:
     refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets)
     refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
     problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled]]
-    staging = Path(config.corpus) / "staging"
-    write_json_atomic(staging / "discovery.json", {"problems": problems})
+    Store(config.corpus).write_json("staging/discovery.json", {"problems": problems})
     jobs = [tasks.IngestTask(ref, _rules(config), str(config.corpus)) for ref in refs]
     records = [None] * len(jobs)
     for index, record in engine.map(tasks.ingest, jobs, desc="ingest"):
@@ -118,13 +123,12 @@ def ingest_stage(config: BuildConfig, engine: Engine) -> Inputs:
     return _inputs_from(records, problems)
 
 
-def recorded_inputs(corpus: Path) -> Inputs:
+def recorded_inputs(corpus: Store) -> Inputs:
     """The ``Inputs`` of an earlier build, from its ingest records alone."""
-    staging = corpus / "staging"
-    if not (staging / "discovery.json").exists():
-        raise SystemExit(f"{corpus}: no staging records (was staging removed?); run `ringmo build` again")
-    records = [read_json(p) for p in sorted((staging / "inputs").glob("*.json"))]
-    return _inputs_from(records, read_json(staging / "discovery.json")["problems"])
+    if not corpus.exists("staging/discovery.json"):
+        raise SystemExit(f"{corpus.root}: no staging records (was staging removed?); run `ringmo build` again")
+    records = [corpus.read_json(rel) for rel in corpus.glob("staging/inputs/*.json")]
+    return _inputs_from(records, corpus.read_json("staging/discovery.json")["problems"])
 
 
 def _inputs_from(records: list[dict], problems: list[dict]) -> Inputs:
@@ -157,16 +161,16 @@ def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> 
     return failures
 
 
-def load_candidates(corpus: Path, scenes: list[SceneInfo], failures: dict[str, str]) -> pa.Table:
+def load_candidates(corpus: Store, scenes: list[SceneInfo], failures: dict[str, str]) -> pa.Table:
     """All staged candidate rows, in scene-id order (metadata only: no pixels are read)."""
-    tables = [pq.read_table(corpus / "staging" / f"{s.scene_id}.parquet")
+    tables = [corpus.read_parquet(f"staging/{s.scene_id}.parquet")
               for s in sorted(scenes, key=lambda s: s.scene_id) if s.scene_id not in failures]
     if not tables:
         return CANDIDATE_SCHEMA.empty_table()
     return pa.concat_tables([conform(t, CANDIDATE_SCHEMA) for t in tables])
 
 
-def pack_stage(corpus: Path, curated: pa.Table, config: BuildConfig, engine: Engine) -> list[dict]:
+def pack_stage(corpus: Store, curated: pa.Table, config: BuildConfig, engine: Engine) -> list[dict]:
     """Write the shards of the kept rows; previously written shards of this plan are skipped."""
     kept = curated.filter(pc.equal(curated.column("status"), "kept"))
     pack_config = PackConfig(max_bytes=config.shard_max_mb * 1024 * 1024,
@@ -174,19 +178,19 @@ def pack_stage(corpus: Path, curated: pa.Table, config: BuildConfig, engine: Eng
     plans = plan_shards(kept, pack_config)
     _drop_stale_shards(corpus, {p.shard for p in plans})
     by_id = {row["tile_id"]: row for row in kept.to_pylist()}
-    jobs = [tasks.PackTask(p.shard, tuple(by_id[t] for t in p.tile_ids), str(corpus)) for p in plans]
+    jobs = [tasks.PackTask(p.shard, tuple(by_id[t] for t in p.tile_ids), corpus.root) for p in plans]
     packed = [None] * len(jobs)
     for index, record in engine.map(tasks.pack, jobs, desc="pack"):
         packed[index] = record
     return packed
 
 
-def _drop_stale_shards(corpus: Path, planned: set[str]) -> None:
+def _drop_stale_shards(corpus: Store, planned: set[str]) -> None:
     """Remove shards (and their records) a different plan left behind, e.g. after re-curation."""
-    for shard in sorted((corpus / "shards").glob("*.tar")):
-        if f"shards/{shard.name}" not in planned:
-            shard.unlink()
-            (corpus / "staging" / "packed" / f"{shard.stem}.json").unlink(missing_ok=True)
+    for shard in corpus.glob("shards/*.tar"):
+        if shard not in planned:
+            corpus.remove(shard)
+            corpus.remove(tasks.packed_record(shard))
 
 
 def print_summary(summary: dict, file=None) -> None:

@@ -34,7 +34,7 @@ def build(args: argparse.Namespace) -> int:
 
 def _storage_errors_exit(run, *args, **kwargs):
     """A full disk stops a build with one line naming the file, and says how to resume."""
-    from pipeline.storage import is_storage_error
+    from catalogs.store import is_storage_error
 
     try:
         return run(*args, **kwargs)

@@ -1,30 +1,17 @@
-"""Stage records on disk: small JSON files that mark a unit of work done and carry its result.
+"""Stage records: small JSON files that mark a unit of work done and carry its result.
 
-Every record is written to a temp name and renamed, so a record that exists is complete; a
-rerun treats the presence of a record as "this unit is finished" and skips it.
+Records are written through :class:`catalogs.store.Store` (atomically), so a record that exists
+is complete; a rerun treats its presence as "this unit is finished" and skips it. This module
+holds their keys and the (de)serialization of the scenes they carry.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
 from datetime import datetime
-from pathlib import Path
 
 from pipeline.scene import SceneInfo
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
-def read_json(path: Path):
-    return json.loads(path.read_text())
 
 
 def input_key(uri: str) -> str:

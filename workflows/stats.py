@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from catalogs.layout import tiles_path
+from catalogs.layout import CATALOG_FILES
 from catalogs.manifest import read_manifest
+from catalogs.store import Store
 
 
 def corpus_stats(corpus: str) -> dict:
     """Figures about a built corpus, read from its catalog files only (no pixels)."""
-    columns = ["status", "sensor", "cell", "split"]
-    kept = pq.read_table(tiles_path(corpus, "tiles"), columns=columns)
-    rejected = pq.read_table(tiles_path(corpus, "rejected"), columns=columns)
-    scenes = pq.read_table(tiles_path(corpus, "scenes"), columns=["status"])
+    store, columns = Store(corpus), ["status", "sensor", "cell", "split"]
+    kept = store.read_parquet(CATALOG_FILES["tiles"], columns=columns)
+    rejected = store.read_parquet(CATALOG_FILES["rejected"], columns=columns)
+    scenes = store.read_parquet(CATALOG_FILES["scenes"], columns=["status"])
     status = Counter(kept.column("status").to_pylist()) + Counter(rejected.column("status").to_pylist())
     cells = Counter(c for c in kept.column("cell").to_pylist() if c)
     per_cell = np.array(sorted(cells.values()), dtype=np.int64)

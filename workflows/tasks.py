@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
-
+from catalogs.store import Store, is_storage_error, naming_write_errors
 from pipeline.ingest import read_scene_info
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
-from pipeline.storage import is_storage_error, naming_write_errors
 from pipeline.shards import write_shard
 from pipeline.tiler import TileConfig, stage_scene
 from workflows.faults import fault_point, hook
-from workflows.records import input_key, read_json, scene_from_dict, scene_to_dict, write_json_atomic
+from workflows.records import input_key, scene_from_dict, scene_to_dict
 
 
 @dataclass(frozen=True)
@@ -43,9 +41,9 @@ class PackTask:
     corpus: str
 
 
-def _write_record(path: Path, record: dict) -> None:
-    with naming_write_errors(path):
-        write_json_atomic(path, record)
+def _write_record(store: Store, rel: str, record: dict) -> None:
+    with naming_write_errors(store.url(rel)):
+        store.write_json(rel, record)
 
 
 def _problem(error: BaseException) -> str:
@@ -56,38 +54,38 @@ def _problem(error: BaseException) -> str:
 
 def ingest(task: IngestTask) -> dict:
     """Read one input's metadata; the record holds the scene or the reason it was rejected."""
-    record_path = Path(task.corpus) / "staging" / "inputs" / f"{input_key(task.ref.uri)}.json"
-    if record_path.exists():
-        return read_json(record_path)
+    store, record_path = Store(task.corpus), f"staging/inputs/{input_key(task.ref.uri)}.json"
+    if store.exists(record_path):
+        return store.read_json(record_path)
     try:
         scene = read_scene_info(task.ref, task.rules)
         record = {"uri": task.ref.uri, "scene": scene_to_dict(scene), "error": None}
     except Exception as error:  # noqa: BLE001 - every failure becomes a recorded rejection
         record = {"uri": task.ref.uri, "scene": None, "error": _problem(error)}
     fault_point("ingest.read")
-    _write_record(record_path, record)
+    _write_record(store, record_path, record)
     fault_point("ingest.recorded")
     return record
 
 
 def tile(task: TileTask) -> dict:
     """Tile one scene into staging; a failure mid-scene rejects the scene and stages nothing."""
-    staging = Path(task.corpus) / "staging"
-    done = staging / f"{task.scene.scene_id}.parquet"
-    failed = staging / f"{task.scene.scene_id}.error.json"
-    if done.exists():
+    store = Store(task.corpus)
+    done = f"staging/{task.scene.scene_id}.parquet"
+    failed = f"staging/{task.scene.scene_id}.error.json"
+    if store.exists(done):
         return {"scene_id": task.scene.scene_id, "error": None}
-    if failed.exists():
-        return read_json(failed)
+    if store.exists(failed):
+        return store.read_json(failed)
     try:
-        stage_scene(task.scene, task.rule, task.config, staging, checkpoint=hook("tile"))
+        stage_scene(task.scene, task.rule, task.config, store.url("staging"), checkpoint=hook("tile"))
     except Exception as error:  # noqa: BLE001
         if is_storage_error(error):
             raise
         record = {"scene_id": task.scene.scene_id,
                   "error": f"{task.scene.uri}: tiling failed: {_problem(error)}",
                   "trace": traceback.format_exc(limit=3)}
-        _write_record(failed, record)
+        _write_record(store, failed, record)
         return record
     fault_point("tile.done")
     return {"scene_id": task.scene.scene_id, "error": None}
@@ -95,16 +93,21 @@ def tile(task: TileTask) -> dict:
 
 def pack(task: PackTask) -> dict:
     """Write one shard from staged bytes and record where each sample landed."""
-    record_path = Path(task.corpus) / "staging" / "packed" / f"{Path(task.shard).stem}.json"
-    if record_path.exists() and (Path(task.corpus) / task.shard).exists():
-        return read_json(record_path)
+    store, record_path = Store(task.corpus), packed_record(task.shard)
+    if store.exists(record_path) and store.exists(task.shard):
+        return store.read_json(record_path)
     placements, digest = write_shard(list(task.rows), task.corpus, task.shard, checkpoint=hook("pack"))
     fault_point("pack.renamed")
-    size = (Path(task.corpus) / task.shard).stat().st_size
+    size = store.size(task.shard)
     record = {"shard": task.shard, "sha256": digest, "bytes": size, "placements": placements}
-    _write_record(record_path, record)
+    _write_record(store, record_path, record)
     fault_point("pack.recorded")
     return record
+
+
+def packed_record(shard: str) -> str:
+    """The staging record of a written shard (``shards/train-000000.tar``)."""
+    return f"staging/packed/{shard.rsplit('/', 1)[-1].rsplit('.', 1)[0]}.json"
 
 
 def scene_from_record(record: dict) -> SceneInfo | None:

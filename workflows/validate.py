@@ -5,7 +5,7 @@ sha256 and size match the manifest and no shard on disk is unknown to it; every 
 every shard has a catalog row, and every catalog row finds its sample at the recorded shard,
 offset and size with the recorded image sha256; tile ids are unique; kept + rejected =
 candidates. Shards are scanned once, by their tar headers, so a check costs one sequential
-read of the corpus.
+read of the corpus. ``CORPUS`` is a local path or an fsspec URL.
 
 ``repair_corpus`` only does what cannot lose anything: it rebuilds ``catalog/tiles.parquet``
 (and ``rejected.parquet``) from ``staging/curated.parquet`` plus the shards' own headers, or
@@ -24,16 +24,18 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from catalogs.geoparquet import write_geoparquet
 from catalogs.layout import CATALOG_FILES
 from catalogs.manifest import read_manifest
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
-from pipeline.shards import TAR_BLOCK, file_sha256
+from catalogs.store import Store
+from pipeline.shards import TAR_BLOCK
 from workflows.assemble import with_placements
+from workflows.tasks import packed_record
 
 ERROR, WARNING = "error", "warning"
+CURATED = "staging/curated.parquet"
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,15 @@ class Sample:
         return images[0] if len(images) == 1 else None
 
 
-def scan_shard(path: Path) -> list[Sample]:
-    """The samples of a shard in order, grouping consecutive members by key (``KEY.ext``).
+def scan_shard(source) -> list[Sample]:
+    """The samples of a shard (a path or a binary file) in order, grouping members by key.
 
     One sequential read; member bytes are hashed and dropped (only KEY.json is kept). Raises
     ``tarfile.TarError`` (or ``OSError``) when the tar is unreadable or truncated.
     """
     samples: list[Sample] = []
-    with tarfile.open(path, mode="r:") as tar:
+    opened = tarfile.open(fileobj=source, mode="r:") if hasattr(source, "read") else tarfile.open(source, mode="r:")
+    with opened as tar:
         for member in tar:
             key, _, ext = member.name.partition(".")
             if not samples or samples[-1].key != key:
@@ -87,19 +90,27 @@ def scan_shard(path: Path) -> list[Sample]:
     return samples
 
 
-def _read_table(corpus: Path, which: str, findings: list[Finding]) -> pa.Table | None:
+def _read_table(corpus: Store, which: str, findings: list[Finding]) -> pa.Table | None:
     rel = CATALOG_FILES[which]
-    if not (corpus / rel).exists():
+    if not corpus.exists(rel):
         findings.append(Finding("catalog", rel, "missing"))
         return None
     try:
-        return pq.read_table(corpus / rel)
+        return corpus.read_parquet(rel)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the finding
         findings.append(Finding("catalog", rel, f"unreadable: {exc}"))
         return None
 
 
-def _check_manifest(corpus: Path, manifest: dict, findings: list[Finding]) -> dict[str, dict]:
+def _sha256(corpus: Store, rel: str, chunk: int = 1 << 20) -> str:
+    sha = hashlib.sha256()
+    with corpus.open(rel) as handle:
+        while block := handle.read(chunk):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _check_manifest(corpus: Store, manifest: dict, findings: list[Finding]) -> dict[str, dict]:
     """Build state and shard checksums; returns {shard path: manifest entry}."""
     if not manifest:
         findings.append(Finding("manifest", "manifest.json", "missing: not a corpus, or the build never started"))
@@ -108,26 +119,30 @@ def _check_manifest(corpus: Path, manifest: dict, findings: list[Finding]) -> di
         findings.append(Finding("manifest", "manifest.json", "the build did not finish (interrupted?); "
                                 "run the same `ringmo build` command again to resume it"))
     listed = {entry["path"]: entry for entry in manifest.get("shards", [])}
-    on_disk = {f"shards/{p.name}" for p in (corpus / "shards").glob("*.tar")}
+    on_disk = set(corpus.glob("shards/*.tar"))
     for rel in sorted(set(listed) - on_disk):
         findings.append(Finding("shard", rel, "listed in the manifest but missing"))
     for rel in sorted(on_disk - set(listed)):
         findings.append(Finding("shard", rel, "on disk but not in the manifest (stray shard)"))
     for rel in sorted(set(listed) & on_disk):
-        entry, path = listed[rel], corpus / rel
-        if path.stat().st_size != entry.get("bytes"):
-            findings.append(Finding("shard", rel, f"{path.stat().st_size} bytes, manifest says {entry.get('bytes')}"))
-        elif file_sha256(path) != entry.get("sha256"):
+        entry, size = listed[rel], corpus.size(rel)
+        if size != entry.get("bytes"):
+            findings.append(Finding("shard", rel, f"{size} bytes, manifest says {entry.get('bytes')}"))
+        elif _sha256(corpus, rel) != entry.get("sha256"):
             findings.append(Finding("shard", rel, "sha256 does not match the manifest (corrupted)"))
     return listed
 
 
-def _scan_all(corpus: Path, findings: list[Finding]) -> dict[str, list[Sample]]:
+def _scan(corpus: Store, rel: str) -> list[Sample]:
+    with corpus.open(rel) as handle:
+        return scan_shard(handle)
+
+
+def _scan_all(corpus: Store, findings: list[Finding]) -> dict[str, list[Sample]]:
     scans = {}
-    for path in sorted((corpus / "shards").glob("*.tar")):
-        rel = f"shards/{path.name}"
+    for rel in corpus.glob("shards/*.tar"):
         try:
-            scans[rel] = scan_shard(path)
+            scans[rel] = _scan(corpus, rel)
         except (tarfile.TarError, OSError) as exc:
             findings.append(Finding("shard", rel, f"not a readable tar: {exc}"))
     return scans
@@ -180,7 +195,7 @@ def _check_rows(kept: pa.Table, scans: dict[str, list[Sample]], findings: list[F
             findings.append(Finding("sample", rel, f"{sample.key} at offset {offset} has no catalog row"))
 
 
-def _check_accounting(corpus: Path, manifest: dict, kept: pa.Table | None, rejected: pa.Table | None,
+def _check_accounting(corpus: Store, manifest: dict, kept: pa.Table | None, rejected: pa.Table | None,
                       findings: list[Finding]) -> None:
     if kept is None or rejected is None:
         return
@@ -194,25 +209,26 @@ def _check_accounting(corpus: Path, manifest: dict, kept: pa.Table | None, rejec
     if expected is not None and expected != len(ids):
         findings.append(Finding("accounting", "catalog", f"kept {kept.num_rows} + rejected {rejected.num_rows} "
                                 f"!= {expected} candidates in the manifest"))
-    curated = corpus / "staging" / "curated.parquet"
-    if curated.exists():
-        staged = set(pq.read_table(curated, columns=["tile_id"]).column("tile_id").to_pylist())
+    if corpus.exists(CURATED):
+        staged = set(corpus.read_parquet(CURATED, columns=["tile_id"]).column("tile_id").to_pylist())
         if staged != set(ids):
             findings.append(Finding("accounting", "catalog", f"{len(staged - set(ids))} staged candidates lack a "
                                     f"catalog row, {len(set(ids) - staged)} rows are not staged candidates"))
 
 
-def _leftovers(corpus: Path, findings: list[Finding]) -> None:
-    for path in sorted([*corpus.glob("shards/.*.tmp"), *corpus.glob("catalog/.*.tmp")]):
-        findings.append(Finding("leftover", str(path.relative_to(corpus)),
-                                "temp file of an interrupted run (removed by the next build)", WARNING))
+def _leftovers(corpus: Store, findings: list[Finding]) -> None:
+    if not corpus.local:  # object stores never hold partial writes
+        return
+    for rel in sorted([*corpus.glob("shards/.*.tmp"), *corpus.glob("catalog/.*.tmp")]):
+        findings.append(Finding("leftover", rel, "temp file of an interrupted run (removed by the next build)",
+                                WARNING))
 
 
 def validate_corpus(corpus: str | Path) -> list[Finding]:
     """Every problem found in ``corpus`` (empty when it is whole); see the module docstring."""
-    corpus = Path(corpus)
+    corpus = Store(corpus)
     findings: list[Finding] = []
-    manifest = read_manifest(str(corpus))
+    manifest = read_manifest(corpus.root)
     _check_manifest(corpus, manifest, findings)
     kept = _read_table(corpus, "tiles", findings)
     rejected = _read_table(corpus, "rejected", findings)
@@ -250,16 +266,16 @@ def _rows_from_metadata(scans: dict[str, list[Sample]]) -> pa.Table:
 
 def repair_corpus(corpus: str | Path) -> list[str]:
     """Safe repairs (see the module docstring); returns what was done, one line each."""
-    corpus = Path(corpus)
+    corpus = Store(corpus)
     done: list[str] = []
-    manifest = read_manifest(str(corpus))
-    findings = validate_corpus(corpus)
+    manifest = read_manifest(corpus.root)
+    findings = validate_corpus(corpus.root)
     bad_shards = {f.path for f in findings if f.check == "shard" and f.path.startswith("shards/")
                   and ("corrupted" in f.message or "bytes, manifest" in f.message or "not a readable" in f.message)}
-    if bad_shards and (corpus / "staging" / "curated.parquet").exists():
+    if bad_shards and corpus.exists(CURATED):
         for rel in sorted(bad_shards):
-            (corpus / rel).unlink(missing_ok=True)
-            (corpus / "staging" / "packed" / f"{Path(rel).stem}.json").unlink(missing_ok=True)
+            corpus.remove(rel)
+            corpus.remove(packed_record(rel))
             done.append(f"removed {rel} (bytes do not match the manifest); rerun `ringmo build` to rewrite it")
         return done
     catalog_broken = any(f.check in ("catalog", "sample", "accounting") for f in findings)
@@ -267,18 +283,17 @@ def repair_corpus(corpus: str | Path) -> list[str]:
         return done
     scans = {}
     for entry in manifest.get("shards", []):
-        scans[entry["path"]] = scan_shard(corpus / entry["path"])
-    curated_path = corpus / "staging" / "curated.parquet"
-    if curated_path.exists():
-        table = with_placements(pq.read_table(curated_path), _placements(scans))
+        scans[entry["path"]] = _scan(corpus, entry["path"])
+    if corpus.exists(CURATED):
+        table = with_placements(corpus.read_parquet(CURATED), _placements(scans))
         is_kept = pc.equal(table.column("status"), KEPT)
-        write_geoparquet(table.filter(is_kept), corpus / CATALOG_FILES["tiles"])
-        write_geoparquet(table.filter(pc.invert(is_kept)), corpus / CATALOG_FILES["rejected"])
+        write_geoparquet(table.filter(is_kept), corpus.url(CATALOG_FILES["tiles"]))
+        write_geoparquet(table.filter(pc.invert(is_kept)), corpus.url(CATALOG_FILES["rejected"]))
         done.append("rebuilt catalog/tiles.parquet and catalog/rejected.parquet from staging/curated.parquet "
                     "and the shards")
     else:
         table = with_placements(_rows_from_metadata(scans), _placements(scans))
-        write_geoparquet(table, corpus / CATALOG_FILES["tiles"])
+        write_geoparquet(table, corpus.url(CATALOG_FILES["tiles"]))
         done.append("rebuilt catalog/tiles.parquet from the shards' KEY.json members (no staging: footprints, "
                     "quality measures and hashes are missing; rejected.parquet was not rebuilt)")
     return done

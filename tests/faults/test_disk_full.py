@@ -8,8 +8,7 @@ import errno
 
 import pytest
 
-import pipeline.shards
-import pipeline.tiler
+import catalogs.store
 from tests.faults.conftest import FLAGS, corpus_digest
 from workflows.cli import main
 from workflows.validate import validate_corpus
@@ -37,19 +36,20 @@ class _FillingFile:
         self._handle.close()
 
 
-def _disk_fills_after(budget: int):
+def _disk_fills_after(budget: int, where: str):
+    """``open`` for ``catalogs.store``: files under ``/{where}/`` fill up after ``budget`` bytes."""
     def fake_open(path, mode="r", *args, **kwargs):
         handle = builtins.open(path, mode, *args, **kwargs)
-        return _FillingFile(handle, budget) if "w" in mode else handle
+        return _FillingFile(handle, budget) if "w" in mode and f"/{where}/" in str(path) else handle
     return fake_open
 
 
-@pytest.mark.parametrize("module, where", [(pipeline.tiler, "staging"), (pipeline.shards, "shards")])
+@pytest.mark.parametrize("where", ["staging", "shards"])
 def test_full_disk_stops_the_build_naming_the_file_then_resumes(raw_subset, reference, tmp_path,
-                                                                 monkeypatch, capsys, module, where):
+                                                                 monkeypatch, capsys, where):
     corpus = tmp_path / "corpus"
     argv = ["build", str(raw_subset), str(corpus), *FLAGS, "--quiet", "--scheduler", "sync"]
-    monkeypatch.setattr(module, "open", _disk_fills_after(30_000), raising=False)
+    monkeypatch.setattr(catalogs.store, "open", _disk_fills_after(30_000, where), raising=False)
     with pytest.raises(SystemExit) as stopped:
         main(argv)
     message = str(stopped.value)

@@ -229,18 +229,22 @@ def test_same_bytes_at_two_paths_same_scene_id(tmp_path, utm_tif):
     assert _info(str(copy)).scene_id == _info(utm_tif).scene_id
 
 
-def test_remote_checksum_through_fsspec():
+def test_remote_checksum_reads_only_the_head_and_tells_objects_apart():
+    """Remote inputs get a content identity from length + ETag + first MiB, not a full download."""
     import fsspec
 
     fs = fsspec.filesystem("memory")
     payload = os.urandom(3 * (1 << 20) + 5)
-    with fs.open("/ringmo-test/x.tif", "wb") as handle:
-        handle.write(payload)
+    longer = payload + b"x"
+    for name, data in (("a", payload), ("b", payload), ("c", longer)):
+        fs.pipe_file(f"/ringmo-test/{name}.tif", data)
     try:
-        got = file_checksum("memory://ringmo-test/x.tif")
+        got = {name: file_checksum(f"memory://ringmo-test/{name}.tif") for name in "abc"}
     finally:
         fs.rm("/ringmo-test", recursive=True)
-    assert got == "sha256:" + hashlib.sha256(payload).hexdigest()
+    head = hashlib.sha256(f"{len(payload)}||".encode() + payload[: 1 << 20]).hexdigest()
+    assert got["a"] == got["b"] == "sha256-head:" + head  # same bytes at two URLs: one scene
+    assert got["c"] != got["a"]
 
 
 def test_gdal_env_remote_options_only_for_remote_uris():

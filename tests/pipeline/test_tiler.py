@@ -4,6 +4,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pyarrow.parquet as pq
+from pathlib import Path
+
 import pytest
 import shapely
 
@@ -29,7 +31,7 @@ def rgb_scene(tmp_path):
 
 
 def _stage(scene, tmp_path, config=CONFIG, rule=RULE, name="corpus"):
-    path = stage_scene(scene, rule, config, tmp_path / name / "staging")
+    path = Path(stage_scene(scene, rule, config, tmp_path / name / "staging"))
     return pq.read_table(path), path
 
 

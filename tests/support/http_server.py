@@ -56,9 +56,9 @@ class _RangeHandler(SimpleHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(len(body)))
+        self.counter.add(len(body))  # before the client can see a byte: its reads then see the count
         self.end_headers()
         self.wfile.write(body)
-        self.counter.add(len(body))
 
     def do_HEAD(self) -> None:
         path = Path(self.translate_path(self.path))

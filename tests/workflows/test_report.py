@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from catalogs.geoparquet import write_geoparquet
+from catalogs.store import Store
 from catalogs.manifest import write_manifest
 from catalogs.schema import CATALOG_SCHEMA
 from pipeline.encode import encode
@@ -108,7 +109,7 @@ def _embedded_and_external(page: str) -> tuple[int, list[str]]:
 
 
 def test_report_files_embed_every_figure(corpus):
-    html_path = write_report(corpus)
+    html_path = Path(write_report(corpus))
     assert html_path == corpus / "report" / "index.html"
     figures = sorted((corpus / "report" / "figures").glob("*.png"))
     assert [p.stem for p in figures] == ["balance", "density_map", "duplicates", "histograms", "status"]
@@ -163,7 +164,7 @@ def test_report_shows_balance_before_and_after(corpus):
 
 
 def test_duplicate_clusters_from_planted_rows(corpus):
-    clusters = load_clusters(corpus, load_corpus(corpus).rows)
+    clusters = load_clusters(Store(corpus), load_corpus(corpus).rows)
     assert [c.representative.tile_id for c in clusters] == ["p0" + "0" * 14, "l0" + "0" * 14]
     paris = clusters[0]
     assert paris.total == 3 and paris.representative.role == "kept"
@@ -174,7 +175,7 @@ def test_duplicate_clusters_from_planted_rows(corpus):
 
 def test_staging_removed_reads_kept_from_shards(corpus):
     shutil.rmtree(corpus / "staging")
-    clusters = load_clusters(corpus, load_corpus(corpus).rows)
+    clusters = load_clusters(Store(corpus), load_corpus(corpus).rows)
     np.testing.assert_array_equal(clusters[0].representative.image, _image(0))
     assert all(t.image is None and "staging" in t.note for t in clusters[0].duplicates)
     write_report(corpus)
@@ -211,7 +212,7 @@ def test_regions_group_clusters_by_size():
 
 def test_report_of_a_built_corpus(built_corpus):
     corpus, summary = built_corpus
-    page = write_report(corpus).read_text()
+    page = Path(write_report(corpus)).read_text()
     embedded, external = _embedded_and_external(page)
     assert embedded >= 4 and external == []
     readme = (corpus / "report" / "README.md").read_text()

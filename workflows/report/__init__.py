@@ -2,12 +2,16 @@
 
 ``write_report(corpus)`` reads the catalog and manifest (metadata only; a few sample bytes for
 the duplicate thumbnails), writes every figure first and the two pages last, each atomically,
-so a report directory never links a figure that is not there.
+so a report directory never links a figure that is not there. For a corpus behind a URL the
+report is drawn in a local temporary directory and uploaded in the same order.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+
+from catalogs.store import Store
 
 from workflows.report import figures, sections
 from workflows.report.card import to_html, to_markdown, write_text_atomic
@@ -20,11 +24,27 @@ __all__ = ["write_report"]
 FIGURE_NAMES = ("status", "density_map", "histograms", "balance", "duplicates")
 
 
-def write_report(corpus: str | Path) -> Path:
-    """Write ``CORPUS/report/{README.md,index.html,figures/*.png}``; returns the HTML path."""
-    data = load_corpus(corpus)
-    scenes = load_scenes(corpus)
-    out = data.root / "report"
+def write_report(corpus: str | Path) -> str:
+    """Write ``CORPUS/report/{README.md,index.html,figures/*.png}``; returns the HTML's path or URL."""
+    store = Store(corpus)
+    if store.local:
+        return str(_draw_report(store, Path(store.url("report"))))
+    with tempfile.TemporaryDirectory(prefix="ringmo-report-") as tmp:
+        out = Path(tmp)
+        _draw_report(store, out)
+        names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+        for name in sorted(names, key=lambda n: (not n.startswith("figures/"), n)):  # pages last
+            store.write_bytes(f"report/{name}", (out / name).read_bytes())
+        for name in FIGURE_NAMES:
+            if f"figures/{name}.png" not in names:
+                store.remove(f"report/figures/{name}.png")
+    return store.url("report/index.html")
+
+
+def _draw_report(store: Store, out: Path) -> Path:
+    """Draw the report of ``store``'s corpus into the local directory ``out``."""
+    data = load_corpus(store.root)
+    scenes = load_scenes(store.root)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     balance = balance_summary(data.before["cell"], data.after["cell"])
@@ -34,7 +54,7 @@ def write_report(corpus: str | Path) -> Path:
         "histograms": figures.histograms(data, fig_dir / "histograms.png"),
         "balance": figures.balance_chart(data, balance, fig_dir / "balance.png"),
     }
-    clusters = load_clusters(data.root, data.rows)
+    clusters = load_clusters(store, data.rows)
     if clusters:
         paths["duplicates"] = figures.duplicate_grid(clusters, fig_dir / "duplicates.png")
     _remove_stale(fig_dir, paths)
@@ -50,7 +70,7 @@ def write_report(corpus: str | Path) -> Path:
         *sections.config_section(data),
     ]
     write_text_atomic(out / "README.md", to_markdown(blocks, out))
-    return write_text_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.root.name}"))
+    return write_text_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.name}"))
 
 
 def _remove_stale(fig_dir: Path, written: dict[str, Path]) -> None:

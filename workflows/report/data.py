@@ -15,9 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalogs.layout import tiles_path
+from catalogs.layout import CATALOG_FILES
 from catalogs.manifest import read_manifest
 from catalogs.schema import BALANCED_OUT, KEPT
+from catalogs.store import Store
 from pipeline.balance import assign_cells
 
 COLUMNS = ["tile_id", "scene_id", "sensor", "gsd_m", "acquired", "lon", "lat", "georeferenced",
@@ -31,9 +32,14 @@ DEFAULT_H3_RESOLUTION = 6
 class CorpusData:
     """Every candidate row of a corpus plus its manifest; ``before``/``after`` are views."""
 
-    root: Path
+    store: Store
     rows: pd.DataFrame
     manifest: dict
+
+    @property
+    def name(self) -> str:
+        """The corpus's last path component, for titles."""
+        return self.store.root.rstrip("/").rsplit("/", 1)[-1]
 
     @property
     def after(self) -> pd.DataFrame:
@@ -50,11 +56,13 @@ class CorpusData:
         return self.manifest.get("config", {})
 
 
-def _read(path: str) -> pd.DataFrame:
-    if not Path(path).exists():
+def _read(store: Store, rel: str) -> pd.DataFrame:
+    if not store.exists(rel):
         return pd.DataFrame(columns=COLUMNS)
-    present = set(pq.read_schema(path).names)
-    frame = pq.read_table(path, columns=[c for c in COLUMNS if c in present]).to_pandas()
+    with store.open(rel) as handle:
+        parquet = pq.ParquetFile(handle)
+        present = set(parquet.schema_arrow.names)
+        frame = parquet.read(columns=[c for c in COLUMNS if c in present]).to_pandas()
     for missing in set(COLUMNS) - present:
         frame[missing] = None
     return frame
@@ -76,20 +84,20 @@ def fill_cells(rows: pd.DataFrame, resolution: int) -> pd.Series:
 
 def load_corpus(corpus: str | Path) -> CorpusData:
     """Read ``catalog/tiles.parquet`` + ``rejected.parquet`` + the manifest of ``corpus``."""
-    root = Path(corpus)
-    kept = _read(tiles_path(str(root), "tiles"))
-    rejected = _read(tiles_path(str(root), "rejected"))
+    store = Store(corpus)
+    kept = _read(store, CATALOG_FILES["tiles"])
+    rejected = _read(store, CATALOG_FILES["rejected"])
     frames = [f for f in (kept, rejected) if not f.empty]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    manifest = read_manifest(str(root))
+    manifest = read_manifest(store.root)
     resolution = int(manifest.get("config", {}).get("h3_resolution") or DEFAULT_H3_RESOLUTION)
     rows["cell"] = fill_cells(rows, resolution)
     rows["year"] = pd.to_datetime(rows["acquired"], utc=True, errors="coerce").dt.year
-    return CorpusData(root=root, rows=rows, manifest=manifest)
+    return CorpusData(store=store, rows=rows, manifest=manifest)
 
 
 def load_scenes(corpus: str | Path) -> pd.DataFrame:
-    path = tiles_path(str(corpus), "scenes")
-    if not Path(path).exists():
-        return pd.DataFrame(columns=["scene_id", "uri", "status", "error", "sensor"])
-    return pq.read_table(path, columns=["scene_id", "uri", "status", "error", "sensor"]).to_pandas()
+    store, columns = Store(corpus), ["scene_id", "uri", "status", "error", "sensor"]
+    if not store.exists(CATALOG_FILES["scenes"]):
+        return pd.DataFrame(columns=columns)
+    return store.read_parquet(CATALOG_FILES["scenes"], columns=columns).to_pandas()

@@ -34,7 +34,7 @@ def summary(data: CorpusData, scenes: pd.DataFrame) -> list[Block]:
     labels = data.manifest.get("classes")
     text = (f"**{kept}** tiles kept of **{total}** candidates ({_pct(kept, total)}) from **{read}** scenes "
             f"({len(scenes) - read} inputs rejected), packed into **{len(shards)}** shard(s), {size_mb:.1f} MB.")
-    blocks = [Heading(f"Corpus card: `{data.root.name}`", 1), Para(text)]
+    blocks = [Heading(f"Corpus card: `{data.name}`", 1), Para(text)]
     if labels:
         blocks.append(Para(f"Labeled corpus: {len(labels)} classes ({', '.join(labels)})."))
     return blocks

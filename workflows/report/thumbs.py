@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from catalogs.store import Store
 
 import numpy as np
 import pandas as pd
@@ -46,33 +46,26 @@ def pick_clusters(rows: pd.DataFrame, *, max_clusters: int = 4) -> list[tuple[st
     return [(rep, groups[rep]) for rep in order[:max_clusters]]
 
 
-def _staged_bytes(root: Path, row) -> bytes | None:
-    if not isinstance(row.stage_file, str) or pd.isna(row.stage_offset):
+def _staged_bytes(store: Store, row) -> bytes | None:
+    if not isinstance(row.stage_file, str) or pd.isna(row.stage_offset) or not store.exists(row.stage_file):
         return None
-    path = root / row.stage_file
-    if not path.exists():
-        return None
-    with open(path, "rb") as handle:
-        handle.seek(int(row.stage_offset))
-        return handle.read(int(row.stage_size))
+    return store.read_range(row.stage_file, int(row.stage_offset), int(row.stage_size))
 
 
-def _shard_bytes(root: Path, row) -> bytes | None:
-    if not isinstance(row.shard, str) or pd.isna(row.offset) or not (root / row.shard).exists():
+def _shard_bytes(store: Store, row) -> bytes | None:
+    if not isinstance(row.shard, str) or pd.isna(row.offset) or not store.exists(row.shard):
         return None
-    with open(root / row.shard, "rb") as handle:
-        handle.seek(int(row.offset))
-        fragment = handle.read(int(row.size))
+    fragment = store.read_range(row.shard, int(row.offset), int(row.size))
     with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
         member = tar.extractfile(f"{row.tile_id}.{row.format}")
         return member.read() if member is not None else None
 
 
-def sample_bytes(root: Path, row) -> bytes | None:
+def sample_bytes(store: Store, row) -> bytes | None:
     """The encoded sample of a catalog row: staging first (cheapest), else its shard."""
-    data = _staged_bytes(root, row)
+    data = _staged_bytes(store, row)
     if data is None and row.status == KEPT:
-        data = _shard_bytes(root, row)
+        data = _shard_bytes(store, row)
     return data
 
 
@@ -100,8 +93,8 @@ def to_display(array: np.ndarray) -> np.ndarray:
     return out[:, :, 0] if out.shape[2] == 1 else out
 
 
-def _thumb(root: Path, row, role: str, bits: int | None) -> Thumb:
-    data = sample_bytes(root, row)
+def _thumb(store: Store, row, role: str, bits: int | None) -> Thumb:
+    data = sample_bytes(store, row)
     if data is None:
         return Thumb(row.tile_id, role, None, bits, "bytes gone (staging removed)")
     try:
@@ -117,7 +110,7 @@ def _bits(a, b) -> int | None:
     return bin(int(a) ^ int(b)).count("1")
 
 
-def load_clusters(root: Path, rows: pd.DataFrame, *, max_clusters: int = 4,
+def load_clusters(store: Store, rows: pd.DataFrame, *, max_clusters: int = 4,
                   max_duplicates: int = 5) -> list[Cluster]:
     """Thumbnails of the largest duplicate clusters (representative first)."""
     by_id = rows.set_index("tile_id", drop=False)
@@ -128,6 +121,6 @@ def load_clusters(root: Path, rows: pd.DataFrame, *, max_clusters: int = 4,
         rep = next(by_id.loc[[rep_id]].itertuples(index=False))
         dups = [next(by_id.loc[[d]].itertuples(index=False)) for d in dup_ids]
         dups.sort(key=lambda d: (_bits(rep.phash, d.phash) or 0, d.tile_id))
-        shown = [_thumb(root, d, "duplicate", _bits(rep.phash, d.phash)) for d in dups[:max_duplicates]]
-        clusters.append(Cluster(_thumb(root, rep, rep.status, None), shown, total=len(dup_ids)))
+        shown = [_thumb(store, d, "duplicate", _bits(rep.phash, d.phash)) for d in dups[:max_duplicates]]
+        clusters.append(Cluster(_thumb(store, rep, rep.status, None), shown, total=len(dup_ids)))
     return clusters

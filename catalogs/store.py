@@ -1,0 +1,185 @@
+"""A corpus root on a local disk or behind any fsspec URL (``s3://``, ``gs://``, ``az://``...).
+
+Every file of a build is written with :func:`atomic_output`, so a file that exists is complete
+and a rerun may trust it (that is how a killed build resumes):
+
+- on a local disk the bytes go to a temp name in the target's directory, renamed on success;
+- on an object store they go to a local temp file uploaded with one ``put`` on success. An
+  object store never shows a half-uploaded object, so the guarantee is the same as the rename,
+  and a process killed mid-write leaves nothing remote (only an inert local temp file).
+
+Storage failures (full disk, quota, read-only file system) are told apart from bad input: they
+are not the scene's fault, so they stop the build with the file named instead of rejecting it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def is_storage_error(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
+
+
+@contextmanager
+def naming_write_errors(path):
+    """Re-raise a storage error that names no file (ENOSPC from ``write``) with ``path`` in it."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_storage_error(exc) or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc
+
+
+def is_local(url: str | os.PathLike) -> bool:
+    text = str(url)
+    return "://" not in text or text.startswith("file://")
+
+
+def local_path(url: str | os.PathLike) -> Path:
+    text = str(url)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def join(root: str | os.PathLike, relative: str) -> str:
+    """``root/relative`` for paths and URLs alike."""
+    return f"{str(root).rstrip('/')}/{relative}"
+
+
+@contextmanager
+def atomic_output(target: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file to write ``target`` through; published only if the block succeeds."""
+    if is_local(target):
+        path = local_path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one writer per process
+        try:
+            with naming_write_errors(tmp), open(tmp, "wb") as handle:
+                yield handle
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
+    fs, remote = fsspec.core.url_to_fs(str(target))
+    fd, tmp = tempfile.mkstemp(prefix="ringmo-upload-", suffix=".part")
+    try:
+        with naming_write_errors(tmp), os.fdopen(fd, "wb") as handle:
+            yield handle
+        try:
+            fs.put_file(tmp, remote)
+        except Exception as exc:  # noqa: BLE001 - any client error becomes a named OSError
+            raise OSError(f"{target}: upload failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        os.unlink(tmp)
+
+
+class Store:
+    """Files under one root, addressed by paths relative to it (``"shards/train-000000.tar"``).
+
+    Picklable (it holds the root string only), so Dask tasks carry it to workers, which open
+    their own client to the store.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = str(root).rstrip("/") or "/"
+        self.local = is_local(self.root)
+        self._fs = None
+
+    def __getstate__(self) -> dict:
+        return {"root": self.root, "local": self.local, "_fs": None}
+
+    def __repr__(self) -> str:
+        return f"Store({self.root!r})"
+
+    @property
+    def fs(self):
+        """The store's fsspec filesystem, without a listings cache: other processes (workers,
+        a resumed run) change the store under us, and a stale listing would hide their files."""
+        if self._fs is None:
+            self._fs = fsspec.core.url_to_fs(self.root, use_listings_cache=False)[0]
+        return self._fs
+
+    def url(self, rel: str) -> str:
+        """The full path (local) or URL (remote) of ``rel``."""
+        return str(local_path(self.root) / rel) if self.local else join(self.root, rel)
+
+    def _remote(self, rel: str) -> str:
+        return fsspec.core.url_to_fs(join(self.root, rel))[1]
+
+    def exists(self, rel: str) -> bool:
+        return Path(self.url(rel)).exists() if self.local else self.fs.exists(self._remote(rel))
+
+    def size(self, rel: str) -> int:
+        return Path(self.url(rel)).stat().st_size if self.local else int(self.fs.size(self._remote(rel)))
+
+    def open(self, rel: str) -> BinaryIO:
+        """A seekable binary reader (remote reads are ranged GETs)."""
+        return open(self.url(rel), "rb") if self.local else self.fs.open(self._remote(rel), "rb")
+
+    def read_bytes(self, rel: str) -> bytes:
+        return Path(self.url(rel)).read_bytes() if self.local else self.fs.cat_file(self._remote(rel))
+
+    def read_range(self, rel: str, offset: int, size: int) -> bytes:
+        if not self.local:
+            return self.fs.cat_file(self._remote(rel), start=offset, end=offset + size)
+        with open(self.url(rel), "rb") as handle:
+            handle.seek(offset)
+            return handle.read(size)
+
+    def read_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes]:
+        """The bytes of many ``(rel, offset, size)`` ranges (concurrent on async stores)."""
+        if self.local:
+            return [self.read_range(*r) for r in ranges]
+        paths = [self._remote(rel) for rel, _, _ in ranges]
+        starts = [offset for _, offset, _ in ranges]
+        ends = [offset + size for _, offset, size in ranges]
+        return self.fs.cat_ranges(paths, starts, ends)
+
+    def writing(self, rel: str):
+        """``atomic_output`` for ``rel``."""
+        return atomic_output(self.url(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        with self.writing(rel) as handle:
+            handle.write(data)
+
+    def read_json(self, rel: str):
+        return json.loads(self.read_bytes(rel))
+
+    def write_json(self, rel: str, obj) -> None:
+        self.write_bytes(rel, json.dumps(obj, sort_keys=True, default=str).encode())
+
+    def read_parquet(self, rel: str, **kwargs) -> pa.Table:
+        if self.local:
+            return pq.read_table(self.url(rel), **kwargs)
+        with self.open(rel) as handle:
+            return pq.read_table(handle, **kwargs)
+
+    def glob(self, pattern: str) -> list[str]:
+        """Relative names matching ``pattern`` (``"shards/*.tar"``), sorted."""
+        if self.local:
+            root = local_path(self.root)
+            return sorted(str(p.relative_to(root)) for p in root.glob(pattern))
+        prefix = self._remote("")
+        return sorted(p[len(prefix):].lstrip("/") for p in self.fs.glob(self._remote(pattern)))
+
+    def remove(self, rel: str) -> None:
+        """Delete ``rel`` if it exists."""
+        if self.local:
+            Path(self.url(rel)).unlink(missing_ok=True)
+        elif self.fs.exists(self._remote(rel)):
+            self.fs.rm_file(self._remote(rel))
