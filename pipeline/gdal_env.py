@@ -7,9 +7,12 @@ requests. Local reads keep sidecar discovery (world files, .aux.xml, .prj) enabl
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit
+
 import rasterio
 
-from pipeline.uris import is_remote, suffix_of
+from pipeline.uris import is_remote, scheme_of, suffix_of
 
 #: Extensions /vsicurl/ may fetch; stops GDAL probing for .aux.xml/.ovr/.msk over HTTP.
 REMOTE_EXTENSIONS = (
@@ -40,11 +43,30 @@ REMOTE_OPTIONS = {
 }
 
 
+def s3_endpoint_options(environ=os.environ) -> dict:
+    """GDAL's spelling of an S3-compatible endpoint (MinIO, Ceph, moto) given the AWS way.
+
+    boto3/s3fs (corpus outputs, training shards) read ``AWS_ENDPOINT_URL[_S3]``; GDAL's /vsis3/
+    reads ``AWS_S3_ENDPOINT`` (host:port) + ``AWS_HTTPS`` + path-style addressing. Mapping one
+    onto the other lets one setting serve inputs and outputs. An explicit ``AWS_S3_ENDPOINT``
+    wins.
+    """
+    url = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if not url or environ.get("AWS_S3_ENDPOINT"):
+        return {}
+    parts = urlsplit(url)
+    return {"AWS_S3_ENDPOINT": parts.netloc + parts.path.rstrip("/"),
+            "AWS_HTTPS": "NO" if parts.scheme == "http" else "YES",
+            "AWS_VIRTUAL_HOSTING": "FALSE"}
+
+
 def gdal_options(uri: str | None = None, **overrides) -> dict:
     """The option dict :func:`gdal_env` uses (exposed so tests and workers can inspect it)."""
     options = dict(BASE_OPTIONS)
     if uri is not None and is_remote(uri):
         options.update(REMOTE_OPTIONS)
+        if scheme_of(uri) == "s3":
+            options.update(s3_endpoint_options())
         extensions = list(REMOTE_EXTENSIONS)
         own = suffix_of(uri)
         if own and own not in extensions:

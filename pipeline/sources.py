@@ -28,6 +28,7 @@ RASTER_SUFFIXES = (
 LIST_SUFFIXES = (".txt", ".lst")
 STAC_SUFFIXES = (".json", ".geojson")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_WEB_SCHEMES = ("http", "https", "ftp")  # no listing: name files, lists or STAC instead
 _LIST_FIELDS = ("sensor", "label", "acquired")
 _TRAILING_FIELD = re.compile(r"\s+(sensor|label|acquired)=(\S+)$")
 
@@ -199,6 +200,8 @@ def _from_input(text: str, wanted: Sequence[str], suffixes: Sequence[str], probl
         return _from_list(text, problems)
     if suffix in STAC_SUFFIXES:
         return _from_stac(text, wanted, problems, set())
+    if is_remote(text) and scheme_of(text) not in _WEB_SCHEMES and (text.endswith("/") or _GLOB_CHARS.search(text)):
+        return _from_object_listing(text, suffixes, problems)
     if is_remote(text) or text.startswith("/vsi"):
         return [SourceRef(uri=text, origin=text)]
     path = os.path.expanduser(local_path(text))
@@ -215,6 +218,24 @@ def _from_input(text: str, wanted: Sequence[str], suffixes: Sequence[str], probl
         return refs
     problems.append((text, "input not found"))
     return []
+
+
+def _from_object_listing(text: str, suffixes: Sequence[str], problems: Problems) -> list[SourceRef]:
+    """The raster objects under an object-store prefix (``s3://b/raw/``) or glob (``s3://b/*.tif``)."""
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(text)
+        names = fs.glob(path) if _GLOB_CHARS.search(path) else fs.find(path)
+    except Exception as exc:  # noqa: BLE001 - a listing failure is reported, the run goes on
+        problems.append((text, f"could not list: {type(exc).__name__}: {exc}"))
+        return []
+    scheme = scheme_of(text)
+    refs = [SourceRef(uri=f"{scheme}://{name}", origin=text)
+            for name in sorted(names) if _is_raster_name(name, suffixes)]
+    if not refs:
+        problems.append((text, "matched no raster objects"))
+    return refs
 
 
 def _merge(refs: Iterable[SourceRef]) -> list[SourceRef]:

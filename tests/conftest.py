@@ -20,7 +20,7 @@ class S3Bucket:
     env: dict
 
     def url(self, key: str = "") -> str:
-        return f"s3://{self.bucket}/{key}".rstrip("/")
+        return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
 
 
 @pytest.fixture

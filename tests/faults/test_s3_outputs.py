@@ -65,3 +65,16 @@ def test_validate_names_a_corrupted_shard_on_s3(raw_subset, reference, s3):
     fs.pipe_file(shard, bytes(data))
     findings = validate_corpus(url)
     assert any(f.path == "shards/" + shard.rsplit("/", 1)[-1] and "sha256" in f.message for f in findings), findings
+
+
+def test_build_from_s3_prefix_to_s3(raw_subset, reference, s3):
+    """Inputs listed under an S3 prefix and read through /vsis3/, corpus written to S3."""
+    fs = fsspec.filesystem("s3")
+    fs.put(str(raw_subset) + "/", f"{s3.bucket}/raw", recursive=True)
+    url = s3.url("from-s3")
+    built = cli_build(s3.url("raw/"), url, "--scheduler", "sync")
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert validate_corpus(url) == []
+    summary, expected = read_manifest(url)["summary"], read_manifest(str(reference))["summary"]
+    assert summary["tiles"] == expected["tiles"] and summary["scenes"] == expected["scenes"]
+    assert [r["uri"] for r in summary["rejected_inputs"]] == [s3.url("raw/aerial_paris_0099_20220614_truncated.tif")]
