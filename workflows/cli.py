@@ -50,35 +50,37 @@ def parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="raw scenes -> tiles -> shards + GeoParquet catalog")
     build.add_argument("paths", nargs="+", metavar="INPUT... CORPUS",
-                       help="directories, list files, STAC items, globs or URIs; then the corpus dir")
+                       help="directories, list files, STAC items, globs, URIs or object-store prefixes "
+                       "(s3://bucket/raw/); then the corpus: a directory or an fsspec URL (s3://bucket/corpus)")
     _build_options(build, tiling=True)
     build.set_defaults(run=commands.build)
 
     curate = sub.add_parser("curate", help="re-run dedup/balance/split/pack with other settings")
-    curate.add_argument("corpus")
+    curate.add_argument("corpus", help="corpus directory or URL")
     _build_options(curate, tiling=False)
     curate.set_defaults(run=commands.curate)
 
     query = sub.add_parser("query", help="select catalog rows by region, sensor, GSD, date, ...")
-    query.add_argument("corpus")
+    query.add_argument("corpus", help="corpus directory or URL")
     add_query_arguments(query)
-    query.add_argument("--format", default="table",
-                       choices=["table", "geojson", "parquet", "shards", "keys", "count"])
+    query.add_argument("--format", choices=["table", "geojson", "parquet", "shards", "keys", "count"],
+                       help="output format (default: from the --output suffix .geojson/.json/.parquet, "
+                       "else table)")
     query.add_argument("--output", "-o", help="write here instead of standard output")
     query.set_defaults(run=commands.query)
 
     stats = sub.add_parser("stats", help="counts per status, sensor and cell decile")
-    stats.add_argument("corpus")
+    stats.add_argument("corpus", help="corpus directory or URL")
     stats.set_defaults(run=commands.stats)
 
     validate = sub.add_parser("validate", help="check shards, checksums and catalog agree; exit 1 on any fault")
-    validate.add_argument("corpus")
+    validate.add_argument("corpus", help="corpus directory or URL")
     validate.add_argument("--repair", action="store_true",
                           help="do the safe repairs (rebuild a missing or broken catalog from the shards)")
     validate.set_defaults(run=commands.validate)
 
     report = sub.add_parser("report", help="(re)write the corpus card CORPUS/report/index.html")
-    report.add_argument("corpus")
+    report.add_argument("corpus", help="corpus directory or URL")
     report.set_defaults(run=commands.report)
 
     samples = sub.add_parser("samples", help="write the built-in sample scenes")

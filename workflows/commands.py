@@ -64,12 +64,12 @@ def curate(args: argparse.Namespace) -> int:
 
 def query(args: argparse.Namespace) -> int:
     from catalogs.query_args import query_from_args
-    from workflows.query_output import write_query_result
+    from workflows.query_output import format_for, write_query_result
 
     from catalogs.query import read_catalog
 
     table = read_catalog(args.corpus, query_from_args(args))
-    write_query_result(table, args.corpus, args.format, args.output)
+    write_query_result(table, args.corpus, args.format or format_for(args.output), args.output)
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pyarrow as pa
 import shapely
@@ -12,6 +11,7 @@ import shapely
 from catalogs.geoparquet import write_geoparquet
 from catalogs.layout import join
 from catalogs.query import sample_keys, shard_list
+from catalogs.store import atomic_output
 
 TABLE_COLUMNS = ("tile_id", "sensor", "gsd_m", "split", "lon", "lat", "acquired", "shard")
 GEOJSON_PROPERTIES = ("tile_id", "scene_id", "sensor", "bands", "gsd_m", "width", "height", "acquired",
@@ -47,11 +47,17 @@ def geojson(table: pa.Table) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+def format_for(output: str | None) -> str:
+    """The output format a file name asks for (``paris.geojson`` -> geojson), else ``table``."""
+    suffix = (output or "").rsplit(".", 1)[-1].lower() if output and "." in output else ""
+    return {"geojson": "geojson", "json": "geojson", "parquet": "parquet"}.get(suffix, "table")
+
+
 def write_query_result(table: pa.Table, corpus: str, fmt: str, output: str | None) -> None:
     if fmt == "parquet":
         if not output:
             raise SystemExit("ringmo query --format parquet needs --output FILE")
-        write_geoparquet(table, Path(output))
+        write_geoparquet(table, output)  # a path or a URL
         print(f"{table.num_rows} tiles -> {output}", file=sys.stderr)
         return
     if fmt == "table":
@@ -65,6 +71,7 @@ def write_query_result(table: pa.Table, corpus: str, fmt: str, output: str | Non
     else:
         text = str(table.num_rows)
     if output:
-        Path(output).write_text(text + "\n")
+        with atomic_output(output) as handle:
+            handle.write((text + "\n").encode())
     else:
         print(text)

@@ -65,3 +65,15 @@ def test_every_command_prints_its_help(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"ringmo {command}" in capsys.readouterr().out
+
+
+def test_query_format_follows_the_output_suffix(built_corpus, tmp_path, capsys):
+    corpus, _ = built_corpus
+    bbox = ["2.0", "48.5", "2.8", "49.2"]
+    expected = read_catalog(str(corpus), Query(bbox=(2.0, 48.5, 2.8, 49.2))).num_rows
+    assert main(["query", str(corpus), "--bbox", *bbox, "-o", str(tmp_path / "a.geojson")]) == 0
+    assert len(json.loads((tmp_path / "a.geojson").read_text())["features"]) == expected
+    assert main(["query", str(corpus), "--bbox", *bbox, "-o", str(tmp_path / "a.parquet")]) == 0
+    assert pq.read_table(tmp_path / "a.parquet").num_rows == expected
+    assert main(["query", str(corpus), "--bbox", *bbox, "-o", str(tmp_path / "a.txt")]) == 0
+    assert f"{expected} tiles" in (tmp_path / "a.txt").read_text()
