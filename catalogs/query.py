@@ -14,11 +14,11 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 import shapely
 from fsspec.implementations.local import LocalFileSystem
 
 from catalogs.layout import open_filesystem, tiles_path
+from catalogs.store import read_parquet_file
 
 
 @dataclass(frozen=True)
@@ -157,25 +157,58 @@ def read_catalog(corpus: str, query: Query | None = None, *, columns: list[str] 
     needed = columns
     if columns is not None and query.region() is not None and "geometry" not in columns:
         needed = [*columns, "geometry"]
-    table = _read_filtered(tiles_path(corpus, which), needed, filter_expression(query))
+    table = _read_filtered(tiles_path(corpus, which), needed, query)
     table = _exact(table, query)
     if needed is not columns:
         table = table.select(columns)
     return table
 
 
-def _read_filtered(url: str, columns: list[str] | None, expr: ds.Expression | None) -> pa.Table:
+def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Table:
     """The filtered columns of one Parquet file, reading only what the filter cannot prune.
 
-    A remote file is opened once, uncached, so Arrow's own ranged reads (footer, then the
-    surviving row groups' column chunks, coalesced) are all that crosses the network: an Arrow
-    dataset over fsspec would open it twice, and over HTTP first list it as a "directory".
+    A remote file is opened once, uncached, and only the footer plus the column chunks of the
+    row groups whose ``bbox`` statistics overlap the region cross the network (an Arrow
+    dataset over fsspec would open it twice, over HTTP first list it as a "directory", and
+    hand the Python file to its threads: see :func:`catalogs.store.read_parquet_file`).
     """
+    expr = filter_expression(query)
     fs, path = open_filesystem(url)
     if isinstance(fs, LocalFileSystem):
         return ds.dataset(path, filesystem=fs, format="parquet").to_table(columns=columns, filter=expr)
     with fs.open(path, "rb", cache_type="none") as handle:
-        return pq.read_table(handle, columns=columns, filters=expr)
+        wanted = None if columns is None else sorted(set(columns) | _FILTER_COLUMNS)
+        table = read_parquet_file(handle, columns=wanted, row_groups=lambda metadata: [
+            i for i in range(metadata.num_row_groups) if _may_overlap(metadata.row_group(i), query)])
+    if expr is not None:
+        table = ds.dataset(table).to_table(filter=expr)
+    return table if columns is None else table.select(columns)
+
+
+#: Columns ``filter_expression`` may refer to (read along with the asked-for columns).
+_FILTER_COLUMNS = {"bbox", "sensor", "gsd_m", "acquired", "split", "quality", "label"}
+
+
+def _may_overlap(row_group, query: Query) -> bool:
+    """False only when the row group's ``bbox`` statistics prove no row meets the region."""
+    region = query.region()
+    if region is None:
+        return True
+    bounds = {}
+    for i in range(row_group.num_columns):
+        column = row_group.column(i)
+        if column.path_in_schema.startswith("bbox.") and column.statistics is not None \
+                and column.statistics.has_min_max:
+            bounds[column.path_in_schema[5:]] = (column.statistics.min, column.statistics.max)
+    if len(bounds) < 4:
+        return True
+    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
+    for part in parts:
+        xmin, ymin, xmax, ymax = part.bounds
+        if (bounds["xmax"][1] >= xmin and bounds["xmin"][0] <= xmax
+                and bounds["ymax"][1] >= ymin and bounds["ymin"][0] <= ymax):
+            return True
+    return False
 
 
 def to_geodataframe(table: pa.Table):

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from catalogs.layout import CATALOG_FILES
 from catalogs.manifest import read_manifest
 from catalogs.schema import BALANCED_OUT, KEPT
-from catalogs.store import Store
+from catalogs.store import Store, read_parquet_file
 from pipeline.balance import assign_cells
 
 COLUMNS = ["tile_id", "scene_id", "sensor", "gsd_m", "acquired", "lon", "lat", "georeferenced",
@@ -60,9 +60,8 @@ def _read(store: Store, rel: str) -> pd.DataFrame:
     if not store.exists(rel):
         return pd.DataFrame(columns=COLUMNS)
     with store.open(rel) as handle:
-        parquet = pq.ParquetFile(handle)
-        present = set(parquet.schema_arrow.names)
-        frame = parquet.read(columns=[c for c in COLUMNS if c in present]).to_pandas()
+        present = set(pq.ParquetFile(handle).schema_arrow.names)
+        frame = read_parquet_file(handle, columns=[c for c in COLUMNS if c in present]).to_pandas()
     for missing in set(COLUMNS) - present:
         frame[missing] = None
     return frame
