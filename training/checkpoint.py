@@ -32,14 +32,18 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_atomic(payload: dict, path: str | Path) -> Path:
-    """``torch.save`` to ``path`` through a temp file + rename."""
+    """``torch.save`` to ``path`` through a temp file + rename (a failed save leaves neither a
+    partial checkpoint nor its temp file behind)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

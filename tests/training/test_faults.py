@@ -184,6 +184,7 @@ def test_checkpoints_are_weights_only_and_replaced_atomically(broken, tmp_path, 
     with pytest.raises(OSError):
         checkpoint.save_atomic({"step": 3}, path)
     assert checkpoint.load(path)["step"] == 2  # the previous checkpoint survives a failed write
+    assert sorted(p.name for p in Path(path).parent.iterdir()) == [Path(path).name]  # no temp left
     monkeypatch.undo()
     evil = tmp_path / "evil.pt"
     torch.save({"step": 1, "payload": _Arbitrary()}, evil)
