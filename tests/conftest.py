@@ -7,7 +7,8 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.support.s3_server import ServedBytes, serve_s3
+from tests.support.http_server import ServedBytes
+from tests.support.s3_server import serve_s3
 
 
 @dataclass

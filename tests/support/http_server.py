@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,11 +13,13 @@ from pathlib import Path
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 
 
-class _Counter:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.bytes = 0
-        self.requests = 0
+@dataclass
+class ServedBytes:
+    """Body bytes and requests of ``GET`` responses since the last reset (thread-safe)."""
+
+    bytes: int = 0
+    requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, n: int) -> None:
         with self.lock:
@@ -29,9 +32,9 @@ class _Counter:
 
 
 class _RangeHandler(SimpleHTTPRequestHandler):
-    counter: _Counter
+    counter: ServedBytes
 
-    def __init__(self, *args, counter: _Counter, **kwargs):
+    def __init__(self, *args, counter: ServedBytes, **kwargs):
         self.counter = counter
         super().__init__(*args, **kwargs)
 
@@ -74,7 +77,7 @@ class _RangeHandler(SimpleHTTPRequestHandler):
 @contextmanager
 def serve_directory(root: Path):
     """Serve ``root`` on 127.0.0.1 (a free port); yields (base_url, counter)."""
-    counter = _Counter()
+    counter = ServedBytes()
     handler = partial(_RangeHandler, directory=str(root), counter=counter)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -10,27 +10,10 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
 
-
-@dataclass
-class ServedBytes:
-    """Body bytes and requests of object ``GET`` responses since the last reset."""
-
-    bytes: int = 0
-    requests: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, n: int) -> None:
-        with self.lock:
-            self.bytes += n
-            self.requests += 1
-
-    def reset(self) -> None:
-        with self.lock:
-            self.bytes = self.requests = 0
+from tests.support.http_server import ServedBytes
 
 
 def _counting(app, served: ServedBytes):
