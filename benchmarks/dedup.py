@@ -6,7 +6,9 @@ the edits a corpus really contains (JPEG q70, ±10 % brightness, a small crop, a
 Both then search at the same Hamming threshold; precision/recall are counted on pairs (a pair
 is true when both images come from the same original). A second part times the search alone
 on synthetic uint64 hashes with planted near pairs, 10⁶ and 10⁷, geographically blocked (the
-default for georeferenced tiles) and global (LSH at 99 % recall at the radius).
+default for georeferenced tiles) and global (LSH at 99 % recall at the radius). The global
+search must be timed at these sizes: a 10× step lower (3·10⁵ -> 3·10⁶) still fits in cache at
+its small end and gives a flattering ratio (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -230,12 +232,22 @@ def _search_job(n: int, blocked: bool, conn) -> None:
     conn.send((seconds, recall, _peak_mb() - base))
 
 
-def _search_figures(sizes: list[int]) -> list[Figure]:
+def search_figures(sizes: list[int]) -> list[Figure]:
+    """Search seconds, planted-pair recall and peak RSS at each size, blocked and global; the
+    larger sizes are timed against the smallest.
+
+    The targets are for 10× more hashes: ≤ 15× blocked (n^1.18) and ≤ 30× global (n^1.48); the
+    memory target is stated for 10⁷ hashes and only shown on rows measured there. The smallest
+    size is timed 3 times and its fastest run kept: other jobs on the cores only slow a run
+    down, and a slowed-down denominator would flatter the ratio.
+    """
     radius_pairs(np.zeros(4, dtype=np.uint64), RADIUS, recall=0.99)  # compile once
     figures = []
+    small = sizes[0]
     for blocked, label, target in ((True, "blocked by footprint", "≤ 15×"), (False, "global LSH@0.99", "≤ 30×")):
         runs = {n: _in_child(_search_job, n, blocked) for n in sizes}
-        small = sizes[0]
+        fastest = min(_in_child(_search_job, small, blocked)[0] for _ in range(2))
+        runs[small] = (min(runs[small][0], fastest), *runs[small][1:])
         for n in sizes:
             seconds, recall, peak = runs[n]
             tag = f"{label}, n={n:.0e}, r={RADIUS}"
@@ -243,17 +255,18 @@ def _search_figures(sizes: list[int]) -> list[Figure]:
                 figures.append(Figure("dedup", f"search seconds, {tag}", seconds, None, "-", "s", None))
             else:
                 figures.append(Figure("dedup", f"search seconds, {tag}", seconds, runs[small][0],
-                                      f"same search at n={small:.0e}", "s", seconds / runs[small][0], target))
-            figures.append(Figure("dedup", f"planted-pair recall, {tag}", recall, None, "-", "", None))
+                                      f"same search at n={small:.0e}", "s", seconds / runs[small][0],
+                                      target if n == 10 * small else ""))
+            figures.append(Figure("dedup", f"planted-pair recall, {tag}", recall, None, "-", "", None,
+                                  "≥ 0.99 (requested)"))
             figures.append(Figure("dedup", f"peak RSS MB above start, {tag}", peak, None, "-", "MB", None,
-                                  "< 4096 at 1e7"))
+                                  "< 4096" if n == 10**7 else ""))
     return figures
 
 
 def run(quick: bool) -> list[Figure]:
-    """Planted-image comparison with imagededup, then the synthetic search scaling."""
-    figures = []
-    for n in [2000] if quick else [10_000, 20_000]:  # imagededup's search is quadratic
-        figures += _planted_figures(n)
-    figures += _search_figures([10**5, 10**6] if quick else [10**6, 10**7])
-    return figures
+    """Planted-image comparison with imagededup at 10⁴ images (its search is quadratic: 2·10⁴
+    adds ~2.5 minutes and no target), then the search scaling."""
+    figures = _planted_figures(2000 if quick else 10_000)
+    sizes = [10**5, 10**6] if quick else [10**6, 10**7]
+    return figures + search_figures(sizes)
