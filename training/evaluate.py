@@ -132,15 +132,19 @@ def evaluate(classifier_dir: str, corpus: str, splits: tuple[str, ...] = ("test"
     return results
 
 
-def main(argv: list[str] | None = None, prog: str = "ringmo evaluate") -> int:
+def build_parser(prog: str = "ringmo evaluate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Score a fine-tuned classifier on a labeled corpus.")
     parser.add_argument("--classifier", required=True, help="a `ringmo finetune --out` directory")
     parser.add_argument("--data", required=True, help="labeled corpus (ringmo build --labels ...)")
     parser.add_argument("--split", action="append", help="split to score (repeatable; default test)")
     parser.add_argument("--out", help="where results.json and the PNGs go (default: the classifier dir)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--num-workers", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per batch")
+    parser.add_argument("--num-workers", type=int, default=0, help="data loader worker processes")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "ringmo evaluate") -> int:
+    args = build_parser(prog).parse_args(argv)
     results = evaluate(args.classifier, args.data, tuple(args.split or ("test",)), args.out,
                        args.batch_size, args.num_workers)
     print(json.dumps({s: {"top1": r["top1"], "macro_f1": r["macro_f1"], "n": r["n"]}

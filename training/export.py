@@ -126,12 +126,16 @@ def verify(path: Path, arch: str, kwargs: dict, state: dict) -> None:
             raise RuntimeError(f"exported {path} does not load back into timm {arch} ({key})")
 
 
-def main(argv: list[str] | None = None, prog: str = "ringmo export") -> int:
+def build_parser(prog: str = "ringmo export") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Export a pretrained encoder for timm.")
     parser.add_argument("checkpoint", help="pretraining checkpoint (RUN/checkpoints/last.pt) or timm state dict")
     parser.add_argument("--out", required=True, help="directory for encoder.safetensors + model card")
     parser.add_argument("--model", help="registered model name (when the checkpoint does not record it)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "ringmo export") -> int:
+    args = build_parser(prog).parse_args(argv)
     card = export_encoder(args.checkpoint, args.out, args.model)
     print(f"wrote {Path(args.out) / WEIGHTS}\nload with: {card['load']}")
     return 0

@@ -12,8 +12,9 @@ built at the fine-tuning input size (position tables resized by ``training.weigh
   path, label smoothing, optional mixup/cutmix, warmup + cosine schedule.
 
 The result is a plain timm classifier (``classifier.safetensors`` + ``classifier.json``; with
-``stages`` features a ``training.probe.StageStatsClassifier`` whose card says so), scored on the val and test splits: ``results.json`` (``top1`` as a fraction, per-class
-accuracy, macro F1, confusion matrix) and one confusion PNG per split.
+``stages`` features a ``training.probe.StageStatsClassifier`` whose card says so), scored on
+the val and test splits: ``results.json`` (``top1`` as a fraction, per-class accuracy, macro
+F1, confusion matrix) and one confusion PNG per split.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,34 +44,40 @@ log = logging.getLogger("training.finetune")
 MODES = ("linear", "full")
 
 
+def _opt(default, help: str):
+    """A config field whose ``help`` is the ``--flag``'s help (``MISSING``: a required flag)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
-    data: str  # labeled corpus root
-    out: str
-    model: str = "swin_base"
-    mode: str = "linear"  # linear | full
-    probe_features: str = "pooled"  # linear mode: pooled (timm pre-logits) | stages (multi-level mean+std)
-    checkpoint: str | None = None  # pretraining checkpoint or timm-compatible state dict
-    init: str = "checkpoint"  # checkpoint | random (the baseline)
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float | None = None  # peak; default linear 0.01, full 1e-3 * batch / 512
-    weight_decay: float = 0.05
-    layer_decay: float = 0.65  # RingMo / BEiT layer-wise lr decay (full mode)
-    drop_path: float = 0.1
-    label_smoothing: float = 0.1
-    mixup: float = 0.0  # mixup alpha (0: off)
-    cutmix: float = 0.0  # cutmix alpha (0: off)
-    warmup_epochs: float = 1.0
-    scale_min: float = 0.25  # RandomResizedCrop minimum area (full mode)
-    img_size: int | None = None  # default: the model's pretraining size
-    window_size: int | None = None  # Swin window at img_size (RingMo: 7 at 224)
-    train_split: str = "train"
-    val_split: str = "val"
-    test_split: str = "test"
-    seed: int = 0
-    num_workers: int = 0
-    device: str = "auto"
+    data: str = _opt(MISSING, "labeled corpus root or URL (ringmo build --labels ...)")
+    out: str = _opt(MISSING, "output directory (classifier, results.json, confusion PNGs)")
+    model: str = _opt("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
+    mode: str = _opt("linear", "linear (frozen encoder, linear head) or full (every weight trained)")
+    probe_features: str = _opt("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
+    checkpoint: str | None = _opt(None, "pretraining checkpoint or timm-compatible state dict (or give --init random)")
+    init: str = _opt("checkpoint", "checkpoint, or random (the baseline pretraining must beat)")
+    epochs: int = _opt(30, "training epochs (of the linear head in linear mode)")
+    batch_size: int = _opt(64, "samples per batch")
+    lr: float | None = _opt(None, "peak learning rate (default: linear 0.01, full 1e-3 * batch / 512)")
+    weight_decay: float = _opt(0.05, "AdamW weight decay (full mode)")
+    layer_decay: float = _opt(0.65, "RingMo / BEiT layer-wise lr decay (full mode)")
+    drop_path: float = _opt(0.1, "stochastic depth rate (full mode)")
+    label_smoothing: float = _opt(0.1, "label smoothing of the cross-entropy (full mode)")
+    mixup: float = _opt(0.0, "mixup alpha (full mode; 0: off)")
+    cutmix: float = _opt(0.0, "cutmix alpha (full mode; 0: off)")
+    warmup_epochs: float = _opt(1.0, "linear warmup before the cosine schedule, in epochs (full mode)")
+    scale_min: float = _opt(0.25, "RandomResizedCrop minimum area (full mode)")
+    img_size: int | None = _opt(None, "input size (default: the model's pretraining size)")
+    window_size: int | None = _opt(None, "Swin window at img_size (RingMo: 7 at 224)")
+    train_split: str = _opt("train", "split the head or the model is trained on")
+    val_split: str = _opt("val", "split that picks the probe's weight decay (linear) or is scored each epoch (full); "
+                                "scored at the end too")
+    test_split: str = _opt("test", "split scored after training; its top-1 is the headline result")
+    seed: int = _opt(0, "seed of the init, the head, the sample order and the augmentations")
+    num_workers: int = _opt(0, "data loader worker processes")
+    device: str = _opt("auto", "auto, cpu or cuda")
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -263,7 +270,8 @@ def build_parser(prog: str = "ringmo finetune") -> argparse.ArgumentParser:
     for name, f in hints.items():
         flag = "--" + name.replace("_", "-")
         kind = {"int": int, "float": float}.get(str(f.type).replace(" | None", ""), str)
-        parser.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS)
+        parser.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
+                            help=f.metadata["help"].replace("%", "%%"))  # argparse %-formats help
     return parser
 
 

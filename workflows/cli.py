@@ -16,7 +16,8 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
         tile.add_argument("--stride", type=int, help="tile stride in sample pixels (default: tile size)")
         tile.add_argument("--gsd", type=float, help="resample to this GSD in metres")
         tile.add_argument("--edge", choices=["pad", "drop"], help="partial edge tiles")
-        tile.add_argument("--format", choices=["auto", "png", "jpg", "webp", "npy", "tif"])
+        tile.add_argument("--format", choices=["auto", "png", "jpg", "webp", "npy", "tif"],
+                          help="sample encoding (auto: png for uint8 with 1, 3 or 4 bands, else npy)")
         tile.add_argument("--labels", help="from-folders, or a CSV/Parquet of (uri, label)")
         tile.add_argument("--whole-image", action=argparse.BooleanOptionalAction, default=None,
                           help="one sample per input image (default with --labels unless --tile-size)")
@@ -25,17 +26,18 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
     curate.add_argument("--dedup-distance", type=int, help="near-duplicate Hamming radius (pHash bits)")
     curate.add_argument("--dedup-across-places", action="store_true", default=None,
                         help="also merge look-alikes whose footprints do not intersect")
-    curate.add_argument("--rotation-invariant", action="store_true", default=None)
-    curate.add_argument("--h3-resolution", type=int)
+    curate.add_argument("--rotation-invariant", action="store_true", default=None,
+                        help="also merge near-duplicates rotated by 90, 180 or 270 degrees")
+    curate.add_argument("--h3-resolution", type=int, help="H3 resolution of the cells tiles are balanced over")
     curate.add_argument("--alpha", type=float, help="balance temperature: 1 natural, 0 uniform")
     curate.add_argument("--target-size", type=int, help="keep at most this many tiles")
-    curate.add_argument("--max-per-scene", type=int)
+    curate.add_argument("--max-per-scene", type=int, help="keep at most this many tiles of one scene")
     curate.add_argument("--split", type=lambda s: tuple(float(v) for v in s.split(",")),
                         help="train,val,test fractions (default 0.9,0.05,0.05)")
     pack = parser.add_argument_group("packing and engine")
-    pack.add_argument("--shard-max-mb", type=int)
-    pack.add_argument("--shard-max-count", type=int)
-    pack.add_argument("--seed", type=int)
+    pack.add_argument("--shard-max-mb", type=int, help="a shard closes before it passes this many MiB")
+    pack.add_argument("--shard-max-count", type=int, help="a shard closes at this many samples")
+    pack.add_argument("--seed", type=int, help="seed of dedup, balancing, splits and shard order")
     pack.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler, or 'sync'")
     pack.add_argument("--workers", type=int, help="local cluster worker processes (default: cores)")
     pack.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -49,9 +51,11 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = sub.add_parser("build", help="raw scenes -> tiles -> shards + GeoParquet catalog")
-    build.add_argument("paths", nargs="+", metavar="INPUT... CORPUS",
+    build.add_argument("inputs", nargs="+", metavar="INPUT",
                        help="directories, list files, STAC items, globs, URIs or object-store prefixes "
-                       "(s3://bucket/raw/); then the corpus: a directory or an fsspec URL (s3://bucket/corpus)")
+                       "(s3://bucket/raw/)")
+    build.add_argument("corpus", metavar="CORPUS",
+                       help="the corpus to write: a directory or an fsspec URL (s3://bucket/corpus)")
     _build_options(build, tiling=True)
     build.set_defaults(run=commands.build)
 
@@ -84,14 +88,15 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(run=commands.report)
 
     samples = sub.add_parser("samples", help="write the built-in sample scenes")
-    samples.add_argument("out")
-    samples.add_argument("--scale", type=float, default=1.0)
+    samples.add_argument("out", help="directory to write the files into")
+    samples.add_argument("--scale", type=float, default=1.0,
+                         help="multiply every scene's pixel size (GSD kept, so footprints shrink); not with --labeled")
     samples.add_argument("--labeled", action="store_true", help="the labeled set instead")
-    samples.add_argument("--seed", type=int, default=0)
+    samples.add_argument("--seed", type=int, default=0, help="seed of the generated pixels (same seed, same bytes)")
     samples.set_defaults(run=commands.samples)
 
     demo = sub.add_parser("demo", help="end to end on the sample scenes: build, query, train, report")
-    demo.add_argument("out")
+    demo.add_argument("out", help="directory for the sample scenes, corpus, training runs and report")
     demo.add_argument("--steps", type=int, default=300, help="pretraining steps")
     demo.set_defaults(run=commands.demo)
 

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
@@ -39,30 +38,6 @@ class Source:
     inherited: str | None = None
 
 
-class _Captured(Exception):
-    def __init__(self, parser: argparse.ArgumentParser):
-        super().__init__(parser.prog)
-        self.parser = parser
-
-
-def _captured_parser(main: Callable, prog: str) -> argparse.ArgumentParser:
-    """The parser ``main`` builds, taken at its ``parse_args`` call (before anything runs).
-
-    ``training.evaluate`` and ``training.export`` build their parser inside ``main``; taking it
-    there keeps the reference on the parser the command really uses.
-    """
-
-    def grab(self, *args, **kwargs):
-        raise _Captured(self)
-
-    with mock.patch.object(argparse.ArgumentParser, "parse_args", grab):
-        try:
-            main([], prog=prog)
-        except _Captured as captured:
-            return captured.parser
-    raise RuntimeError(f"{prog}: main() returned without parsing arguments")
-
-
 def _sources() -> dict[str, Source]:
     """Every subcommand of ``ringmo``: the trainer's commands own their flags in ``training``."""
     from training import config as pretrain_config, evaluate, export, finetune
@@ -76,8 +51,8 @@ def _sources() -> dict[str, Source]:
     sources["pretrain"] = Source(lambda: pretrain_config.build_parser("ringmo pretrain"),
                                  pretrain_config.PretrainConfig)
     sources["finetune"] = Source(lambda: finetune.build_parser("ringmo finetune"), finetune.FinetuneConfig)
-    sources["evaluate"] = Source(lambda: _captured_parser(evaluate.main, "ringmo evaluate"))
-    sources["export"] = Source(lambda: _captured_parser(export.main, "ringmo export"))
+    sources["evaluate"] = Source(lambda: evaluate.build_parser("ringmo evaluate"))
+    sources["export"] = Source(lambda: export.build_parser("ringmo export"))
     return sources
 
 

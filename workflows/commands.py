@@ -20,13 +20,10 @@ def _overrides(args: argparse.Namespace) -> dict:
 def build(args: argparse.Namespace) -> int:
     from workflows.build import build as run_build, print_summary
 
-    *inputs, corpus = args.paths
-    if not inputs:
-        raise SystemExit("ringmo build: give at least one INPUT and then the CORPUS directory")
     overrides = _overrides(args)
     if overrides["whole_image"] is None and args.tile_size is not None:
         overrides["whole_image"] = False  # an explicit tile size asks to tile labeled images
-    config = make_config(BuildConfig, args.config, inputs=tuple(inputs), corpus=corpus, **overrides)
+    config = make_config(BuildConfig, args.config, inputs=tuple(args.inputs), corpus=args.corpus, **overrides)
     summary = _storage_errors_exit(run_build, config, progress=not args.quiet)
     print_summary(summary)
     return 0

@@ -67,6 +67,14 @@ def test_every_command_prints_its_help(command, capsys):
     assert f"ringmo {command}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv, missing", [(["build"], "INPUT, CORPUS"), (["build", "raw"], "CORPUS")])
+def test_build_without_a_corpus_says_what_is_missing(argv, missing, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"the following arguments are required: {missing}" in capsys.readouterr().err
+
+
 def test_query_format_follows_the_output_suffix(built_corpus, tmp_path, capsys):
     corpus, _ = built_corpus
     bbox = ["2.0", "48.5", "2.8", "49.2"]

@@ -35,6 +35,17 @@ def test_every_command_and_option_is_in_the_reference(reference):
                     assert f"`{flag}" in reference or f", {flag}" in reference, f"ringmo {name} {flag}"
 
 
+def test_every_option_and_argument_of_every_command_has_help():
+    missing = [f"ringmo {name} {action.option_strings or action.dest}"
+               for name, source in _sources().items() for action in source.parser()._actions
+               if not isinstance(action, argparse._HelpAction) and not (action.help or "").strip()]
+    assert not missing, f"options without help: {missing}"
+
+
+def test_build_usage_lists_the_inputs_then_the_corpus(reference):
+    assert "usage: ringmo build [options] INPUT [INPUT ...] CORPUS\n" in _section(reference, "build")
+
+
 def _section(reference: str, name: str) -> str:
     return reference.split(f"<code>ringmo {name}</code>")[1].split("</details>")[0]
 
