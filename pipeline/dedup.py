@@ -223,12 +223,24 @@ def overlap_blocks(bounds: np.ndarray, cell_deg: float | None = None) -> tuple[n
     columns = int(np.ceil(360.0 / cell_deg))
     ix0, ix1 = (np.floor((x + 180.0) / cell_deg).astype(np.int64) for x in (xmin, xmax))
     iy0, iy1 = (np.floor((y + 90.0) / cell_deg).astype(np.int64) for y in (ymin, ymax))
-    nx, ny = ix1 - ix0 + 1, iy1 - iy0 + 1
-    member = np.repeat(np.arange(bounds.shape[0]), nx * ny)
-    offset = np.arange(member.shape[0]) - np.repeat(np.cumsum(nx * ny) - nx * ny, nx * ny)
-    cx = (ix0[member] + offset % nx[member]) % columns
-    cy = iy0[member] + offset // nx[member]
-    return member, cy * columns + cx
+    counts = (ix1 - ix0 + 1) * (iy1 - iy0 + 1)
+    member = np.empty(int(counts.sum()), dtype=np.int64)
+    block = np.empty_like(member)
+    _fill_cells(ix0, ix1, iy0, iy1, columns, member, block)
+    return member, block
+
+
+@numba.njit(cache=True)
+def _fill_cells(ix0, ix1, iy0, iy1, columns, member, block):
+    """Write every (bbox, cell) pair in one pass (numpy's version made 5 temporaries as long as
+    the output: at 10⁷ tiles that memory traffic was half of the blocked search's time)."""
+    k = 0
+    for i in range(ix0.shape[0]):
+        for cy in range(iy0[i], iy1[i] + 1):
+            for x in range(ix0[i], ix1[i] + 1):
+                member[k] = i
+                block[k] = cy * columns + x % columns
+                k += 1
 
 
 def footprints_overlap(table: pa.Table, a: np.ndarray, b: np.ndarray, min_overlap: float) -> np.ndarray:
