@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from catalogs.store import Store, is_storage_error, naming_write_errors
+from catalogs.store import Store, is_storage_error
 from pipeline.ingest import read_scene_info
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
 from pipeline.shards import write_shard
@@ -41,11 +41,6 @@ class PackTask:
     corpus: str
 
 
-def _write_record(store: Store, rel: str, record: dict) -> None:
-    with naming_write_errors(store.url(rel)):
-        store.write_json(rel, record)
-
-
 def _problem(error: BaseException) -> str:
     if isinstance(error, SceneError):
         return error.problem
@@ -63,7 +58,7 @@ def ingest(task: IngestTask) -> dict:
     except Exception as error:  # noqa: BLE001 - every failure becomes a recorded rejection
         record = {"uri": task.ref.uri, "scene": None, "error": _problem(error)}
     fault_point("ingest.read")
-    _write_record(store, record_path, record)
+    store.write_json(record_path, record)
     fault_point("ingest.recorded")
     return record
 
@@ -85,7 +80,7 @@ def tile(task: TileTask) -> dict:
         record = {"scene_id": task.scene.scene_id,
                   "error": f"{task.scene.uri}: tiling failed: {_problem(error)}",
                   "trace": traceback.format_exc(limit=3)}
-        _write_record(store, failed, record)
+        store.write_json(failed, record)
         return record
     fault_point("tile.done")
     return {"scene_id": task.scene.scene_id, "error": None}
@@ -100,7 +95,7 @@ def pack(task: PackTask) -> dict:
     fault_point("pack.renamed")
     size = store.size(task.shard)
     record = {"shard": task.shard, "sha256": digest, "bytes": size, "placements": placements}
-    _write_record(store, record_path, record)
+    store.write_json(record_path, record)
     fault_point("pack.recorded")
     return record
 
