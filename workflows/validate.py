@@ -66,15 +66,14 @@ class Sample:
         return images[0] if len(images) == 1 else None
 
 
-def scan_shard(source) -> list[Sample]:
-    """The samples of a shard (a path or a binary file) in order, grouping members by key.
+def scan_shard(handle) -> list[Sample]:
+    """The samples of a shard (an open binary file) in order, grouping members by key.
 
     One sequential read; member bytes are hashed and dropped (only KEY.json is kept). Raises
     ``tarfile.TarError`` (or ``OSError``) when the tar is unreadable or truncated.
     """
     samples: list[Sample] = []
-    opened = tarfile.open(fileobj=source, mode="r:") if hasattr(source, "read") else tarfile.open(source, mode="r:")
-    with opened as tar:
+    with tarfile.open(fileobj=handle, mode="r:") as tar:
         for member in tar:
             key, _, ext = member.name.partition(".")
             if not samples or samples[-1].key != key:
