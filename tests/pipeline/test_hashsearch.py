@@ -87,3 +87,23 @@ def test_degenerate_inputs():
     assert radius_pairs(np.ones(1, dtype=np.uint64), 3)[0].shape == (0,)
     with pytest.raises(ValueError):
         radius_pairs(np.ones(3, dtype=np.uint64), 3, (np.array([0, 5]), np.array([1, 1])))
+
+
+def test_member_ordered_blocks_take_the_radix_sort_and_match_any_order():
+    """Memberships ordered by member (as ``overlap_blocks`` gives them) are sorted by a linear
+    radix sort; the result must equal the general path's on the same memberships shuffled."""
+    from pipeline.hashsearch import _dense_blocks
+
+    rng = np.random.default_rng(5)
+    members = np.sort(rng.integers(0, 3000, 20_000))
+    ids = rng.integers(0, 1 << 40, 20_000) % 997 * 1_000_003  # sparse ids wider than one digit
+    ids[:50] = ids[50:100]  # repeated (member, block) memberships are dropped either way
+    members[:50] = members[50:100]
+    members = np.sort(members)
+    fast = _dense_blocks(3000, (members, ids))
+    order = rng.permutation(ids.shape[0])
+    general = _dense_blocks(3000, (members[order], ids[order]))
+    assert all(np.array_equal(a, b) for a, b in zip(fast, general))
+    hashes = rng.integers(0, 1 << 63, 3000, dtype=np.uint64)
+    assert all(np.array_equal(a, b) for a, b in zip(radius_pairs(hashes, 20, (members, ids)),
+                                                     radius_pairs(hashes, 20, (members[order], ids[order]))))
