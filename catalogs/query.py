@@ -8,6 +8,7 @@ them into a GeoDataFrame, a shard list or sample keys for training.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -30,7 +31,7 @@ class Query:
     """
 
     bbox: tuple[float, float, float, float] | None = None  # lon/lat: xmin, ymin, xmax, ymax
-    polygon: str | None = None  # WKT or GeoJSON (geometry, Feature or FeatureCollection), EPSG:4326
+    polygon: str | None = None  # WKT or GeoJSON (geometry, Feature, FeatureCollection) or @FILE, EPSG:4326
     sensors: tuple[str, ...] = ()
     gsd_min: float | None = None
     gsd_max: float | None = None
@@ -66,8 +67,11 @@ def _bbox_geometry(bbox: tuple[float, float, float, float]) -> shapely.Geometry:
 
 
 def parse_geometry(text: str) -> shapely.Geometry:
-    """A geometry from WKT or GeoJSON text (a FeatureCollection becomes the union of features)."""
+    """A geometry from WKT or GeoJSON text, or ``@FILE`` holding either (a FeatureCollection
+    becomes the union of its features)."""
     text = text.strip()
+    if text.startswith("@"):
+        text = Path(text[1:]).expanduser().read_text().strip()
     if not text.startswith("{"):
         return shapely.from_wkt(text)
     obj = json.loads(text)

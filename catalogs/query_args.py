@@ -1,13 +1,14 @@
-"""The catalog filter flags, shared by every command that selects tiles (query, pretrain, ...).
+"""The catalog filter flags of ``ringmo query``.
 
-Defining them once keeps ``ringmo query`` and ``ringmo pretrain`` (and torchrun launches of the
-trainer) accepting exactly the same selection language.
+The trainer's commands generate the same flags from their config dataclass
+(``training.config.PretrainConfig``, so YAML configs and torchrun launches share them); a test
+(``tests/training/test_config.py``) keeps the two flag sets equal, and ``Query`` parses the
+values for both (``@FILE`` polygons included).
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from catalogs.query import Query
 
@@ -29,12 +30,9 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def query_from_args(args: argparse.Namespace) -> Query:
-    polygon = args.polygon
-    if polygon and polygon.startswith("@"):
-        polygon = Path(polygon[1:]).read_text()
     return Query(
         bbox=tuple(args.bbox) if args.bbox else None,
-        polygon=polygon,
+        polygon=args.polygon,
         sensors=tuple(args.sensor),
         gsd_min=args.gsd_min,
         gsd_max=args.gsd_max,

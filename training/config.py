@@ -28,7 +28,7 @@ class PretrainConfig:
                                    flag="--shards", repeat=True)
     # catalog filters (same names as `ringmo query`)
     bbox: tuple[float, ...] | None = _opt(None, "lon/lat box: --bbox XMIN YMIN XMAX YMAX (or --bbox=xmin,ymin,xmax,ymax)")
-    polygon: str | None = _opt(None, "region as WKT or GeoJSON text (EPSG:4326)")
+    polygon: str | None = _opt(None, "region as WKT or GeoJSON text, or @FILE holding either (EPSG:4326)")
     sensors: tuple[str, ...] = _opt((), "keep this sensor (repeatable)", flag="--sensor", repeat=True)
     gsd_min: float | None = _opt(None, "minimum GSD in metres")
     gsd_max: float | None = _opt(None, "maximum GSD in metres")
