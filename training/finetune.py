@@ -26,7 +26,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ import torch
 import yaml
 from torch import nn
 
+from training.config import option
 from training.evaluate import metrics, predict, write_results
 from training.labeled import LabeledImages, band_count, corpus_classes, corpus_stats, labeled_rows, make_loader
 from training.probe import FEATURES, ProbeConfig, StageStatsClassifier, extract_features, predictions, train_probe
@@ -44,40 +45,35 @@ log = logging.getLogger("training.finetune")
 MODES = ("linear", "full")
 
 
-def _opt(default, help: str):
-    """A config field whose ``help`` is the ``--flag``'s help (``MISSING``: a required flag)."""
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
 class FinetuneConfig:
-    data: str = _opt(MISSING, "labeled corpus root or URL (ringmo build --labels ...)")
-    out: str = _opt(MISSING, "output directory (classifier, results.json, confusion PNGs)")
-    model: str = _opt("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
-    mode: str = _opt("linear", "linear (frozen encoder, linear head) or full (every weight trained)")
-    probe_features: str = _opt("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
-    checkpoint: str | None = _opt(None, "pretraining checkpoint or timm-compatible state dict (or give --init random)")
-    init: str = _opt("checkpoint", "checkpoint, or random (the baseline pretraining must beat)")
-    epochs: int = _opt(30, "training epochs (of the linear head in linear mode)")
-    batch_size: int = _opt(64, "samples per batch")
-    lr: float | None = _opt(None, "peak learning rate (default: linear 0.01, full 1e-3 * batch / 512)")
-    weight_decay: float = _opt(0.05, "AdamW weight decay (full mode)")
-    layer_decay: float = _opt(0.65, "RingMo / BEiT layer-wise lr decay (full mode)")
-    drop_path: float = _opt(0.1, "stochastic depth rate (full mode)")
-    label_smoothing: float = _opt(0.1, "label smoothing of the cross-entropy (full mode)")
-    mixup: float = _opt(0.0, "mixup alpha (full mode; 0: off)")
-    cutmix: float = _opt(0.0, "cutmix alpha (full mode; 0: off)")
-    warmup_epochs: float = _opt(1.0, "linear warmup before the cosine schedule, in epochs (full mode)")
-    scale_min: float = _opt(0.25, "RandomResizedCrop minimum area (full mode)")
-    img_size: int | None = _opt(None, "input size (default: the model's pretraining size)")
-    window_size: int | None = _opt(None, "Swin window at img_size (RingMo: 7 at 224)")
-    train_split: str = _opt("train", "split the head or the model is trained on")
-    val_split: str = _opt("val", "split that picks the probe's weight decay (linear) or is scored each epoch (full); "
+    data: str = option(MISSING, "labeled corpus root or URL (ringmo build --labels ...)")
+    out: str = option(MISSING, "output directory (classifier, results.json, confusion PNGs)")
+    model: str = option("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
+    mode: str = option("linear", "linear (frozen encoder, linear head) or full (every weight trained)")
+    probe_features: str = option("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
+    checkpoint: str | None = option(None, "pretraining checkpoint or timm-compatible state dict (or give --init random)")
+    init: str = option("checkpoint", "checkpoint, or random (the baseline pretraining must beat)")
+    epochs: int = option(30, "training epochs (of the linear head in linear mode)")
+    batch_size: int = option(64, "samples per batch")
+    lr: float | None = option(None, "peak learning rate (default: linear 0.01, full 1e-3 * batch / 512)")
+    weight_decay: float = option(0.05, "AdamW weight decay (full mode)")
+    layer_decay: float = option(0.65, "RingMo / BEiT layer-wise lr decay (full mode)")
+    drop_path: float = option(0.1, "stochastic depth rate (full mode)")
+    label_smoothing: float = option(0.1, "label smoothing of the cross-entropy (full mode)")
+    mixup: float = option(0.0, "mixup alpha (full mode; 0: off)")
+    cutmix: float = option(0.0, "cutmix alpha (full mode; 0: off)")
+    warmup_epochs: float = option(1.0, "linear warmup before the cosine schedule, in epochs (full mode)")
+    scale_min: float = option(0.25, "RandomResizedCrop minimum area (full mode)")
+    img_size: int | None = option(None, "input size (default: the model's pretraining size)")
+    window_size: int | None = option(None, "Swin window at img_size (RingMo: 7 at 224)")
+    train_split: str = option("train", "split the head or the model is trained on")
+    val_split: str = option("val", "split that picks the probe's weight decay (linear) or is scored each epoch (full); "
                                 "scored at the end too")
-    test_split: str = _opt("test", "split scored after training; its top-1 is the headline result")
-    seed: int = _opt(0, "seed of the init, the head, the sample order and the augmentations")
-    num_workers: int = _opt(0, "data loader worker processes")
-    device: str = _opt("auto", "auto, cpu or cuda")
+    test_split: str = option("test", "split scored after training; its top-1 is the headline result")
+    seed: int = option(0, "seed of the init, the head, the sample order and the augmentations")
+    num_workers: int = option(0, "data loader worker processes")
+    device: str = option("auto", "auto, cpu or cuda")
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -79,11 +79,17 @@ def serve_directory(root: Path):
     """Serve ``root`` on 127.0.0.1 (a free port); yields (base_url, counter)."""
     counter = ServedBytes()
     handler = partial(_RangeHandler, directory=str(root), counter=counter)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as base:
+        yield base, counter
+
+
+@contextmanager
+def serving(server):
+    """Run a bound ``socketserver`` server in a daemon thread; yields its ``http://`` base URL."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", counter
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

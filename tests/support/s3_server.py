@@ -8,12 +8,11 @@ Clients find it through the standard ``AWS_ENDPOINT_URL`` variable, which child 
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 
 from werkzeug.serving import make_server
 
-from tests.support.http_server import ServedBytes
+from tests.support.http_server import ServedBytes, serving
 
 
 def _counting(app, served: ServedBytes):
@@ -39,11 +38,5 @@ def serve_s3():
 
     served = ServedBytes()
     app = _counting(DomainDispatcherApplication(create_backend_app), served)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)) as endpoint:
+        yield endpoint, served
