@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from catalogs.errors import SceneError  # noqa: F401  (re-exported: scenes raise it)
+
 
 @dataclass(frozen=True)
 class SourceRef:
@@ -69,11 +71,3 @@ class SceneInfo:
     block_shape: tuple[int, int] | None = None  # (rows, cols) of the first band's blocks
     tags: dict[str, str] = field(default_factory=dict)
 
-
-class SceneError(Exception):
-    """A scene that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, uri: str, problem: str):
-        super().__init__(f"{uri}: {problem}")
-        self.uri = uri
-        self.problem = problem

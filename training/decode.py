@@ -15,14 +15,12 @@ import re
 import cv2
 import numpy as np
 
+from catalogs.errors import SampleError  # noqa: F401  (re-exported: decoding raises it)
+
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "npy", "tif", "tiff")
 _BLOCK = 512
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")  # webdataset's key/extension split
 _FROM_CV = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
-
-
-class SampleError(ValueError):
-    """A fragment that is not a valid sample (bad tar header, missing image, undecodable)."""
 
 
 def _octal(field: bytes) -> int:
