@@ -7,6 +7,7 @@ import fsspec
 from catalogs.store import join
 
 MANIFEST = "manifest.json"
+CORPUS_DIRS = ("staging", "shards", "catalog", "report")  # everything a build writes besides MANIFEST
 CATALOG_FILES = {
     "tiles": "catalog/tiles.parquet",
     "rejected": "catalog/rejected.parquet",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -193,6 +194,13 @@ class Store:
             return sorted(str(p.relative_to(root)) for p in root.glob(pattern))
         prefix = self._remote("")
         return sorted(p[len(prefix):].lstrip("/") for p in self.fs.glob(self._remote(pattern)))
+
+    def remove_tree(self, rel: str) -> None:
+        """Delete the directory (or prefix) ``rel`` and everything under it, if it exists."""
+        if self.local:
+            shutil.rmtree(self.url(rel), ignore_errors=True)
+        elif self.fs.exists(self._remote(rel)):
+            self.fs.rm(self._remote(rel), recursive=True)
 
     def remove(self, rel: str) -> None:
         """Delete ``rel`` if it exists."""

@@ -94,7 +94,9 @@ def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter
         rows.append({"scene_id": scene_id_for_unreadable(rejected["uri"]), "uri": rejected["uri"],
                      "status": SCENE_REJECTED, "error": rejected["error"], "candidates": 0})
     rows.sort(key=lambda r: (r["uri"], r["scene_id"]))
-    return conform(pa.Table.from_pylist(rows), SCENE_SCHEMA) if rows else SCENE_SCHEMA.empty_table()
+    # With the schema: from_pylist alone takes its columns from row 0, which for a rejected
+    # input lacks every metadata key, and would silently drop them for all rows.
+    return pa.Table.from_pylist(rows, schema=SCENE_SCHEMA)
 
 
 def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict], inputs,

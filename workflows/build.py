@@ -9,19 +9,23 @@ so workers on other machines write their shards and records straight to the obje
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import sys
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catalogs.errors import CorpusError, InputError
 from catalogs.geoparquet import write_parquet
+from catalogs.layout import CORPUS_DIRS, MANIFEST
 from catalogs.manifest import read_manifest, write_manifest
 from catalogs.schema import CANDIDATE_SCHEMA, conform
 from catalogs.store import Store
-from pipeline.scene import SceneInfo
+from pipeline.scene import SceneInfo, SourceRef
 from pipeline.sensors import DEFAULT_RULES, match_rule, rules_from_dicts
-from pipeline.shards import PackConfig, plan_shards
+from pipeline.shards import PackConfig, plan_shards, sample_metadata
 from pipeline.sources import discover
 from workflows import tasks
 from workflows.assemble import assemble_catalog
@@ -32,6 +36,7 @@ from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
 from workflows.labels import attach_labels
 from workflows.report import write_report
+from workflows.staging import compact_staging, restore_staging
 from workflows.tiling import tile_config_from
 
 
@@ -50,12 +55,21 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     listing the raw inputs again, so re-curation works even when the raw scenes are gone.
     """
     corpus = Store(config.corpus)
-    _check_resumable(corpus, config)
+    if reuse_inputs:
+        require_staging(corpus)
+        listed = None
+    else:
+        listed = discover_inputs(config)  # before anything is written: a typo'd path writes nothing
+        if config.overwrite:
+            remove_corpus(corpus)
+        else:
+            check_resumable(corpus, config)
+    config = dataclasses.replace(config, overwrite=False)  # an action, not a setting to record
     _start_manifest(corpus, config)
     _remove_temporaries(corpus)
     fault_point("build.started")
     with open_engine(config.scheduler, config.workers, progress=progress) as engine:
-        inputs = recorded_inputs(corpus) if reuse_inputs else ingest_stage(config, engine)
+        inputs = recorded_inputs(corpus) if reuse_inputs else ingest_stage(config, listed, engine)
         failures = tile_stage(config, inputs.scenes, engine)
         candidates = load_candidates(corpus, inputs.scenes, failures)
         curated = run_curation(candidates, curate_config_from(config))
@@ -67,20 +81,59 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
     fault_point("report.started")
     summary["report"] = str(write_report(corpus.root))
+    if not config.keep_staging:
+        summary["staging"] = compact_staging(corpus, curated)
+    if summary["scenes"]["read"] == 0:
+        raise InputError(", ".join(config.inputs), _nothing_read(summary))
     return summary
 
 
-def _check_resumable(corpus: Store, config: BuildConfig) -> None:
-    previous = read_manifest(corpus.root).get("config")
+def _nothing_read(summary: dict) -> str:
+    rejected = summary["rejected_inputs"]
+    shown = "; ".join(f"{r['uri']}: {r['error']}" for r in rejected[:3])
+    more = f"; and {len(rejected) - 3} more" if len(rejected) > 3 else ""
+    return (f"no input scene could be read ({len(rejected)} rejected: {shown}{more}); every input and "
+            f"its reason is in {summary['corpus']}/catalog/scenes.parquet")
+
+
+def discover_inputs(config: BuildConfig) -> tuple[list[SourceRef], list[dict]]:
+    """List the inputs; refuse a build where not one raster was found (typo'd or empty input)."""
+    refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets)
+    refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
+    problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled]]
+    if not refs:
+        said = [p["error"] if p["uri"] in config.inputs and len(config.inputs) == 1 else f"{p['uri']}: {p['error']}"
+                for p in problems]
+        found = "; ".join(said) or "no raster file found there"
+        raise InputError(", ".join(config.inputs), f"nothing to build from: {found}")
+    return refs, problems
+
+
+def check_resumable(corpus: Store, config: BuildConfig) -> None:
+    """Resume a build of the same inputs and tiling settings; refuse to replace anything else."""
+    previous = read_manifest(corpus.root).get("config") if corpus.exists(MANIFEST) else None
     if previous is None:
+        if any(corpus.glob(f"{directory}/*") for directory in CORPUS_DIRS):
+            raise CorpusError(corpus.root, "holds corpus files but no manifest.json; pass --overwrite to "
+                              "replace them or choose another directory")
         return
     now = config_dict(config)
+    if list(previous.get("inputs") or []) != list(now["inputs"]):
+        raise CorpusError(corpus.root, f"was built from other inputs ({', '.join(previous.get('inputs') or [])}"
+                          f" instead of {', '.join(now['inputs'])}); pass --overwrite to replace it, or "
+                          "build into another directory")
     changed = sorted(k for k in BuildConfig().tiling_fields() if previous.get(k) != now.get(k))
     if changed:
-        raise SystemExit(
-            f"{corpus.root} was built with other tiling settings ({', '.join(changed)}); build into a new "
-            f"directory, or use `ringmo curate {corpus.root}` to change curation settings only."
-        )
+        raise CorpusError(corpus.root, f"was built with other tiling settings ({', '.join(changed)}); pass "
+                          f"--overwrite to replace it, build into another directory, or use `ringmo curate "
+                          f"{corpus.root}` to change curation settings only")
+
+
+def remove_corpus(corpus: Store) -> None:
+    """Delete what a build writes (and nothing else a user may keep in that directory)."""
+    for directory in CORPUS_DIRS:
+        corpus.remove_tree(directory)
+    corpus.remove(MANIFEST)
 
 
 def _start_manifest(corpus: Store, config: BuildConfig) -> None:
@@ -110,11 +163,9 @@ def _rules(config: BuildConfig):
     return rules_from_dicts(list(config.sensors)) if config.sensors else DEFAULT_RULES
 
 
-def ingest_stage(config: BuildConfig, engine: Engine) -> Inputs:
-    """Discover inputs and read each one's metadata; identical files are kept once."""
-    refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets)
-    refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
-    problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled]]
+def ingest_stage(config: BuildConfig, listed: tuple[list[SourceRef], list[dict]], engine: Engine) -> Inputs:
+    """Read each listed input's metadata; identical files are kept once."""
+    refs, problems = listed
     Store(config.corpus).write_json("staging/discovery.json", {"problems": problems})
     jobs = [tasks.IngestTask(ref, _rules(config), str(config.corpus)) for ref in refs]
     records = [None] * len(jobs)
@@ -123,10 +174,14 @@ def ingest_stage(config: BuildConfig, engine: Engine) -> Inputs:
     return _inputs_from(records, problems)
 
 
+def require_staging(corpus: Store) -> None:
+    """``ringmo curate`` needs the ingest records and staged candidates of the build."""
+    if not corpus.exists("staging/discovery.json"):
+        raise CorpusError(corpus.root, "has no staging records (was staging removed?); run `ringmo build` again")
+
+
 def recorded_inputs(corpus: Store) -> Inputs:
     """The ``Inputs`` of an earlier build, from its ingest records alone."""
-    if not corpus.exists("staging/discovery.json"):
-        raise SystemExit(f"{corpus.root}: no staging records (was staging removed?); run `ringmo build` again")
     records = [corpus.read_json(rel) for rel in corpus.glob("staging/inputs/*.json")]
     return _inputs_from(records, corpus.read_json("staging/discovery.json")["problems"])
 
@@ -176,13 +231,29 @@ def pack_stage(corpus: Store, curated: pa.Table, config: BuildConfig, engine: En
     pack_config = PackConfig(max_bytes=config.shard_max_mb * 1024 * 1024,
                              max_count=config.shard_max_count, seed=config.seed)
     plans = plan_shards(kept, pack_config)
-    _drop_stale_shards(corpus, {p.shard for p in plans})
     by_id = {row["tile_id"]: row for row in kept.to_pylist()}
-    jobs = [tasks.PackTask(p.shard, tuple(by_id[t] for t in p.tile_ids), corpus.root) for p in plans]
+    jobs = [tasks.PackTask(p.shard, rows, corpus.root, plan_digest(rows))
+            for p in plans for rows in [tuple(by_id[t] for t in p.tile_ids)]]
+    # A compacted staging lacks the bytes of tiles its shards hold. A new plan may set aside
+    # tiles the old shards hold and keep ones set aside before: bring every blob back while
+    # the last plan's shards are still all there (compaction then sorts them out anew).
+    if not all(tasks.is_packed(job) for job in jobs):
+        restore_staging(corpus, set(pc.drop_null(curated.column("stage_file")).to_pylist()), curated)
+    _drop_stale_shards(corpus, {p.shard for p in plans})
     packed = [None] * len(jobs)
     for index, record in engine.map(tasks.pack, jobs, desc="pack"):
         packed[index] = record
     return packed
+
+
+def plan_digest(rows: tuple[dict, ...]) -> str:
+    """What a shard will hold, as a digest: a shard written for another plan (an earlier
+    curation) has the same name but another digest, so it is rewritten, not reused."""
+    sha = hashlib.sha256()
+    for row in rows:
+        sha.update(f"{row['tile_id']}:{row['format']}:{row['stage_size']}\n".encode())
+        sha.update(sample_metadata(row))
+    return sha.hexdigest()
 
 
 def _drop_stale_shards(corpus: Store, planned: set[str]) -> None:

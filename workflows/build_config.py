@@ -47,6 +47,9 @@ class BuildConfig:
     # engine
     scheduler: str | None = None  # None: a local cluster; tcp://host:8786; sync: in-process
     workers: int | None = None
+    # what happens to what is already there (build only)
+    overwrite: bool = False  # replace a corpus built from other inputs or tiling settings
+    keep_staging: bool = False  # keep every staged candidate (default: only what curate needs)
 
     def tiling_fields(self) -> dict:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""

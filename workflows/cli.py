@@ -41,6 +41,12 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
     pack.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler, or 'sync'")
     pack.add_argument("--workers", type=int, help="local cluster worker processes (default: cores)")
     pack.add_argument("--quiet", action="store_true", help="no progress bars")
+    pack.add_argument("--keep-staging", action="store_true", default=None,
+                      help="keep every staged candidate (default: drop the staged bytes of kept tiles, "
+                      "which the shards hold, and of tiles rejected for quality)")
+    if tiling:
+        pack.add_argument("--overwrite", action="store_true", default=None,
+                          help="replace an existing corpus built from other inputs or tiling settings")
 
 
 def parser() -> argparse.ArgumentParser:

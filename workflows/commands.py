@@ -10,7 +10,7 @@ from workflows.config import make_config
 
 _OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "whole_image", "resize", "dedup_distance",
               "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
-              "max_per_scene", "split", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers")
+              "max_per_scene", "split", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers", "overwrite", "keep_staging")
 
 
 def _overrides(args: argparse.Namespace) -> dict:

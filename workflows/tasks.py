@@ -39,6 +39,7 @@ class PackTask:
     shard: str
     rows: tuple[dict, ...]
     corpus: str
+    plan: str = ""  # digest of what the shard holds (build.plan_digest)
 
 
 def _problem(error: BaseException) -> str:
@@ -88,16 +89,28 @@ def tile(task: TileTask) -> dict:
 
 def pack(task: PackTask) -> dict:
     """Write one shard from staged bytes and record where each sample landed."""
-    store, record_path = Store(task.corpus), packed_record(task.shard)
-    if store.exists(record_path) and store.exists(task.shard):
-        return store.read_json(record_path)
+    store = Store(task.corpus)
+    record = is_packed(task)
+    if record:
+        return record
     placements, digest = write_shard(list(task.rows), task.corpus, task.shard, checkpoint=hook("pack"))
     fault_point("pack.renamed")
     size = store.size(task.shard)
-    record = {"shard": task.shard, "sha256": digest, "bytes": size, "placements": placements}
-    store.write_json(record_path, record)
+    record = {"shard": task.shard, "sha256": digest, "bytes": size, "plan": task.plan,
+              "placements": placements}
+    store.write_json(packed_record(task.shard), record)
     fault_point("pack.recorded")
     return record
+
+
+def is_packed(task: PackTask) -> dict | None:
+    """The record of ``task``'s shard if it is written for this very plan, else ``None``."""
+    store, record_path = Store(task.corpus), packed_record(task.shard)
+    if store.exists(record_path) and store.exists(task.shard):
+        record = store.read_json(record_path)
+        if record.get("plan") == task.plan:
+            return record
+    return None
 
 
 def packed_record(shard: str) -> str:

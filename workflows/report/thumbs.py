@@ -8,8 +8,6 @@ caller says so.
 
 from __future__ import annotations
 
-import io
-import tarfile
 from dataclasses import dataclass, field
 from catalogs.store import Store
 
@@ -18,6 +16,7 @@ import pandas as pd
 
 from catalogs.schema import DUPLICATE, KEPT
 from pipeline.encode import decode
+from workflows.staging import shard_member, staged_bytes
 
 
 @dataclass(frozen=True)
@@ -47,18 +46,15 @@ def pick_clusters(rows: pd.DataFrame, *, max_clusters: int = 4) -> list[tuple[st
 
 
 def _staged_bytes(store: Store, row) -> bytes | None:
-    if not isinstance(row.stage_file, str) or pd.isna(row.stage_offset) or not store.exists(row.stage_file):
+    if not isinstance(row.stage_file, str) or pd.isna(row.stage_offset):
         return None
-    return store.read_range(row.stage_file, int(row.stage_offset), int(row.stage_size))
+    return staged_bytes(store, row.tile_id, row.stage_file, int(row.stage_offset), int(row.stage_size))
 
 
 def _shard_bytes(store: Store, row) -> bytes | None:
     if not isinstance(row.shard, str) or pd.isna(row.offset) or not store.exists(row.shard):
         return None
-    fragment = store.read_range(row.shard, int(row.offset), int(row.size))
-    with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
-        member = tar.extractfile(f"{row.tile_id}.{row.format}")
-        return member.read() if member is not None else None
+    return shard_member(store, row.shard, row.offset, row.size, f"{row.tile_id}.{row.format}")
 
 
 def sample_bytes(store: Store, row) -> bytes | None:

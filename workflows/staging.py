@@ -1,0 +1,135 @@
+"""Staged bytes after a build: keep only what the shards do not hold, bring it back for curate.
+
+The tile stage writes every candidate that passed the quality screen into
+``staging/{scene}.tiles``. Once the shards are written those bytes are there twice: a corpus
+would take ~2x its shards on disk. So a finished build *compacts* staging (unless
+``--keep-staging``):
+
+- kept tiles' bytes are dropped (their shard holds them, checked by sha256 on the way back);
+- bytes of tiles curation set aside (``duplicate``, ``balanced_out``), which a later
+  ``ringmo curate`` with other settings may keep, move to ``staging/{scene}.rest`` with an
+  index ``staging/{scene}.rest.json`` (``{tile_id: [offset, size]}``);
+- tiles rejected by the quality screen never had staged bytes.
+
+Before anything needs staged bytes again (a pack with a new plan), :func:`restore_staging`
+rebuilds each missing ``.tiles`` blob byte for byte at the offsets the candidate rows record,
+from the shards and the ``.rest`` file, so the rest of the build runs exactly as on a corpus
+that kept its staging, and gives byte-identical shards and catalog.
+
+Each step is atomic per scene: a ``.tiles`` blob is removed only after its ``.rest`` index is
+written, and restored blobs are written whole, so a run killed anywhere resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from catalogs.errors import CorpusError
+from catalogs.layout import CATALOG_FILES
+from catalogs.schema import KEPT
+from catalogs.store import Store
+
+
+def rest_paths(blob: str) -> tuple[str, str]:
+    """(``.rest`` blob, its index) for a staged ``staging/{scene}.tiles`` blob."""
+    stem = blob.removesuffix(".tiles")
+    return f"{stem}.rest", f"{stem}.rest.json"
+
+
+def _staged_rows(table: pa.Table) -> pa.Table:
+    return table.filter(pc.is_valid(table.column("stage_size")))
+
+
+def compact_staging(corpus: Store, curated: pa.Table) -> dict:
+    """Drop staged bytes the shards hold; keep set-aside candidates' bytes. Returns byte counts."""
+    staged = _staged_rows(curated).select(["tile_id", "status", "stage_file", "stage_offset", "stage_size"])
+    kept_bytes = aside_bytes = 0
+    for blob in sorted(set(staged.column("stage_file").to_pylist())):
+        rows = staged.filter(pc.equal(staged.column("stage_file"), blob)).to_pylist()
+        if not corpus.exists(blob):
+            continue  # compacted by an earlier (killed) run
+        aside = sorted((r for r in rows if r["status"] != KEPT), key=lambda r: r["stage_offset"])
+        rest, index_path = rest_paths(blob)
+        index, offset = {}, 0
+        with corpus.open(blob) as source, corpus.writing(rest) as sink:
+            for row in aside:
+                source.seek(row["stage_offset"])
+                sink.write(source.read(row["stage_size"]))
+                index[row["tile_id"]] = [offset, row["stage_size"]]
+                offset += row["stage_size"]
+        corpus.write_json(index_path, index)
+        corpus.remove(blob)
+        aside_bytes += offset
+        kept_bytes += sum(r["stage_size"] for r in rows if r["status"] == KEPT)
+    return {"dropped_bytes": kept_bytes, "kept_aside_bytes": aside_bytes}
+
+
+def restore_staging(corpus: Store, blobs: set[str], candidates: pa.Table) -> int:
+    """Rebuild the missing ``blobs`` from the shards and ``.rest`` files; returns how many.
+
+    ``candidates`` are the staged candidate rows (``stage_file/offset/size``). Kept tiles are
+    found through the current catalog and checked against its sha256.
+    """
+    missing = sorted(b for b in blobs if not corpus.exists(b))
+    if not missing:
+        return 0
+    placed = _kept_placements(corpus)
+    staged = _staged_rows(candidates)
+    for blob in missing:
+        rows = staged.filter(pc.equal(staged.column("stage_file"), blob)).to_pylist()
+        rest, index_path = rest_paths(blob)
+        index = corpus.read_json(index_path) if corpus.exists(index_path) else {}
+        with corpus.writing(blob) as sink:
+            for row in sorted(rows, key=lambda r: r["stage_offset"]):
+                data = _bytes_back(corpus, row, index, rest, placed)
+                if sink.tell() != row["stage_offset"]:
+                    raise CorpusError(corpus.url(blob), f"cannot be restored: tile {row['tile_id']} belongs at "
+                                      f"byte {row['stage_offset']}, not {sink.tell()}")
+                sink.write(data)
+    return len(missing)
+
+
+def _kept_placements(corpus: Store) -> dict[str, dict]:
+    path = CATALOG_FILES["tiles"]
+    if not corpus.exists(path):
+        return {}
+    table = corpus.read_parquet(path, columns=["tile_id", "format", "shard", "offset", "size", "sha256"])
+    return {row["tile_id"]: row for row in table.to_pylist()}
+
+
+def _bytes_back(corpus: Store, row: dict, index: dict, rest: str, placed: dict[str, dict]) -> bytes:
+    tile_id = row["tile_id"]
+    if tile_id in index:
+        offset, size = index[tile_id]
+        return corpus.read_range(rest, offset, size)
+    where = placed.get(tile_id)
+    if where is not None and where["shard"] and corpus.exists(where["shard"]):
+        data = shard_member(corpus, where["shard"], where["offset"], where["size"], f"{tile_id}.{where['format']}")
+        if data is not None and len(data) == row["stage_size"] and hashlib.sha256(data).hexdigest() == where["sha256"]:
+            return data
+    raise CorpusError(corpus.root, f"the staged bytes of tile {tile_id} are gone (neither in staging nor "
+                      "in its shard); rebuild with `ringmo build ... --overwrite`")
+
+
+def shard_member(store: Store, shard: str, offset: int, size: int, name: str) -> bytes | None:
+    """One member's bytes out of the sample that starts at ``offset`` in ``shard``."""
+    fragment = store.read_range(shard, int(offset), int(size))
+    with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
+        member = tar.extractfile(name)
+        return member.read() if member is not None else None
+
+
+def staged_bytes(store: Store, tile_id: str, stage_file: str, offset: int, size: int) -> bytes | None:
+    """A candidate's staged bytes, whether staging is whole or compacted (``None``: gone)."""
+    if store.exists(stage_file):
+        return store.read_range(stage_file, offset, size)
+    rest, index_path = rest_paths(stage_file)
+    if not store.exists(index_path):
+        return None
+    where = store.read_json(index_path).get(tile_id)
+    return None if where is None else store.read_range(rest, where[0], where[1])
