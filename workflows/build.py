@@ -36,7 +36,7 @@ from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
 from workflows.labels import attach_labels
 from workflows.report import write_report
-from workflows.staging import compact_staging, restore_staging
+from workflows.staging import compact_staging, forget_scene, restore_staging
 from workflows.tiling import tile_config_from
 
 
@@ -70,11 +70,12 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     fault_point("build.started")
     with open_engine(config.scheduler, config.workers, progress=progress) as engine:
         inputs = recorded_inputs(corpus) if reuse_inputs else ingest_stage(config, listed, engine)
-        failures = tile_stage(config, inputs.scenes, engine)
-        candidates = load_candidates(corpus, inputs.scenes, failures)
-        curated = run_curation(candidates, curate_config_from(config))
-        write_parquet(curated, corpus.url("staging/curated.parquet"))
-        fault_point("curate.written")
+        failures, curated = tile_and_curate(corpus, config, inputs, engine)
+        lost = restore_for_packing(corpus, curated, config)
+        if lost:  # bytes gone with a lost shard: tile those scenes again (same bytes)
+            for blob in lost:
+                forget_scene(corpus, blob)
+            failures, curated = tile_and_curate(corpus, config, inputs, engine)
         packed = pack_stage(corpus, curated, config, engine)
     _remove_temporaries(corpus)  # those of workers killed and retried during this run
     fault_point("assemble.started")
@@ -216,6 +217,16 @@ def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> 
     return failures
 
 
+def tile_and_curate(corpus: Store, config: BuildConfig, inputs: Inputs, engine: Engine) -> tuple[dict, pa.Table]:
+    """Tile what is not staged yet, then curate every candidate (metadata only)."""
+    failures = tile_stage(config, inputs.scenes, engine)
+    candidates = load_candidates(corpus, inputs.scenes, failures)
+    curated = run_curation(candidates, curate_config_from(config))
+    write_parquet(curated, corpus.url("staging/curated.parquet"))
+    fault_point("curate.written")
+    return failures, curated
+
+
 def load_candidates(corpus: Store, scenes: list[SceneInfo], failures: dict[str, str]) -> pa.Table:
     """All staged candidate rows, in scene-id order (metadata only: no pixels are read)."""
     tables = [corpus.read_parquet(f"staging/{s.scene_id}.parquet")
@@ -225,21 +236,32 @@ def load_candidates(corpus: Store, scenes: list[SceneInfo], failures: dict[str, 
     return pa.concat_tables([conform(t, CANDIDATE_SCHEMA) for t in tables])
 
 
-def pack_stage(corpus: Store, curated: pa.Table, config: BuildConfig, engine: Engine) -> list[dict]:
-    """Write the shards of the kept rows; previously written shards of this plan are skipped."""
+def pack_jobs(corpus: Store, curated: pa.Table, config: BuildConfig) -> list[tasks.PackTask]:
+    """One job per planned shard of the kept rows."""
     kept = curated.filter(pc.equal(curated.column("status"), "kept"))
     pack_config = PackConfig(max_bytes=config.shard_max_mb * 1024 * 1024,
                              max_count=config.shard_max_count, seed=config.seed)
-    plans = plan_shards(kept, pack_config)
     by_id = {row["tile_id"]: row for row in kept.to_pylist()}
-    jobs = [tasks.PackTask(p.shard, rows, corpus.root, plan_digest(rows))
-            for p in plans for rows in [tuple(by_id[t] for t in p.tile_ids)]]
-    # A compacted staging lacks the bytes of tiles its shards hold. A new plan may set aside
-    # tiles the old shards hold and keep ones set aside before: bring every blob back while
-    # the last plan's shards are still all there (compaction then sorts them out anew).
-    if not all(tasks.is_packed(job) for job in jobs):
-        restore_staging(corpus, set(pc.drop_null(curated.column("stage_file")).to_pylist()), curated)
-    _drop_stale_shards(corpus, {p.shard for p in plans})
+    return [tasks.PackTask(p.shard, rows, corpus.root, plan_digest(rows))
+            for p in plan_shards(kept, pack_config) for rows in [tuple(by_id[t] for t in p.tile_ids)]]
+
+
+def restore_for_packing(corpus: Store, curated: pa.Table, config: BuildConfig) -> set[str]:
+    """Bring back compacted staging if a shard must be (re)written; returns blobs that are lost.
+
+    A new plan may set aside tiles the old shards hold and keep ones set aside before, so
+    every blob comes back while the last plan's shards are still all there (compaction then
+    sorts them out anew). Nothing is restored when every shard of the plan is already written.
+    """
+    if all(tasks.is_packed(job) for job in pack_jobs(corpus, curated, config)):
+        return set()
+    return restore_staging(corpus, set(pc.drop_null(curated.column("stage_file")).to_pylist()), curated)
+
+
+def pack_stage(corpus: Store, curated: pa.Table, config: BuildConfig, engine: Engine) -> list[dict]:
+    """Write the shards of the kept rows; previously written shards of this plan are skipped."""
+    jobs = pack_jobs(corpus, curated, config)
+    _drop_stale_shards(corpus, {job.shard for job in jobs})
     packed = [None] * len(jobs)
     for index, record in engine.map(tasks.pack, jobs, desc="pack"):
         packed[index] = record

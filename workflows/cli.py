@@ -42,8 +42,8 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
     pack.add_argument("--workers", type=int, help="local cluster worker processes (default: cores)")
     pack.add_argument("--quiet", action="store_true", help="no progress bars")
     pack.add_argument("--keep-staging", action="store_true", default=None,
-                      help="keep every staged candidate (default: drop the staged bytes of kept tiles, "
-                      "which the shards hold, and of tiles rejected for quality)")
+                      help="keep the staged bytes of kept tiles too (default: a finished build keeps in "
+                      "staging only the tiles curation set aside; the shards hold the others)")
     if tiling:
         pack.add_argument("--overwrite", action="store_true", default=None,
                           help="replace an existing corpus built from other inputs or tiling settings")

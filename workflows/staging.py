@@ -29,8 +29,6 @@ import tarfile
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from catalogs.errors import CorpusError
-from catalogs.layout import CATALOG_FILES
 from catalogs.schema import KEPT
 from catalogs.store import Store
 
@@ -69,37 +67,46 @@ def compact_staging(corpus: Store, curated: pa.Table) -> dict:
     return {"dropped_bytes": kept_bytes, "kept_aside_bytes": aside_bytes}
 
 
-def restore_staging(corpus: Store, blobs: set[str], candidates: pa.Table) -> int:
-    """Rebuild the missing ``blobs`` from the shards and ``.rest`` files; returns how many.
+def restore_staging(corpus: Store, blobs: set[str], candidates: pa.Table) -> set[str]:
+    """Rebuild the missing ``blobs`` from the shards and ``.rest`` files.
 
     ``candidates`` are the staged candidate rows (``stage_file/offset/size``). Kept tiles are
-    found through the current catalog and checked against its sha256.
+    found through the shard records of the last packing and checked against their sha256. Returns the blobs that
+    cannot be restored (a shard lost or damaged since): their scenes must be tiled again,
+    which gives the same bytes.
     """
     missing = sorted(b for b in blobs if not corpus.exists(b))
     if not missing:
-        return 0
+        return set()
     placed = _kept_placements(corpus)
     staged = _staged_rows(candidates)
+    lost = set()
     for blob in missing:
         rows = staged.filter(pc.equal(staged.column("stage_file"), blob)).to_pylist()
         rest, index_path = rest_paths(blob)
         index = corpus.read_json(index_path) if corpus.exists(index_path) else {}
-        with corpus.writing(blob) as sink:
-            for row in sorted(rows, key=lambda r: r["stage_offset"]):
-                data = _bytes_back(corpus, row, index, rest, placed)
-                if sink.tell() != row["stage_offset"]:
-                    raise CorpusError(corpus.url(blob), f"cannot be restored: tile {row['tile_id']} belongs at "
-                                      f"byte {row['stage_offset']}, not {sink.tell()}")
-                sink.write(data)
-    return len(missing)
+        try:
+            with corpus.writing(blob) as sink:  # an exception inside publishes nothing
+                for row in sorted(rows, key=lambda r: r["stage_offset"]):
+                    if sink.tell() != row["stage_offset"]:
+                        raise _Gone(row["tile_id"])
+                    sink.write(_bytes_back(corpus, row, index, rest, placed))
+        except _Gone:
+            lost.add(blob)
+    return lost
+
+
+class _Gone(Exception):
+    """A staged tile whose bytes are neither in staging nor (intact) in a shard."""
 
 
 def _kept_placements(corpus: Store) -> dict[str, dict]:
-    path = CATALOG_FILES["tiles"]
-    if not corpus.exists(path):
-        return {}
-    table = corpus.read_parquet(path, columns=["tile_id", "format", "shard", "offset", "size", "sha256"])
-    return {row["tile_id"]: row for row in table.to_pylist()}
+    """Where the last packing put each kept tile, from its shard records (the catalog may be gone)."""
+    placed = {}
+    for rel in corpus.glob("staging/packed/*.json"):
+        for placement in corpus.read_json(rel)["placements"]:
+            placed[placement["tile_id"]] = placement
+    return placed
 
 
 def _bytes_back(corpus: Store, row: dict, index: dict, rest: str, placed: dict[str, dict]) -> bytes:
@@ -109,11 +116,21 @@ def _bytes_back(corpus: Store, row: dict, index: dict, rest: str, placed: dict[s
         return corpus.read_range(rest, offset, size)
     where = placed.get(tile_id)
     if where is not None and where["shard"] and corpus.exists(where["shard"]):
-        data = shard_member(corpus, where["shard"], where["offset"], where["size"], f"{tile_id}.{where['format']}")
+        try:
+            data = shard_member(corpus, where["shard"], where["offset"], where["size"],
+                                f"{tile_id}.{row['format']}")
+        except (OSError, tarfile.TarError):
+            data = None
         if data is not None and len(data) == row["stage_size"] and hashlib.sha256(data).hexdigest() == where["sha256"]:
             return data
-    raise CorpusError(corpus.root, f"the staged bytes of tile {tile_id} are gone (neither in staging nor "
-                      "in its shard); rebuild with `ringmo build ... --overwrite`")
+    raise _Gone(tile_id)
+
+
+def forget_scene(corpus: Store, blob: str) -> None:
+    """Drop a scene's staged state so the tile stage stages it again from its source."""
+    rest, index_path = rest_paths(blob)
+    for rel in (index_path, rest, blob, blob.removesuffix(".tiles") + ".parquet"):
+        corpus.remove(rel)
 
 
 def shard_member(store: Store, shard: str, offset: int, size: int, name: str) -> bytes | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from catalogs.errors import CorpusError
+
 from catalogs.manifest import read_manifest
 from workflows.build import build
 from tests.workflows.conftest import small_build_config
@@ -52,5 +54,5 @@ def test_interrupted_build_resumes_to_identical_bytes(raw_scenes, built_corpus, 
 
 def test_changing_tiling_settings_on_a_corpus_is_refused(raw_scenes, built_corpus):
     corpus, _ = built_corpus
-    with pytest.raises(SystemExit, match="tile_size"):
+    with pytest.raises(CorpusError, match="tile_size"):
         build(small_build_config(raw_scenes, corpus, tile_size=64), progress=False)
