@@ -44,6 +44,9 @@ CANDIDATE_FIELDS = [
     pa.field("scene_id", pa.string(), nullable=False),
     pa.field("uri", pa.string(), nullable=False),  # source scene URI
     pa.field("sensor", pa.string(), nullable=False),
+    pa.field("platform", pa.string()),  # e.g. "landsat-8", "sentinel-2a" (product registry)
+    pa.field("product", pa.string()),  # product type / processing level, e.g. "L1TP", "MSIL2A", "GRD"
+    pa.field("sensor_source", pa.string()),  # evidence that named the sensor: stac|list|sidecar|tags|name|gsd|rule
     pa.field("bands", pa.string()),  # comma-separated band names in sample order
     pa.field("band_count", pa.int16()),
     pa.field("dtype", pa.string()),  # sample dtype (uint8, uint16, float32, ...)
@@ -108,6 +111,12 @@ SCENE_SCHEMA = pa.schema(
         pa.field("georeferenced", pa.bool_()),
         pa.field("gsd_m", pa.float64()),
         pa.field("sensor", pa.string()),
+        pa.field("platform", pa.string()),
+        pa.field("product", pa.string()),
+        pa.field("sensor_source", pa.string()),
+        pa.field("bands", pa.string()),  # registry band names of the scene, comma-separated
+        pa.field("qa_uri", pa.string()),  # the product's own quality/cloud mask raster
+        pa.field("qa_kind", pa.string()),
         pa.field("acquired", pa.timestamp("ms", tz="UTC")),
         pa.field("checksum", pa.string()),  # "sha256:<hex>" of the file's bytes
         pa.field("geometry", pa.binary()),  # WKB footprint in EPSG:4326

@@ -28,7 +28,10 @@ from catalogs.keys import scene_id_for, scene_id_for_unreadable
 from pipeline.footprint import densified_footprint, gsd_metres
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
-from pipeline.sensors import DEFAULT_RULES, acquired_from, match_rule
+from pipeline.products.grouping import split_band
+from pipeline.products.identify import band_names_for, identify
+from pipeline.recognize import decide, hint_source, prepare_product
+from pipeline.sensors import DEFAULT_RULES, acquired_from
 from pipeline.uris import is_remote, local_path, normalize_uri, suffix_of, to_gdal_path
 
 MAX_PIXELS = 2**34
@@ -285,21 +288,8 @@ def file_checksum(uri: str) -> str:
     return "sha256-uri:" + hashlib.sha256(normalize_uri(uri).encode()).hexdigest()
 
 
-def read_scene_info(
-    ref: SourceRef,
-    rules: Sequence[SensorRule] = DEFAULT_RULES,
-    *,
-    checksum: bool = True,
-    max_pixels: int = MAX_PIXELS,
-    max_side: int = MAX_SIDE,
-) -> SceneInfo:
-    """Describe one scene or raise ``SceneError(uri, problem)``.
-
-    With ``checksum=False`` the checksum is "" and the scene id comes from the URI
-    (``scene_id_for_unreadable``), for quick dry runs over remote inputs.
-    """
-    uri = ref.uri
-    _check_local(uri)
+def _open_facts(uri: str, max_pixels: int, max_side: int) -> tuple[_Georef, dict, dict, tuple]:
+    """Open ``uri`` once, run every check, and return (georef, tags, facts, band descriptions)."""
     with gdal_env(uri), warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with _open(uri) as ds:
@@ -309,28 +299,92 @@ def read_scene_info(
             geo = _georeference(ds, uri)
             _check_valid_pixels(ds, uri)
             tags = {str(k): str(v) for k, v in ds.tags().items()}
-            nodata = None if ds.nodata is None else float(ds.nodata)
             facts = dict(driver=ds.driver, width=ds.width, height=ds.height, band_count=ds.count,
-                         dtypes=tuple(ds.dtypes), block_shape=tuple(int(v) for v in ds.block_shapes[0]))
-    try:
-        digest = file_checksum(uri) if checksum else ""
-    except Exception as exc:  # noqa: BLE001 - network/backend errors become a scene error
-        raise SceneError(uri, f"could not be read for its checksum: {exc}") from exc
-    rule = match_rule(uri, rules, hint=ref.sensor)
+                         dtypes=tuple(ds.dtypes), block_shape=tuple(int(v) for v in ds.block_shapes[0]),
+                         nodata=None if ds.nodata is None else float(ds.nodata))
+            return geo, tags, facts, tuple(ds.descriptions)
+
+
+def _single_file(ref: SourceRef, rules, tags: dict, geo: _Georef, descriptions: tuple) -> dict:
+    """Registry identification of one raster file, the rule decision and its band names."""
+    parts = split_band(ref.uri.replace("\\", "/").rsplit("/", 1)[-1])
+    identity = identify(ref.uri, tags, hint=ref.sensor, hint_source=hint_source(ref),
+                        prefix=parts[0] if parts else None, local=not is_remote(ref.uri) and not ref.uri.startswith("/vsi"),
+                        gsd_m=geo.gsd_m if geo.georeferenced else None)
+    decision = decide(ref.uri, rules, identity, ref.sensor, hint_source(ref))
+    band_names = band_names_for(decision.sensor, descriptions, parts[1] if parts else None)
+    return dict(identity=identity, decision=decision, band_names=band_names, qa_uri=None, qa_kind=None)
+
+
+def read_scene_info(
+    ref: SourceRef,
+    rules: Sequence[SensorRule] = DEFAULT_RULES,
+    *,
+    checksum: bool = True,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int = MAX_SIDE,
+    product_dir: str | None = None,
+) -> SceneInfo:
+    """Describe one scene or raise ``SceneError(uri, problem)``.
+
+    With ``checksum=False`` the checksum is "" and the scene id comes from the URI
+    (``scene_id_for_unreadable``), for quick dry runs over remote inputs. A ref with
+    ``members`` (per-band files of one product) becomes one scene read through a VRT written
+    to ``product_dir`` (see :func:`pipeline.recognize.prepare_product`).
+    """
+    product = None
+    uri = ref.uri
+    if ref.members:
+        product = prepare_product(ref, rules, product_dir=product_dir,
+                                  checksum=_member_checksum if checksum else None)
+        uri = product.vrt_uri
+    else:
+        _check_local(uri)
+    geo, tags, facts, descriptions = _open_facts(uri, max_pixels, max_side)
+    if product is not None:
+        digest, scene_id = product.checksum, product.scene_id
+        known = dict(identity=product.identity, decision=product.decision, band_names=product.band_names,
+                     qa_uri=product.qa_uri, qa_kind=product.qa_kind)
+    else:
+        try:
+            digest = file_checksum(uri) if checksum else ""
+        except Exception as exc:  # noqa: BLE001 - network/backend errors become a scene error
+            raise SceneError(uri, f"could not be read for its checksum: {exc}") from exc
+        scene_id = scene_id_for(digest) if digest else scene_id_for_unreadable(uri)
+        known = _single_file(ref, rules, tags, geo, descriptions)
+    identity, decision = known["identity"], known["decision"]
+    by_rule = acquired_from(ref.uri, {}, decision.rule) if decision.source == "rule" else None
     t = geo.transform
     return SceneInfo(
-        scene_id=scene_id_for(digest) if digest else scene_id_for_unreadable(uri),
+        scene_id=scene_id,
         uri=uri,
-        nodata=nodata,
         crs=geo.crs,
         transform=(t.a, t.b, t.c, t.d, t.e, t.f),
         georeferenced=geo.georeferenced,
         gsd_m=geo.gsd_m,
         footprint_wkb=geo.footprint_wkb,
-        sensor=rule.name,
-        acquired=ref.acquired or acquired_from(uri, tags, rule),
+        sensor=decision.sensor,
+        acquired=_to_ms(ref.acquired or by_rule or identity.acquired),
         checksum=digest,
         label=ref.label,
         tags=tags,
+        platform=identity.platform if decision.sensor == identity.sensor else None,
+        product=identity.product if decision.sensor == identity.sensor else None,
+        sensor_source=decision.source,
+        band_names=known["band_names"],
+        qa_uri=known["qa_uri"],
+        qa_kind=known["qa_kind"],
         **facts,
     )
+
+
+def _to_ms(when):
+    """Catalog timestamps are milliseconds (Landsat MTL times carry 7 decimals)."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000) if when is not None else None
+
+
+def _member_checksum(uri: str) -> str:
+    try:
+        return file_checksum(uri)
+    except Exception as exc:  # noqa: BLE001 - a member that cannot be read rejects its product
+        raise SceneError(uri, f"could not be read for its checksum: {exc}") from exc

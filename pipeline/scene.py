@@ -25,6 +25,9 @@ class SourceRef:
     acquired: datetime | None = None
     label: str | None = None
     origin: str = ""  # the listing it came from (directory, list file, STAC item), for messages
+    # Per-band files of one product (``pipeline.products.grouping``): (band token, uri) pairs;
+    # ``uri`` is then the members' name pattern (``/d/l8_{band}.tif``), not a file.
+    members: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,10 @@ class SensorRule:
 
     name: str
     pattern: str = "*"
-    bands: tuple[int, ...] | None = None  # 1-based source band indexes in sample order; None = all
+    # Sample bands in order: 1-based source band indexes, or band names (``B04``, ``VV``) that
+    # resolve against the scene's band names; None = all (grouped products: the registry's
+    # default selection, see ``pipeline.products.bands.DEFAULT_BANDS``).
+    bands: tuple[int | str, ...] | None = None
     band_names: tuple[str, ...] | None = None  # names for the selected bands
     scaling: str = "auto"  # auto | none | percentile | sar_db | minmax
     out_dtype: str = "uint8"  # uint8 | native

@@ -14,46 +14,13 @@ from fnmatch import fnmatchcase
 
 from pipeline.scene import SensorRule
 
-_S2_DATE = r"(?P<date>\d{8}T\d{6})"
-_LANDSAT_DATE = r"_\d{6}_(?P<date>\d{8})_"  # LC08_L2SP_PPPRRR_<acquired>_<processed>_...
-_NAIP_DATE = r"_(?P<date>(?:19|20)\d{6})(?:[_.]|$)"
-
-
-def _rules(name: str, patterns: Sequence[str], **fields) -> tuple[SensorRule, ...]:
-    return tuple(SensorRule(name=name, pattern=p, **fields) for p in patterns)
-
-
-#: Specific product naming first, generic words after, the catch-all last.
+#: Settings per sensor name; which sensor a scene is comes from the product registry
+#: (``pipeline.products``), so these rules have no glob (``pattern=""``: matched by name only)
+#: and the catch-all "unknown" comes last. SAR is scaled from dB by default.
 DEFAULT_RULES: tuple[SensorRule, ...] = (
-    *_rules(
-        "sentinel2",
-        ("*s2[abcd]_msi*", "*/t[0-9][0-9][a-z][a-z][a-z]_[0-9]*t[0-9]*_*", "*sentinel-2*",
-         "*sentinel2*", "*sentinel_2*"),
-        acquired_pattern=_S2_DATE,
-    ),
-    *_rules(
-        "landsat",
-        ("*l[cteo]0[4-9]_l[12]*", "*landsat*"),
-        acquired_pattern=_LANDSAT_DATE,
-    ),
-    *_rules(
-        "sentinel1",
-        ("*s1[abcd]_*", "*sentinel-1*", "*sentinel1*", "*sentinel_1*"),
-        scaling="sar_db",
-        acquired_pattern=_S2_DATE,
-    ),
-    *_rules(
-        "sar",
-        ("*[_/.-]sar[_/.-]*", "*capella*", "*iceye*", "*umbra*", "*palsar*", "*terrasar*",
-         "*cosmo-skymed*", "*radarsat*"),
-        scaling="sar_db",
-    ),
-    *_rules(
-        "aerial",
-        ("*naip*", "*/m_[0-9][0-9][0-9][0-9][0-9][0-9][0-9]_*", "*aerial*", "*ortho*", "*uav*",
-         "*drone*"),
-        acquired_pattern=_NAIP_DATE,
-    ),
+    SensorRule(name="sentinel1", pattern="", scaling="sar_db"),
+    SensorRule(name="iceye", pattern="", scaling="sar_db"),
+    SensorRule(name="capella", pattern="", scaling="sar_db"),
     SensorRule(name="unknown", pattern="*"),
 )
 
@@ -68,8 +35,9 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _by_hint(hint: str, rules: Sequence[SensorRule]) -> SensorRule | None:
-    """The rule a listing's hint names: "Sentinel-2A" names "sentinel2" (longest name wins)."""
+def by_hint(hint: str, rules: Sequence[SensorRule]) -> SensorRule | None:
+    """The rule a sensor name or listing hint names: "Sentinel-2A" names "sentinel2" (longest
+    name wins)."""
     want = _squash(hint)
     named = [r for r in rules if _squash(r.name) and want.startswith(_squash(r.name))]
     return max(named, key=lambda r: len(_squash(r.name))) if named else None
@@ -79,15 +47,15 @@ def match_rule(uri: str, rules: Sequence[SensorRule] = DEFAULT_RULES, hint: str 
     """The rule for ``uri``: a hint naming a rule wins, else the first glob match, else unknown.
 
     Globs match the whole URI case-insensitively (backslashes read as slashes), so patterns
-    usually start with ``*``.
+    usually start with ``*``; a rule with an empty pattern is found by name only.
     """
     if hint:
-        named = _by_hint(hint, rules)
+        named = by_hint(hint, rules)
         if named is not None:
             return named
     path = uri.replace("\\", "/").lower()
     for rule in rules:
-        if fnmatchcase(path, rule.pattern.lower()):
+        if rule.pattern and fnmatchcase(path, rule.pattern.lower()):
             return rule
     return UNKNOWN
 
@@ -99,6 +67,8 @@ def _check_rule(rule: SensorRule) -> None:
         raise ValueError(f"sensor rule {rule.name!r}: out_dtype must be one of {_OUT_DTYPES}")
     if rule.format not in _FORMATS:
         raise ValueError(f"sensor rule {rule.name!r}: format must be one of {_FORMATS}")
+    if rule.bands is not None and not all(isinstance(b, (int, str)) and not isinstance(b, bool) for b in rule.bands):
+        raise ValueError(f"sensor rule {rule.name!r}: bands are 1-based indexes or band names")
     if rule.bands is not None and rule.band_names is not None and len(rule.bands) != len(rule.band_names):
         raise ValueError(f"sensor rule {rule.name!r}: bands and band_names differ in length")
     if rule.acquired_pattern is not None:
@@ -108,6 +78,10 @@ def _check_rule(rule: SensorRule) -> None:
 
 def rules_from_dicts(items: Sequence[Mapping]) -> tuple[SensorRule, ...]:
     """Rules from YAML-style dicts; ``pattern`` may be a list of globs (one rule per glob).
+
+    Without a ``pattern``, a rule named like a registry sensor (``sentinel2``, ``landsat8``)
+    configures the scenes recognized as that sensor (pattern ``""``); any other name is a
+    catch-all (``"*"``) that names every scene it reaches.
 
     Unknown keys and invalid values raise ``ValueError`` naming the rule, so a typo in a config
     fails at load time rather than silently using defaults.
@@ -122,12 +96,18 @@ def rules_from_dicts(items: Sequence[Mapping]) -> tuple[SensorRule, ...]:
         if unknown:
             raise ValueError(f"sensor rule {item['name']!r}: unknown keys {sorted(unknown)}")
         fields = {k: (tuple(v) if k in tuple_fields and v is not None else v) for k, v in item.items()}
-        patterns = fields.pop("pattern", "*")
+        patterns = fields.pop("pattern", "" if _is_registry_sensor(str(item["name"])) else "*")
         for pattern in [patterns] if isinstance(patterns, str) else list(patterns):
             rule = SensorRule(pattern=pattern, **fields)
             _check_rule(rule)
             rules.append(rule)
     return tuple(rules)
+
+
+def _is_registry_sensor(name: str) -> bool:
+    from pipeline.products.bands import BANDS  # the registry's sensor names
+
+    return name in BANDS
 
 
 _FORMATS_DT = (

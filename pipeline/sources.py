@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from urllib.parse import urljoin
 
+from pipeline.products.grouping import group_bands
 from pipeline.scene import SourceRef
 from pipeline.sensors import parse_datetime
 from pipeline.uris import is_remote, local_path, normalize_uri, scheme_of, suffix_of
@@ -261,13 +262,16 @@ def discover(
     *,
     stac_assets: Sequence[str] = ("visual", "data", "image"),
     suffixes: Sequence[str] = RASTER_SUFFIXES,
+    group: bool = True,
 ) -> tuple[list[SourceRef], list[tuple[str, str]]]:
     """Expand ``inputs`` into scene references, sorted and de-duplicated by normalized URI.
 
     Each input is a directory (walked recursively for ``suffixes``), a ``.txt``/``.lst`` list
     of URIs, a STAC Item / ItemCollection / Catalog JSON (the asset is chosen by key or role
     from ``stac_assets``), a glob, or a single file or URL. Returns ``(refs, problems)`` where
-    ``problems`` holds ``(input, message)`` for listings that could not be read.
+    ``problems`` holds ``(input, message)`` for listings that could not be read. With
+    ``group``, the per-band files of one product become one ref with ``members``
+    (:func:`pipeline.products.grouping.group_bands`).
     """
     if isinstance(inputs, str):
         inputs = [inputs]
@@ -275,4 +279,5 @@ def discover(
     refs: list[SourceRef] = []
     for text in inputs:
         refs += _from_input(str(text), stac_assets, suffixes, problems)
-    return _merge(refs), problems
+    refs = _merge(refs)
+    return (group_bands(refs) if group else refs), problems

@@ -32,14 +32,34 @@ class BandPlan:
     fill: float  # value written where pixels are invalid or padded
 
 
+_RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
 def _band_name(src, index: int) -> str:
+    """A source band's own name: its description, else red/green/blue when the file declares
+    an RGB image, else ``b{index}`` (GDAL's default "gray"/"undefined" say nothing)."""
     desc = src.descriptions[index - 1]
     if desc:
         return desc
     interp = src.colorinterp[index - 1]
-    if interp in (ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.gray):
+    if interp in _RGB and all(c in src.colorinterp for c in _RGB):
         return interp.name
     return f"b{index}"
+
+
+def _resolve_names(src, uri: str, bands, known: tuple[str, ...] | None) -> tuple[int, ...]:
+    """1-based indexes of a selection mixing indexes and band names (case-insensitive)."""
+    names = known or tuple(_band_name(src, i) for i in src.indexes)
+    lookup = {str(n).upper(): i for i, n in enumerate(names, start=1)}
+    out = []
+    for band in bands:
+        if isinstance(band, str):
+            if band.upper() not in lookup:
+                raise SceneError(uri, f"rule selects band {band} but the scene's bands are {', '.join(names)}")
+            out.append(lookup[band.upper()])
+        else:
+            out.append(int(band))
+    return tuple(out)
 
 
 def _representable(value: float | None, dtype: str) -> bool:
@@ -52,10 +72,19 @@ def _representable(value: float | None, dtype: str) -> bool:
     return bool(np.isfinite(value)) and float(value).is_integer() and info.min <= value <= info.max
 
 
-def plan_bands(src, uri: str, bands: tuple[int, ...] | None, names: tuple[str, ...] | None) -> BandPlan:
-    """Resolve a rule's band selection against an open dataset (alpha bands are never samples)."""
+def plan_bands(src, uri: str, bands: tuple[int | str, ...] | None, names: tuple[str, ...] | None,
+               known: tuple[str, ...] | None = None) -> BandPlan:
+    """Resolve a rule's band selection against an open dataset (alpha bands are never samples).
+
+    ``known`` are the scene's band names from the product registry (``SceneInfo.band_names``):
+    they name the sample bands and resolve band names in the selection.
+    """
+    if known is not None and len(known) != src.count:
+        known = None
     if bands is None:
         bands = tuple(i for i in src.indexes if src.colorinterp[i - 1] != ColorInterp.alpha)
+    else:
+        bands = _resolve_names(src, uri, bands, known)
     bad = [b for b in bands if b < 1 or b > src.count]
     if bad:
         raise SceneError(uri, f"rule selects band(s) {bad} but the scene has {src.count} band(s)")
@@ -74,7 +103,7 @@ def plan_bands(src, uri: str, bands: tuple[int, ...] | None, names: tuple[str, .
         mask_source = "none"  # a nodata value the dtype cannot hold matches no pixel
     nodata = src.nodata
     fill = float(nodata) if _representable(nodata, dtype) and np.isfinite(nodata) else 0.0
-    names = names or tuple(_band_name(src, b) for b in bands)
+    names = names or tuple(known[b - 1] if known else _band_name(src, b) for b in bands)
     return BandPlan(tuple(bands), tuple(names), dtype, nodata, mask_source, fill)
 
 

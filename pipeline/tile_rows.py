@@ -24,6 +24,7 @@ def scene_columns(scene: SceneInfo, band_names, dtype: str, fmt: str, gsd: float
         acquired = acquired.replace(tzinfo=timezone.utc)  # naive times are taken as UTC
     return {
         "scene_id": scene.scene_id, "uri": scene.uri, "sensor": scene.sensor,
+        "platform": scene.platform, "product": scene.product, "sensor_source": scene.sensor_source,
         "bands": ",".join(band_names), "band_count": len(band_names), "dtype": dtype,
         "format": fmt, "gsd_m": gsd, "width": tile, "height": tile,
         "src_crs": scene.crs or "", "georeferenced": bool(scene.georeferenced),

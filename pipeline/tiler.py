@@ -92,7 +92,7 @@ def _make_plan(src, scene: SceneInfo, rule: SensorRule, config: TileConfig) -> _
     """Bands, the scene's scaler (fitted on a decimated read unless uint8 passes through),
     and the sample format. Native non-uint8 samples get a separate percentile preview so
     quality and pHash still see 8-bit pixels."""
-    bands = plan_bands(src, scene.uri, rule.bands, rule.band_names)
+    bands = plan_bands(src, scene.uri, rule.bands, rule.band_names, scene.band_names)
     n = len(bands.indexes)
     needs_fit = np.dtype(bands.dtype) != np.uint8 or rule.scaling not in ("auto", "none")
     sample, valid = scaler_sample(src, bands, config.scaler_pixels) if needs_fit else (None, None)

@@ -87,7 +87,11 @@ def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter
             "driver": scene.driver, "width": scene.width, "height": scene.height,
             "band_count": scene.band_count, "dtypes": ",".join(scene.dtypes), "nodata": scene.nodata,
             "src_crs": scene.crs, "georeferenced": scene.georeferenced, "gsd_m": scene.gsd_m,
-            "sensor": scene.sensor, "acquired": scene.acquired, "checksum": scene.checksum,
+            "sensor": scene.sensor, "platform": scene.platform, "product": scene.product,
+            "sensor_source": scene.sensor_source,
+            "bands": ",".join(scene.band_names) if scene.band_names else None,
+            "qa_uri": scene.qa_uri, "qa_kind": scene.qa_kind,
+            "acquired": scene.acquired, "checksum": scene.checksum,
             "geometry": scene.footprint_wkb, "candidates": candidates_per_scene.get(scene.scene_id, 0),
         })
     for rejected in inputs.rejected:

@@ -99,7 +99,7 @@ def _nothing_read(summary: dict) -> str:
 
 def discover_inputs(config: BuildConfig) -> tuple[list[SourceRef], list[dict]]:
     """List the inputs; refuse a build where not one raster was found (typo'd or empty input)."""
-    refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets)
+    refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets, group=config.group_bands)
     refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
     problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled]]
     if not refs:

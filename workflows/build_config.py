@@ -27,6 +27,7 @@ class BuildConfig:
     min_entropy: float = 1.5
     sensors: tuple[dict, ...] = ()  # sensor rules (see pipeline.sensors); empty = built-in rules
     stac_assets: tuple[str, ...] = ("visual", "data", "image")
+    group_bands: bool = True  # per-band files of one product (B1..B7, VV/VH) become one multiband scene
     labels: str | None = None  # from-folders | CSV/Parquet of (uri, label); None = unlabeled
     whole_image: bool | None = None  # one sample per input image; None: on for labeled builds
     resize: int | None = None  # whole-image samples resized to resize x resize; None keeps the size
@@ -54,7 +55,8 @@ class BuildConfig:
     def tiling_fields(self) -> dict:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""
         names = ("tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac",
-                 "min_std", "min_entropy", "sensors", "stac_assets", "labels", "whole_image", "resize")
+                 "min_std", "min_entropy", "sensors", "stac_assets", "group_bands", "labels", "whole_image",
+                 "resize")
         return {name: getattr(self, name) for name in names}
 
     def whole(self) -> bool:

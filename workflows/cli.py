@@ -22,6 +22,9 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
         tile.add_argument("--whole-image", action=argparse.BooleanOptionalAction, default=None,
                           help="one sample per input image (default with --labels unless --tile-size)")
         tile.add_argument("--resize", type=int, help="whole-image samples: resize to this side (default: keep)")
+        tile.add_argument("--group-bands", action=argparse.BooleanOptionalAction, default=None,
+                          help="stack the per-band files of one product (B1..B7, VV/VH) into one scene "
+                               "(default on)")
     curate = parser.add_argument_group("curation")
     curate.add_argument("--dedup-distance", type=int, help="near-duplicate Hamming radius (pHash bits)")
     curate.add_argument("--dedup-across-places", action="store_true", default=None,

@@ -30,7 +30,7 @@ def scene_from_dict(data: dict) -> SceneInfo:
     data = dict(data)
     data["footprint_wkb"] = bytes.fromhex(data["footprint_wkb"]) if data["footprint_wkb"] else None
     data["acquired"] = datetime.fromisoformat(data["acquired"]) if data["acquired"] else None
-    for name in ("dtypes", "transform", "block_shape"):
+    for name in ("dtypes", "transform", "block_shape", "band_names"):
         if data.get(name) is not None:
             data[name] = tuple(data[name])
     return SceneInfo(**data)

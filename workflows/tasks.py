@@ -54,7 +54,7 @@ def ingest(task: IngestTask) -> dict:
     if store.exists(record_path):
         return store.read_json(record_path)
     try:
-        scene = read_scene_info(task.ref, task.rules)
+        scene = read_scene_info(task.ref, task.rules, product_dir=store.url("products"))
         record = {"uri": task.ref.uri, "scene": scene_to_dict(scene), "error": None}
     except Exception as error:  # noqa: BLE001 - every failure becomes a recorded rejection
         record = {"uri": task.ref.uri, "scene": None, "error": _problem(error)}
