@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from catalogs.layouts import layout_key
 from catalogs.schema import DUPLICATE, KEPT
 from pipeline.hashsearch import radius_pairs
 
@@ -74,6 +75,8 @@ def dedup(table: pa.Table, config: DedupConfig = DedupConfig()) -> pa.Table:
 
     Only rows whose status is ``kept`` (or null: not yet decided) take part; other rows pass
     through untouched. Exact duplicates go first, then near duplicates among what is left.
+    Both are searched within one band layout (sensor + bands + dtype, ``catalogs.layouts``):
+    the VV and VH bands of one scene, or one band and a stack holding it, are not copies.
     """
     n = table.num_rows
     status = np.asarray(pc.fill_null(table.column("status"), KEPT).to_pylist(), dtype=object)
@@ -84,13 +87,14 @@ def dedup(table: pa.Table, config: DedupConfig = DedupConfig()) -> pa.Table:
     ids = np.asarray(table.column("tile_id").to_pylist(), dtype=object)
     rank = representative_rank(table)
 
+    layouts = layout_ids(table)
     active = np.flatnonzero(status == KEPT)
-    labels = _exact_groups(table, active)
+    labels = _exact_groups(table, active, layouts)
     _mark(active, labels, rank, ids, status, duplicate_of, detail, lambda i, r: "exact: same pixel_hash")
 
     active = np.flatnonzero((status == KEPT) & pc.is_valid(table.column("phash")).to_numpy(zero_copy_only=False))
     hashes = pc.fill_null(table.column("phash"), 0).to_numpy().astype(np.uint64)
-    a, b = near_pairs(table, active, config)
+    a, b = _near_pairs_per_layout(table, active, layouts, config)
     labels = connected_components(active.shape[0], a, b)
     variants = rotations(hashes) if config.rotation_invariant else hashes[:, None]
     describe = lambda i, r: f"near: phash distance {_distance(variants, i, r)}"  # noqa: E731
@@ -111,10 +115,34 @@ def _distance(variants: np.ndarray, i: int, j: int) -> int:
     return int(np.bitwise_count(variants[i] ^ variants[j, 0]).min())
 
 
-def _exact_groups(table: pa.Table, active: np.ndarray) -> np.ndarray:
-    """Cluster label per active row: equal for equal ``pixel_hash``, unique when it is null."""
+def layout_ids(table: pa.Table) -> np.ndarray:
+    """Per row, a small integer naming its band layout (``catalogs.layouts.layout_key``)."""
+    def column(name):
+        return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+
+    keys = [layout_key(s, b, d) for s, b, d in zip(column("sensor"), column("bands"), column("dtype"))]
+    _, ids = np.unique(np.asarray(keys, dtype=str), return_inverse=True) if keys else (None, np.zeros(0))
+    return np.asarray(ids, dtype=np.int64).reshape(-1)
+
+
+def _near_pairs_per_layout(table: pa.Table, active: np.ndarray, layouts: np.ndarray, config: DedupConfig
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """``near_pairs`` run once per layout; positions index ``active``."""
+    found_a, found_b = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for layout in np.unique(layouts[active]):
+        members = np.flatnonzero(layouts[active] == layout)
+        a, b = near_pairs(table, active[members], config)
+        found_a.append(members[a])
+        found_b.append(members[b])
+    return np.concatenate(found_a), np.concatenate(found_b)
+
+
+def _exact_groups(table: pa.Table, active: np.ndarray, layouts: np.ndarray) -> np.ndarray:
+    """Cluster label per active row: equal for equal layout and ``pixel_hash``, unique when the
+    hash is null."""
     values = table.column("pixel_hash").take(pa.array(active)).to_pylist()
-    keys = np.asarray([v if v is not None else f"\0row{i}" for i, v in zip(active, values)], dtype=object)
+    keys = np.asarray([f"{layouts[i]}|{v}" if v is not None else f"\0row{i}" for i, v in zip(active, values)],
+                      dtype=object)
     _, labels = np.unique(keys.astype(str), return_inverse=True) if keys.size else (None, keys)
     return np.asarray(labels, dtype=np.int64)
 

@@ -196,17 +196,35 @@ CONVENTIONS: tuple[Convention, ...] = (
 )
 
 
+def _scan(text: str, whole_path: bool) -> tuple[str, Facts] | None:
+    for conv in CONVENTIONS:
+        if whole_path and conv.basename_only:
+            continue
+        match = conv.pattern.search(text)
+        if match:
+            facts = conv.decode(match, text)
+            if facts.sensor is not None:
+                return conv.family, replace(facts, source="name")
+    return None
+
+
+def _fill(first: Facts, other: Facts) -> Facts:
+    """``first`` with the gaps filled from ``other`` (same sensor; the more specific platform)."""
+    if other.sensor != first.sensor:
+        return first
+    platform = max((p for p in (first.platform, other.platform) if p), key=len, default=None)
+    return replace(first, platform=platform, product=first.product or other.product,
+                   acquired=first.acquired or other.acquired, product_id=first.product_id or other.product_id)
+
+
 def name_facts(path: str) -> tuple[str, Facts] | None:
-    """``(family, facts)`` of the first convention matching the file name, else the folders."""
+    """``(family, facts)`` of the file name's convention, completed by the product folder's
+    (a SAFE folder names the platform and level its band files leave out)."""
     path = path.replace("\\", "/")
     name = path.rsplit("/", 1)[-1]
-    for text, whole_path in ((name, False), (path, True)):
-        for conv in CONVENTIONS:
-            if whole_path and conv.basename_only:
-                continue
-            match = conv.pattern.search(text)
-            if match:
-                facts = conv.decode(match, text)
-                if facts.sensor is not None:
-                    return conv.family, replace(facts, source="name")
-    return None
+    folder = path[: len(path) - len(name)]
+    by_name = _scan(name, False)
+    by_path = _scan(folder, True) if folder else None
+    if by_name is None:
+        return by_path
+    return by_name[0], _fill(by_name[1], by_path[1]) if by_path else by_name[1]

@@ -113,7 +113,7 @@ def sentinel2_mtd(path: str) -> Facts | None:
     product_uri = _xml(text, "PRODUCT_URI")
     from_uri = name_facts(product_uri)[1] if product_uri and name_facts(product_uri) else None
     product_type = _xml(text, "PRODUCT_TYPE")  # S2MSI1C / S2MSI2A
-    product = f"MSI{product_type[-2:]}" if product_type and product_type.upper().startswith("S2MSI") else None
+    product = f"MSIL{product_type[-2:]}" if product_type and product_type.upper().startswith("S2MSI") else None
     if spacecraft is None and from_uri is None and not re.search(r"MTD_TL|Level-[12]", text):
         return None
     base = spacecraft or from_uri or Facts("sentinel2", "sentinel-2")

@@ -54,7 +54,7 @@ def test_png_with_world_file_but_no_crs_is_not_georeferenced(png_world):
     assert info.transform == (0.5, 0.0, 1000.0, 0.0, -0.5, 2000.5)  # .pgw holds pixel centres
     assert not info.georeferenced and info.crs == "" and info.footprint_wkb is None
     assert info.gsd_m is None
-    assert info.sensor == "aerial"
+    assert info.sensor == "unknown"  # a folder or file called "aerial" is no evidence
 
 
 def test_png_with_world_file_and_prj_is_georeferenced(png_world):
@@ -84,7 +84,7 @@ def test_world_file_with_esri_prj_sidecar(png_world):
 def test_jpeg_without_georeference(jpeg_plain):
     info = _info(jpeg_plain)
     assert info.driver == "JPEG" and not info.georeferenced
-    assert info.footprint_wkb is None and info.sensor == "aerial"  # "drone" in the path
+    assert info.footprint_wkb is None and info.sensor == "unknown"  # "drone" in the path proves nothing
 
 
 def test_multiband_uint16_and_sentinel2_rule(uint16_4band):
@@ -110,7 +110,8 @@ def test_mercator_gsd_is_ground_distance(mercator_tif):
 def test_ref_hints_win_over_rules_and_tags(utm_tif):
     when = datetime(2020, 1, 2, tzinfo=timezone.utc)
     info = read_scene_info(SourceRef(uri=utm_tif, sensor="Landsat-8", acquired=when, label="farm"))
-    assert (info.sensor, info.acquired, info.label) == ("landsat", when, "farm")
+    assert (info.sensor, info.acquired, info.label) == ("landsat8", when, "farm")
+    assert (info.platform, info.sensor_source) == ("landsat-8", "list")
 
 
 def test_custom_rules(utm_tif):

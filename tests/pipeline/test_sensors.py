@@ -17,34 +17,13 @@ from pipeline.sensors import (
 UTC = timezone.utc
 
 
-@pytest.mark.parametrize(
-    "uri, sensor, when",
-    [
-        ("/d/S2B_MSIL2A_20230615T103629_N0509_R008_T31UFQ_20230615T171200.tif", "sentinel2",
-         datetime(2023, 6, 15, 10, 36, 29, tzinfo=UTC)),
-        ("s3://bucket/tiles/T31UFQ_20230615T103629_B04_10m.jp2", "sentinel2",
-         datetime(2023, 6, 15, 10, 36, 29, tzinfo=UTC)),
-        ("/d/LC08_L2SP_044034_20200101_20200110_02_T1_SR_B4.TIF", "landsat",
-         datetime(2020, 1, 1, tzinfo=UTC)),
-        ("https://h/S1A_IW_GRDH_1SDV_20230101T054512_20230101T054537_046581_059512_1234.tiff",
-         "sentinel1", datetime(2023, 1, 1, 5, 45, 12, tzinfo=UTC)),
-        ("/data/capella/scene_x.tif", "sar", None),
-        ("/data/city_sar_2020.tif", "sar", None),
-        ("/naip/m_3807537_ne_18_060_20180827.tif", "aerial", datetime(2018, 8, 27, tzinfo=UTC)),
-        ("C:\\flights\\Ortho\\tile.tif", "aerial", None),
-        ("/data/sargasso_sea.tif", "unknown", None),
-        ("/data/whatever.tif", "unknown", None),
-    ],
-)
-def test_default_rules(uri, sensor, when):
-    rule = match_rule(uri, DEFAULT_RULES)
-    assert rule.name == sensor
-    assert acquired_from(uri, {}, rule) == when
-
-
-def test_default_rules_end_with_catch_all():
+def test_default_rules_configure_sensors_by_name_and_end_with_catch_all():
+    # Which sensor a scene is comes from the product registry (tests/pipeline/test_products.py);
+    # default rules carry settings only and never match a path by glob.
     assert DEFAULT_RULES[-1].name == "unknown" and DEFAULT_RULES[-1].pattern == "*"
-    assert {"sentinel2", "landsat", "sentinel1", "sar", "aerial"} <= {r.name for r in DEFAULT_RULES}
+    assert all(r.pattern == "" for r in DEFAULT_RULES[:-1])
+    assert match_rule("/data/aerial/S1A_x.tif", DEFAULT_RULES).name == "unknown"
+    assert match_rule("/x.tif", DEFAULT_RULES, hint="sentinel1").scaling == "sar_db"
     assert match_rule("/x.tif", DEFAULT_RULES[:1]) == UNKNOWN  # no match at all
 
 
@@ -54,7 +33,17 @@ def test_default_rules_end_with_catch_all():
      ("SAR", "sar"), ("planetscope", "aerial")],  # an unknown hint falls back to the path
 )
 def test_hint_naming_a_rule_wins(hint, sensor):
-    assert match_rule("/flights/aerial_001.tif", DEFAULT_RULES, hint=hint).name == sensor
+    rules = tuple(SensorRule(n, pattern="") for n in ("sentinel2", "landsat", "sentinel1", "sar")) \
+        + (SensorRule("aerial", "*aerial*"),)
+    assert match_rule("/flights/aerial_001.tif", rules, hint=hint).name == sensor
+
+
+def test_rules_named_after_a_registry_sensor_match_by_name_only():
+    rules = rules_from_dicts([{"name": "sentinel2", "bands": ["B04", "B03", "B02"]}, {"name": "mine"}])
+    assert [r.pattern for r in rules] == ["", "*"]
+    assert rules[0].bands == ("B04", "B03", "B02")
+    assert match_rule("/d/S2A_x.tif", rules).name == "mine"
+    assert match_rule("/d/S2A_x.tif", rules, hint="sentinel2").name == "sentinel2"
 
 
 def test_first_matching_rule_wins():
@@ -84,6 +73,7 @@ def test_rules_from_dicts_expands_patterns_and_tuples():
         ({"name": "x", "format": "gif"}, "format"),
         ({"name": "x", "bands": [1, 2], "band_names": ["a"]}, "differ in length"),
         ({"name": "x", "acquired_pattern": r"\d{8}"}, "date"),
+        ({"name": "x", "bands": [1.5]}, "indexes or band names"),
     ],
 )
 def test_rules_from_dicts_rejects_bad_config(item, words):
