@@ -30,7 +30,9 @@ def split_band(name: str) -> tuple[str, str, str] | None:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    matches = list(_TOKEN.finditer(stem))
+    # a token right after "<digit>-" ends a range ("B2-B5_stack"), it names no single band
+    matches = [m for m in _TOKEN.finditer(stem) if not re.search(r"\d-$", stem[: m.start()])
+               and not re.match(r"-(?:B|BAND)\d", stem[m.end():], re.IGNORECASE)]
     if not matches:
         return None
     m = matches[-1]

@@ -134,3 +134,30 @@ def test_only_kept_rows_take_part_and_every_drop_names_a_kept_tile(planted):
     kept = {t for t, s in zip(out.column("tile_id").to_pylist(), final) if s == KEPT}
     dups = [d for d, s in zip(out.column("duplicate_of").to_pylist(), final) if s == DUPLICATE]
     assert dups and all(d in kept for d in dups)
+
+
+def _with_layouts(table: pa.Table, sensors, bands) -> pa.Table:
+    table = table.set_column(table.column_names.index("sensor"), "sensor", pa.array(sensors))
+    table = table.set_column(table.column_names.index("bands"), "bands", pa.array(bands))
+    return table.set_column(table.column_names.index("dtype"), "dtype", pa.array(["uint8"] * table.num_rows))
+
+
+def test_duplicates_are_searched_within_one_band_layout():
+    """VV vs VH of one scene and a single band vs the stack holding it are not copies; the same
+    band set from two products of one place still is (exact and near alike)."""
+    box = (10.0, 45.0, 10.1, 45.1)
+    near = [0x0F0F_0F0F_0F0F_0F0F, 0x0F0F_0F0F_0F0F_0F0E]
+    table = candidates([near[0], near[1], near[0], near[1], near[0], near[0]], boxes=[box] * 6,
+                       pixel_hash=["same"] * 6)
+    table = _with_layouts(table, ["sentinel1", "sentinel1", "landsat8", "landsat8", "sentinel1", "landsat8"],
+                          ["VV", "VH", "B4", "B2,B3,B4,B5", "VV", "B4"])
+    out = dedup(table, DedupConfig())
+    status = out.column("status").to_pylist()
+    dup_of = out.column("duplicate_of").to_pylist()
+    assert status[:4] == [KEPT] * 4
+    assert (status[4], dup_of[4]) == (DUPLICATE, "0000000000000000")  # VV again: exact copy of row 0
+    assert (status[5], dup_of[5]) == (DUPLICATE, "0000000000000002")  # B4 again
+    near_only = candidates(near * 2, boxes=[box] * 4)
+    near_only = _with_layouts(near_only, ["sentinel1"] * 4, ["VV", "VH", "VH", "VV"])
+    out = dedup(near_only, DedupConfig())
+    assert out.column("duplicate_of").to_pylist() == [None, None, "0000000000000001", "0000000000000000"]
