@@ -9,7 +9,8 @@ on element names (namespaces ignored): these files are small and their element n
 
 from __future__ import annotations
 
-import glob
+import fnmatch
+import functools
 import json
 import os
 import re
@@ -197,6 +198,28 @@ def gaofen_xml(path: str) -> Facts | None:
                   product=_xml(text, "ProductLevel"))
 
 
+def _listing(folder: str) -> tuple[str, ...]:
+    """File names of a folder, listed once per worker while it is unchanged: probing sidecars
+    of each of 10⁵ scenes in one folder must not list that folder 10⁵ times."""
+    try:
+        stamp = os.stat(folder or ".").st_mtime_ns
+    except OSError:
+        return ()
+    return _listed(folder or ".", stamp)
+
+
+@functools.lru_cache(maxsize=256)
+def _listed(folder: str, stamp: int) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except OSError:
+        return ()
+
+
+def _matching(folder: str, pattern: str) -> list[str]:
+    return [os.path.join(folder, n) for n in _listing(folder) if fnmatch.fnmatchcase(n, pattern)]
+
+
 def _parents(path: str, levels: int) -> Iterator[str]:
     folder = os.path.dirname(path)
     for _ in range(levels + 1):
@@ -212,8 +235,7 @@ def _landsat_candidates(path: str, prefix: str | None) -> list[str]:
     stems = [prefix] if prefix is not None else []
     out = [os.path.join(folder, f"{s}MTL{ext}") for s in stems for ext in (".txt", ".json")]
     if prefix is not None and not any(os.path.isfile(p) for p in out):
-        found = sorted(glob.glob(os.path.join(glob.escape(folder), "*_MTL.txt")))
-        found = found or sorted(glob.glob(os.path.join(glob.escape(folder), "*_MTL.json")))
+        found = _matching(folder, "*_MTL.txt") or _matching(folder, "*_MTL.json")
         out += found if len(found) == 1 else []
     return out
 
@@ -229,15 +251,19 @@ def _candidates(path: str, prefix: str | None) -> Iterator[tuple[str, Callable[[
         for name in ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml", "MTD_TL.xml"):
             yield os.path.join(parent, name), sentinel2_mtd
         yield os.path.join(parent, "manifest.safe"), sentinel1_manifest
-    for candidate in sorted(glob.glob(os.path.join(glob.escape(folder), "DIM_*.XML"))):
+    for candidate in _matching(folder, "DIM_*.XML"):
         yield candidate, dimap
     yield os.path.join(folder, "METADATA.DIM"), dimap
     yield stem + ".IMD", maxar_imd
     yield stem + ".xml", gaofen_xml
     head = "_".join(os.path.basename(stem).split("_")[:3])
     if head:
-        for candidate in sorted(glob.glob(os.path.join(glob.escape(folder), glob.escape(head) + "*metadata.json"))):
+        for candidate in _matching(folder, glob_escape(head) + "*metadata.json"):
             yield candidate, planet_metadata
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def sidecar_facts(path: str, prefix: str | None = None) -> tuple[str, Facts] | None:
@@ -246,7 +272,8 @@ def sidecar_facts(path: str, prefix: str | None = None) -> tuple[str, Facts] | N
     ``l8_B4.tif``): per-band files share their product's ``{prefix}MTL.txt``."""
     seen = set()
     for candidate, reader in _candidates(path, prefix):
-        if candidate in seen or not os.path.isfile(candidate):
+        folder, name = os.path.split(candidate)
+        if candidate in seen or name not in _listing(folder) or not os.path.isfile(candidate):
             continue
         seen.add(candidate)
         facts = reader(candidate)
