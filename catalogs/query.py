@@ -33,6 +33,8 @@ class Query:
     bbox: tuple[float, float, float, float] | None = None  # lon/lat: xmin, ymin, xmax, ymax
     polygon: str | None = None  # WKT or GeoJSON (geometry, Feature, FeatureCollection) or @FILE, EPSG:4326
     sensors: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()  # e.g. "landsat-8", "sentinel-2a" (the product registry's names)
+    products: tuple[str, ...] = ()  # product type / level, e.g. "L2SP", "MSIL2A", "GRD", "RTC"
     gsd_min: float | None = None
     gsd_max: float | None = None
     date_from: str | None = None  # ISO date or datetime, inclusive
@@ -111,6 +113,10 @@ def filter_expression(query: Query) -> ds.Expression | None:
         terms.append(_box_filter(region))
     if query.sensors:
         terms.append(ds.field("sensor").isin(list(query.sensors)))
+    if query.platforms:
+        terms.append(ds.field("platform").isin(list(query.platforms)))
+    if query.products:
+        terms.append(ds.field("product").isin(list(query.products)))
     if query.gsd_min is not None:
         terms.append(ds.field("gsd_m") >= query.gsd_min)
     if query.gsd_max is not None:
@@ -190,7 +196,7 @@ def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Tabl
 
 
 #: Columns ``filter_expression`` may refer to (read along with the asked-for columns).
-_FILTER_COLUMNS = {"bbox", "sensor", "gsd_m", "acquired", "split", "quality", "label"}
+_FILTER_COLUMNS = {"bbox", "sensor", "platform", "product", "gsd_m", "acquired", "split", "quality", "label"}
 
 
 def _may_overlap(row_group, query: Query) -> bool:

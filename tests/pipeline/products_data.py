@@ -70,14 +70,14 @@ def band_pixels(index: int, height: int, width: int) -> np.ndarray:
 
 def write_landsat_product(folder: Path, *, size: int = 96, scene_id: str = "LC80200392015216LGN00",
                           spacecraft: str = "LANDSAT_8", date: str = "2015-08-04", prefix: str = "l8_",
-                          mtl: bool = True) -> Path:
+                          mtl: bool = True, shift: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, 12):
         if i == 8:  # pan: 15 m, grid offset by a quarter pixel as in the real product
-            write_band(folder / f"{prefix}B8.tif", band_pixels(8, 2 * size, 2 * size), 15.0,
+            write_band(folder / f"{prefix}B8.tif", band_pixels(8 + shift, 2 * size, 2 * size), 15.0,
                        origin=(ORIGIN[0] - 7.5, ORIGIN[1] + 7.5))
         else:
-            write_band(folder / f"{prefix}B{i}.tif", band_pixels(i, size, size), 30.0)
+            write_band(folder / f"{prefix}B{i}.tif", band_pixels(i + shift, size, size), 30.0)
     write_band(folder / f"{prefix}BQA.tif", np.full((size, size), 20480, np.uint16), 30.0)
     if mtl:
         (folder / f"{prefix}MTL.txt").write_text(

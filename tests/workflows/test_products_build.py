@@ -64,3 +64,21 @@ def test_real_landsat_product_build_and_query(tmp_path, capsys):
     capsys.readouterr()
     assert main(["query", str(corpus), "--sensor", "landsat8", "--format", "count"]) == 0
     assert int(capsys.readouterr().out.strip()) == tiles.num_rows
+
+
+def test_platform_and_product_are_queryable(tmp_path):
+    from catalogs.query import Query, read_catalog
+    from workflows.build import build
+    from workflows.build_config import BuildConfig
+
+    write_landsat_product(tmp_path / "raw" / "l8", size=64)
+    write_landsat_product(tmp_path / "raw" / "l9", size=64, scene_id="LC90200392022216LGN00",
+                          spacecraft="LANDSAT_9", date="2022-08-04", shift=1)
+    corpus = tmp_path / "corpus"
+    build(BuildConfig(inputs=(str(tmp_path / "raw"),), corpus=str(corpus), tile_size=32, scheduler="sync",
+                      min_std=0, min_entropy=0), progress=False)
+    every = read_catalog(str(corpus))
+    assert set(every.column("sensor").to_pylist()) == {"landsat8", "landsat9"}
+    nine = read_catalog(str(corpus), Query(platforms=("landsat-9",)))
+    assert nine.num_rows > 0 and set(nine.column("sensor").to_pylist()) == {"landsat9"}
+    assert read_catalog(str(corpus), Query(products=("L1T",))).num_rows == every.num_rows
