@@ -329,8 +329,9 @@ def read_scene_info(
 
     With ``checksum=False`` the checksum is "" and the scene id comes from the URI
     (``scene_id_for_unreadable``), for quick dry runs over remote inputs. A ref with
-    ``members`` (per-band files of one product) becomes one scene read through a VRT written
-    to ``product_dir`` (see :func:`pipeline.recognize.prepare_product`).
+    ``members`` (per-band files of one product) becomes one scene whose ``uri`` is the
+    members' name pattern, read (``read_uri``) through a VRT written to ``product_dir`` (see
+    :func:`pipeline.recognize.prepare_product`).
     """
     product = None
     uri = ref.uri
@@ -357,7 +358,8 @@ def read_scene_info(
     t = geo.transform
     return SceneInfo(
         scene_id=scene_id,
-        uri=uri,
+        uri=ref.uri,
+        read_uri=uri if uri != ref.uri else None,
         crs=geo.crs,
         transform=(t.a, t.b, t.c, t.d, t.e, t.f),
         georeferenced=geo.georeferenced,

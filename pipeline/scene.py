@@ -83,4 +83,7 @@ class SceneInfo:
     band_names: tuple[str, ...] | None = None  # names of the source bands in order, when known
     qa_uri: str | None = None  # the product's own quality/cloud mask raster (screening, not a band)
     qa_kind: str | None = None  # how to read it, e.g. "landsat_bqa", "landsat_qa_pixel", "s2_scl"
+    # Where pixels are read from when that is not ``uri``: a grouped product's ``uri`` is its
+    # band files' name pattern (stable, whatever the corpus) and this is the VRT stacking them.
+    read_uri: str | None = None
 

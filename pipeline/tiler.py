@@ -235,7 +235,7 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     tile_hw = sample_shape(scene.width, scene.height, grid)
     gkey = grid_key(grid)
     ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
-    with open_source(scene.uri, config.max_strip_mb) as src:
+    with open_source(scene.read_uri or scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
         out_gsd = whole_sample_gsd(gsd, scene.width, grid) if grid.whole else sample_gsd(gsd, grid)
         const = scene_columns(scene, plan.bands.names, plan.sample_dtype, plan.fmt, out_gsd, tile_hw[1])

@@ -61,7 +61,8 @@ def test_landsat_imitation_becomes_one_named_multiband_scene(landsat_product, tm
     assert info.band_names == ("B1", "B2", "B3", "B4", "B5", "B6", "B7")  # pan, cirrus, thermal left out
     assert (info.qa_kind, Path(info.qa_uri).name) == ("landsat_bqa", "l8_BQA.tif")
     assert info.driver == "VRT" and info.band_count == 7 and info.gsd_m == pytest.approx(30.0)
-    with rasterio.open(info.uri) as vrt:
+    assert info.uri == str(landsat_product / "l8_{band}.tif")
+    with rasterio.open(info.read_uri) as vrt:
         assert vrt.descriptions == info.band_names
         for index, name in enumerate(info.band_names, start=1):  # no resampling: the members' own pixels
             assert np.array_equal(vrt.read(index), band_pixels(int(name[1:]), 96, 96))
@@ -70,8 +71,8 @@ def test_landsat_imitation_becomes_one_named_multiband_scene(landsat_product, tm
 def test_product_scene_id_comes_from_member_files_not_the_vrt_location(landsat_product, tmp_path):
     a = read_scene_info(_product_ref(landsat_product), product_dir=str(tmp_path / "a"))
     b = read_scene_info(_product_ref(landsat_product), product_dir=str(tmp_path / "b"))
-    assert a.scene_id == b.scene_id and a.checksum == b.checksum and a.uri != b.uri
-    assert Path(a.uri).read_bytes() == Path(b.uri).read_bytes()
+    assert a.scene_id == b.scene_id and a.checksum == b.checksum and a.uri == b.uri
+    assert a.read_uri != b.read_uri and Path(a.read_uri).read_bytes() == Path(b.read_uri).read_bytes()
 
 
 def test_rule_selects_bands_by_name_and_the_finest_grid_wins(landsat_product, tmp_path):
@@ -79,7 +80,7 @@ def test_rule_selects_bands_by_name_and_the_finest_grid_wins(landsat_product, tm
     info = read_scene_info(_product_ref(landsat_product), rules, product_dir=str(tmp_path))
     assert info.band_names == ("B4", "B3", "B8")
     assert info.gsd_m == pytest.approx(15.0)
-    with rasterio.open(info.uri) as vrt:
+    with rasterio.open(info.read_uri) as vrt:
         red = vrt.read(1)
         assert red.shape == (vrt.height, vrt.width)
         # a 30 m pixel covers 2x2 of the 15 m grid (nearest upsampling, no new values)
