@@ -201,3 +201,24 @@ def test_band_spec_is_the_wavelength_lookup():
     assert band_spec("sentinel1", "VH")[0] == pytest.approx(5.5466e7, rel=1e-3)
     assert band_spec("landsat8", "BQA") is None  # QA is not an image band
     assert band_spec("unknown", "b1") is None
+
+
+REALDATA = "/work/shared/realdata"
+REAL_FILES = [  # (file under realdata, sensor, platform, product, evidence, date)
+    ("aerial/riotiler-hist_S2_L1C_T19UDP_20170729_preview.jpg", "sentinel2", "sentinel-2", "MSIL1C", "name",
+     "2017-07-29"),
+    ("geotiff/riotiler-hist_S2_L2A_T19UDP_20170729_TCI.jp2", "sentinel2", "sentinel-2", "MSIL2A", "name", "2017-07-29"),
+    ("geotiff/riotiler_S1B_RTC_gamma0_VV_20200106.tif", "sentinel1", "sentinel-1b", "RTC", "tags", "2020-01-06"),
+    ("geotiff/sattest_L8_LC80200392015216LGN00_B2-B5_stack.tif", "landsat8", "landsat-8", None, "name", "2015-08-04"),
+    ("geotiff/sattest_S2_T18SVG_20160112_20m_6band_stack.tif", "sentinel2", "sentinel-2", None, "name", "2016-01-12"),
+    ("geotiff/rasterio_cogeo.tif", "aerial", None, None, "gsd", None),
+    ("geotiff/rasterio_RGB.byte.tif", "unknown", None, None, None, None),  # nothing says Landsat 7
+]
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir(REALDATA), reason="real data not available")
+@pytest.mark.parametrize("name, sensor, platform, product, source, day", REAL_FILES)
+def test_real_files(name, sensor, platform, product, source, day):
+    info = read_scene_info(SourceRef(uri=f"{REALDATA}/{name}"), checksum=False)
+    assert (info.sensor, info.platform, info.product, info.sensor_source) == (sensor, platform, product, source)
+    assert (info.acquired.date() if info.acquired else None) == _day(day)
