@@ -42,17 +42,20 @@ def hint_source(ref: SourceRef) -> str:
 
 def decide(path: str, rules: Sequence[SensorRule], identity: Identity, hint: str | None = None,
            source_of_hint: str = "stac") -> Decision:
-    """User glob rules first, then the registry's identification, then an unknown listing hint."""
+    """User glob rules first, then the registry's identification, then an unknown listing hint,
+    then catch-all rules (a bare ``*`` names only what nothing else recognized)."""
     lower = path.replace("\\", "/").lower()
     for rule in rules:
-        if rule.pattern and rule.name != UNKNOWN.name and fnmatchcase(lower, rule.pattern.lower()):
+        if rule.pattern not in ("", "*") and rule.name != UNKNOWN.name \
+                and fnmatchcase(lower, rule.pattern.lower()):
             return Decision(rule.name, "rule", rule)
     if identity.sensor is not None:
         return Decision(identity.sensor, identity.sensor_source, match_rule(path, rules, hint=identity.sensor))
     named = by_hint(hint, rules) if hint else None
     if named is not None:
         return Decision(named.name, source_of_hint, named)
-    return Decision(UNKNOWN.name, None, match_rule(path, rules))
+    fallback = match_rule(path, rules)
+    return Decision(fallback.name, "rule" if fallback.name != UNKNOWN.name else None, fallback)
 
 
 def _qa_kind(sensor: str, token: str) -> str | None:

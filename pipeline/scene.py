@@ -79,7 +79,7 @@ class SceneInfo:
     # What the product registry (pipeline.products) recognised; None where no evidence said.
     platform: str | None = None  # e.g. "landsat-8", "sentinel-2a"
     product: str | None = None  # product type / processing level, e.g. "L1TP", "MSIL1C", "GRD"
-    sensor_source: str | None = None  # which evidence decided the sensor: stac|sidecar|tags|name|rule
+    sensor_source: str | None = None  # which evidence decided the sensor: stac|list|sidecar|tags|name|gsd|rule
     band_names: tuple[str, ...] | None = None  # names of the source bands in order, when known
     qa_uri: str | None = None  # the product's own quality/cloud mask raster (screening, not a band)
     qa_kind: str | None = None  # how to read it, e.g. "landsat_bqa", "landsat_qa_pixel", "s2_scl"

@@ -222,3 +222,20 @@ def test_real_files(name, sensor, platform, product, source, day):
     info = read_scene_info(SourceRef(uri=f"{REALDATA}/{name}"), checksum=False)
     assert (info.sensor, info.platform, info.product, info.sensor_source) == (sensor, platform, product, source)
     assert (info.acquired.date() if info.acquired else None) == _day(day)
+
+
+def test_rules_override_the_registry_and_catch_alls_only_fill_gaps(tmp_path):
+    from pipeline.sensors import rules_from_dicts
+
+    named = write_tif(tmp_path / "S2A_MSIL2A_20230612_T31UDQ.tif", width=32, height=32, crs="EPSG:32631",
+                      transform=from_origin(500000, 5000000, 10, 10))
+    plain = write_tif(tmp_path / "plain.tif", width=32, height=32, crs="EPSG:32631",
+                      transform=from_origin(500000, 5000000, 10, 10))
+    rules = rules_from_dicts([{"name": "my-s2", "pattern": "*_T31UDQ*"}, {"name": "rest"}])
+    glob_rule = read_scene_info(SourceRef(uri=named), rules)
+    assert (glob_rule.sensor, glob_rule.sensor_source, glob_rule.platform) == ("my-s2", "rule", None)
+    assert glob_rule.acquired.date().isoformat() == "2023-06-12"  # the date still comes from the evidence
+    catch_all = rules_from_dicts([{"name": "rest"}])
+    assert read_scene_info(SourceRef(uri=named), catch_all).sensor == "sentinel2"
+    assert (read_scene_info(SourceRef(uri=plain), catch_all).sensor_source,
+            read_scene_info(SourceRef(uri=plain), catch_all).sensor) == ("rule", "rest")
