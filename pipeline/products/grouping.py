@@ -20,6 +20,8 @@ _TOKEN = re.compile(
     r"(?:(?<=[_.-])|^)(?:(?:SR|ST)_)?(?P<band>B\d{1,2}A?|BAND\d{1,2}|BQA|QA_PIXEL|SCL|VV|VH|HH|HV)"
     r"(?=$|[_.-])", re.IGNORECASE)
 QA_TOKENS = frozenset({"BQA", "QA_PIXEL", "SCL"})
+_POLARIZATIONS = frozenset({"VV", "VH", "HH", "HV"})
+_IMAGE_NUMBER = re.compile(r"-\d{3}(\.[A-Za-z0-9]+)$")
 
 
 def split_band(name: str) -> tuple[str, str, str] | None:
@@ -59,6 +61,8 @@ def group_bands(refs: Sequence[SourceRef]) -> list[SourceRef]:
             singles.append(ref)
             continue
         before, band, after = parts
+        if band in _POLARIZATIONS:  # Sentinel-1 SAFE: s1a-iw-grd-vv-...-001.tiff, ...-vh-...-002.tiff
+            after = _IMAGE_NUMBER.sub(r"\1", after)
         groups.setdefault((folder, before, after), []).append((band, ref))
     out = list(singles)
     for (folder, before, after), members in groups.items():

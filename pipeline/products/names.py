@@ -173,6 +173,8 @@ CONVENTIONS: tuple[Convention, ...] = (
        _s2_tile_path),
     _c("sentinel1", _NB + r"S1(?P<unit>[ABCD])_(?:(?:IW|EW|SM|WV|S[1-6])_)?(?:(?P<product>GRD|SLC|OCN|RAW|RTC)"
        r"(?:[FHM_]|(?![A-Za-z])))?", _s1),
+    _c("sentinel1", _NB + r"s1(?P<unit>[abcd])-(?:iw|ew|sm|wv|s[1-6])\d?-(?P<product>grd|slc|ocn)-"
+       r"(?:vv|vh|hh|hv)-", _s1),
     _c("cbers", _NB + r"CBERS_?(?P<sat>4A|4)_(?P<camera>MUX|WFI|PAN5M|PAN10M|AWFI|WPM|IRS)_(?P<date>\d{8})_"
        r"\d{3}_\d{3}_(?P<level>L\d)", _cbers),
     _c("goes", r"OR_ABI-(?P<level>L1b|L2)-(?P<prod>[A-Za-z]+)(?:-M\d(?:C\d{2})?)?_G(?P<sat>1[6-9])_"

@@ -35,10 +35,14 @@ def test_split_band(name, parts):
 
 
 def test_group_bands_keeps_unrelated_files_apart():
+    safe = "s1a-iw-grd-{}-20230101t054512-20230101t054537-046581-059512-00{}.tiff"
     refs = [SourceRef(uri=f"/d/{n}") for n in
-            ("l8_B1.tif", "l8_B2.tif", "l8_BQA.tif", "img_1.png", "img_2.png", "other_B1.tif", "s_VV.tif", "s_VH.tif")]
+            ("l8_B1.tif", "l8_B2.tif", "l8_BQA.tif", "img_1.png", "img_2.png", "other_B1.tif", "s_VV.tif", "s_VH.tif",
+             safe.format("vv", 1), safe.format("vh", 2))]
     grouped = {r.uri: r for r in group_bands(refs)}
-    assert sorted(grouped) == ["/d/img_1.png", "/d/img_2.png", "/d/l8_{band}.tif", "/d/other_B1.tif", "/d/s_{band}.tif"]
+    assert sorted(grouped) == ["/d/img_1.png", "/d/img_2.png", "/d/l8_{band}.tif", "/d/other_B1.tif",
+                               "/d/s1a-iw-grd-{band}-20230101t054512-20230101t054537-046581-059512.tiff",
+                               "/d/s_{band}.tif"]
     assert grouped["/d/l8_{band}.tif"].members == (("B1", "/d/l8_B1.tif"), ("B2", "/d/l8_B2.tif"),
                                                   ("BQA", "/d/l8_BQA.tif"))
 
