@@ -242,3 +242,34 @@ def test_rules_override_the_registry_and_catch_alls_only_fill_gaps(tmp_path):
     assert read_scene_info(SourceRef(uri=named), catch_all).sensor == "sentinel2"
     assert (read_scene_info(SourceRef(uri=plain), catch_all).sensor_source,
             read_scene_info(SourceRef(uri=plain), catch_all).sensor) == ("rule", "rest")
+
+
+def test_maxar_imd_planet_json_gaofen_xml_and_s2_tileinfo_sidecars(tmp_path):
+    (tmp_path / "17APR05171409-M1BS-058177374010_01_P001.IMD").write_text(
+        'version = "28.3";\nBEGIN_GROUP = IMAGE_1\n\tsatId = "WV03";\n\tfirstLineTime = 2017-04-05T17:14:09.123456Z;\n'
+        "END_GROUP = IMAGE_1\n")
+    found = identify(str(tmp_path / "17APR05171409-M1BS-058177374010_01_P001.TIF"), None)
+    assert (found.sensor, found.platform, found.sensor_source) == ("worldview3", "worldview-3", "sidecar")
+    assert found.acquired == datetime(2017, 4, 5, 17, 14, 9, 123456, tzinfo=UTC)
+
+    (tmp_path / "20180101_153026_0f3c_metadata.json").write_text(json.dumps(
+        {"id": "20180101_153026_0f3c", "properties": {"acquired": "2018-01-01T15:30:26.5Z", "instrument": "PS2",
+                                                      "item_type": "PSScene4Band"}}))
+    found = identify(str(tmp_path / "20180101_153026_0f3c_3B_AnalyticMS_SR.tif"), None)
+    assert (found.sensor, found.product, found.sensor_source) == ("planetscope", "PSScene4Band", "sidecar")
+
+    (tmp_path / "GF2_PMS1_E113.6_N23.0_20160308_L1A0001458226-MSS1.xml").write_text(
+        "<ProductMetaData><SatelliteID>GF2</SatelliteID><StartTime>2016-03-08 03:12:44</StartTime>"
+        "<ProductLevel>LEVEL1A</ProductLevel></ProductMetaData>")
+    found = identify(str(tmp_path / "GF2_PMS1_E113.6_N23.0_20160308_L1A0001458226-MSS1.tiff"), None)
+    assert (found.sensor, found.product, found.sensor_source) == ("gaofen2", "LEVEL1A", "sidecar")
+    assert found.acquired == datetime(2016, 3, 8, 3, 12, 44, tzinfo=UTC)
+
+    tile = tmp_path / "tile"
+    tile.mkdir()
+    (tile / "tileInfo.json").write_text(json.dumps(
+        {"productName": "S2A_MSIL1C_20170729T153811_N0205_R011_T19UDP_20170729T153811",
+         "timestamp": "2017-07-29T15:38:11.026Z", "utmZone": 19}))
+    found = identify(str(tile / "B04.jp2"), None)
+    assert (found.sensor, found.platform, found.product, found.sensor_source) == \
+        ("sentinel2", "sentinel-2a", "MSIL1C", "sidecar")
