@@ -77,6 +77,10 @@ CANDIDATE_FIELDS = [
     pa.field("stage_offset", pa.int64()),  # byte range of the encoded sample in the blob
     pa.field("stage_size", pa.int64()),
     pa.field("label", pa.string()),  # class label for labeled corpora, else null
+    # dense tasks (segmentation, change): members staged and packed after the image, as
+    # "mask.png:SIZE,b.png:SIZE" (null for plain samples), and pixels per class index of the mask
+    pa.field("members", pa.string()),
+    pa.field("class_pixels", pa.list_(pa.int64())),
     pa.field("status", pa.string()),  # KEPT or a reason code; set by the tile stage for
     pa.field("detail", pa.string()),  # quality rejections, by curate for the rest
 ]

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from catalogs.store import Store
 from catalogs.keys import shard_name
+from pipeline.dense import parse_members
 
 TAR_BLOCK = 512
 SPLIT_ORDER = ("train", "val", "test")
@@ -101,6 +102,8 @@ def sample_metadata(row: dict) -> bytes:
         "split": row.get("split"),
         "label": row.get("label"),
     }
+    if row.get("members"):  # dense samples: the members that follow the image (pipeline.dense)
+        meta["members"] = [name for name, _ in parse_members(row["members"])]
     return json.dumps(meta, sort_keys=True).encode()
 
 
@@ -148,9 +151,12 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
     with store.writing(shard) as raw:
         sink = _HashingWriter(raw)
         with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for row, image in staged_samples(store, rows):
+            for row, staged in staged_samples(store, rows):
                 start = sink.tell()
+                image, extras = _split_members(row, staged)
                 _add(tar, f"{row['tile_id']}.{row['format']}", image)
+                for name, data in extras:
+                    _add(tar, f"{row['tile_id']}.{name}", data)
                 _add(tar, f"{row['tile_id']}.json", sample_metadata(row))
                 placements.append({
                     "tile_id": row["tile_id"], "shard": shard, "offset": start,
@@ -160,6 +166,17 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
                     checkpoint("sample")
         digest = sink.sha.hexdigest()
     return placements, digest
+
+
+def _split_members(row: dict, staged: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The image and the dense members (``mask.png``, ``b.<fmt>``) staged after it."""
+    members = parse_members(row.get("members"))
+    end = len(staged) - sum(size for _, size in members)
+    image, extras = staged[:end], []
+    for name, size in members:
+        extras.append((name, staged[end:end + size]))
+        end += size
+    return image, extras
 
 
 def staged_samples(store: Store, rows: list[dict], batch: int = 64):

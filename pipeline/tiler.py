@@ -21,6 +21,7 @@ from rasterio.errors import RasterioIOError
 from catalogs.keys import tile_id_for
 from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
 from catalogs.store import Store
+from pipeline.dense import SceneLabels, class_pixels, dense_members, members_field, open_masks
 from pipeline.encode import FORMATS, choose_format, encode
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
@@ -189,8 +190,12 @@ def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, tile_h
     return tiles
 
 
-def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, geo):
-    """Turn one chunk's tiles into candidate rows; hash and encode only the kept ones."""
+def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, geo, dense=None):
+    """Turn one chunk's tiles into candidate rows; hash and encode only the kept ones.
+
+    ``dense`` (a :class:`_DenseReader`) appends the mask and second-date members of kept tiles
+    to their staged bytes, cut from the same window.
+    """
     rows = []
     for t in tiles:
         row = {"tile_id": ids[t.index], **geo.row(t.index)}
@@ -212,17 +217,55 @@ def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, ge
         data = encode(sample, plan.fmt, jpeg_quality=config.jpeg_quality,
                       webp_lossless=config.webp_lossless, profile=profile)
         rows[k].update(pixel_hash=pixel_hash(sample), phash=ph)
+        if dense is not None:
+            members, counts = dense.members(t.index, sample.shape[:2], plan, config)
+            rows[k].update(members=members_field(members), class_pixels=counts)
+            data += b"".join(m for _, m in members)
         out[k] = (rows[k], data)
     return out
 
 
-def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = TileConfig()
-                    ) -> Iterator[tuple[dict, bytes | None]]:
+class _DenseReader:
+    """The mask (and, for change detection, the second date) of a scene's windows."""
+
+    def __init__(self, scene: SceneInfo, labels: SceneLabels, windows: np.ndarray, resampling: Resampling):
+        self.windows, self.resampling, self.pair = windows, resampling, None
+        self.masks = open_masks(scene, labels)
+        if labels.pair_uri:
+            try:
+                self.pair = open_raster(to_gdal_path(labels.pair_uri))
+            except RasterioIOError as exc:
+                raise SceneError(scene.uri, f"second date {labels.pair_uri} cannot be opened: {exc}") from exc
+            if (self.pair.width, self.pair.height) != (scene.width, scene.height):
+                raise SceneError(scene.uri, f"second date {labels.pair_uri} is {self.pair.width}x"
+                                            f"{self.pair.height} px, the first {scene.width}x{scene.height}")
+
+    def members(self, index: int, tile_hw, plan: _Plan, config: TileConfig):
+        """``([(member name, bytes)], per-class pixel counts)`` of window ``index``."""
+        window = tuple(int(v) for v in self.windows[index])
+        mask = self.masks.read(window, tuple(tile_hw))
+        pair = None
+        if self.pair is not None:
+            raw, _ = read_strip(self.pair, plan.bands, window, tuple(tile_hw), self.resampling)
+            pair = plan.scaler.apply(raw)
+        members = dense_members(mask, pair, plan.fmt, jpeg_quality=config.jpeg_quality,
+                                webp_lossless=config.webp_lossless)
+        return members, class_pixels(mask)
+
+    def close(self) -> None:
+        self.masks.close()
+        if self.pair is not None:
+            self.pair.close()
+
+
+def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = TileConfig(),
+                    labels: SceneLabels | None = None) -> Iterator[tuple[dict, bytes | None]]:
     """Yield one ``(row, encoded bytes or None)`` per grid window, in row-major window order.
 
     Rows carry every CANDIDATE_SCHEMA column except the ``stage_*`` ones (set by
     :func:`stage_scene`). Bytes are ``None`` exactly for rows not KEPT (quality rejections,
-    unreadable windows). A scene that cannot be opened or planned raises.
+    unreadable windows). A scene that cannot be opened or planned raises. With ``labels``
+    (dense tasks) the bytes of a kept row are the image followed by its ``members``.
     """
     grid = config.grid
     resampling = Resampling[config.resampling]
@@ -243,9 +286,14 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
         geo = geo_columns(scene, windows, const)
         block_cols = src.block_shapes[plan.bands.indexes[0] - 1][1]
         chunks = [np.arange(1)] if grid.whole else _strip_chunks(windows, plan, config, block_cols, win, step)
-        for chunk in chunks:
-            tiles = _read_chunk(src, plan, windows, chunk, tile_hw, resampling)
-            yield from _rows_for_chunk(tiles, plan, config, ids, geo)
+        dense = None if labels is None else _DenseReader(scene, labels, windows, resampling)
+        try:
+            for chunk in chunks:
+                tiles = _read_chunk(src, plan, windows, chunk, tile_hw, resampling)
+                yield from _rows_for_chunk(tiles, plan, config, ids, geo, dense)
+        finally:
+            if dense is not None:
+                dense.close()
 
 
 def _write_parquet(table: pa.Table, sink) -> None:
@@ -255,7 +303,7 @@ def _write_parquet(table: pa.Table, sink) -> None:
 
 
 def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_dir, *,
-                checkpoint: Callable[[str], None] | None = None) -> str:
+                checkpoint: Callable[[str], None] | None = None, labels: SceneLabels | None = None) -> str:
     """Tile ``scene`` into ``staging_dir/{scene_id}.tiles`` + ``.parquet``; return the parquet.
 
     ``staging_dir`` is a local path or an fsspec URL. Both files are written atomically
@@ -271,7 +319,7 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     if staging.exists(table_name):
         return staging.url(table_name)
     with staging.writing(blob) as fh:
-        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint)
+        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint, labels)
     if checkpoint is not None:
         checkpoint("blob_renamed")
     table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
@@ -281,10 +329,10 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
 
 
 def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, fh, rel: str,
-                checkpoint: Callable[[str], None] | None = None) -> list[dict]:
+                checkpoint: Callable[[str], None] | None = None, labels: SceneLabels | None = None) -> list[dict]:
     """Stream the scene's encoded samples into ``fh``; return the rows with their byte ranges."""
     rows, offset = [], 0
-    for row, data in iter_candidates(scene, rule, config):
+    for row, data in iter_candidates(scene, rule, config, labels):
         if data is not None:
             fh.write(data)
             row.update(stage_file=rel, stage_offset=offset, stage_size=len(data))

@@ -120,6 +120,23 @@ def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter
     return pa.Table.from_pylist(rows, schema=SCENE_SCHEMA)
 
 
+def dense_manifest(config, kept: pa.Table) -> dict:
+    """``task``, ``classes``, ``ignore_index``, sample ``members`` and pixel counts per class."""
+    from pipeline.dense import IGNORE, parse_members
+    from workflows.dense_labels import manifest_classes, read_classes
+
+    counts = kept.column("class_pixels").to_pylist()
+    classes = manifest_classes(read_classes(config.classes, config.task, config.class_attribute), counts)
+    total = np.zeros(len(classes), np.int64)
+    for row in counts:
+        if row:
+            total[:min(len(row), len(classes))] += np.asarray(row[:len(classes)], np.int64)
+    first = next((m for m in kept.column("members").to_pylist() if m), None)
+    return {"task": config.task, "classes": classes, "ignore_index": IGNORE,
+            "members": [name for name, _ in parse_members(first)],
+            "class_pixels": {name: int(n) for name, n in zip(classes, total)}}
+
+
 def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict], inputs,
                      failures: dict[str, str]) -> dict:
     """Write catalog/{tiles,rejected,scenes}.parquet and the manifest; return the summary."""
@@ -161,5 +178,7 @@ def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict
     labels = sorted({label for label in kept.column("label").to_pylist() if label is not None})
     if labels:
         manifest["classes"] = labels
+    if getattr(config, "task", None):
+        manifest.update(dense_manifest(config, kept))
     write_manifest(corpus.root, manifest)
     return summary

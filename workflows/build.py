@@ -34,6 +34,7 @@ from workflows.config import config_dict
 from workflows.curation import curate_config_from, run_curation
 from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
+from workflows.dense_labels import attach_dense, matcher_for
 from workflows.labels import attach_labels
 from workflows.report import write_report
 from workflows.staging import compact_staging, forget_scene, restore_staging
@@ -101,7 +102,8 @@ def discover_inputs(config: BuildConfig) -> tuple[list[SourceRef], list[dict]]:
     """List the inputs; refuse a build where not one raster was found (typo'd or empty input)."""
     refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets, group=config.group_bands)
     refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
-    problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled]]
+    refs, unmasked = attach_dense(refs, config)
+    problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled, *unmasked]]
     if not refs:
         said = [p["error"] if p["uri"] in config.inputs and len(config.inputs) == 1 else f"{p['uri']}: {p['error']}"
                 for p in problems]
@@ -208,7 +210,9 @@ def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> 
     """Tile every scene into staging; returns {scene_id: error} for scenes that failed."""
     tile_config = tile_config_from(config)
     rules = _rules(config)
-    jobs = [tasks.TileTask(s, match_rule(s.uri, rules, s.sensor), tile_config, str(config.corpus))
+    matcher = matcher_for(config)
+    jobs = [tasks.TileTask(s, match_rule(s.uri, rules, s.sensor), tile_config, str(config.corpus),
+                           matcher.labels_for(s.uri)[0] if matcher else None)
             for s in scenes]
     failures = {}
     for _, result in engine.map(tasks.tile, jobs, desc="tile"):

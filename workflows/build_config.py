@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,19 @@ class BuildConfig:
     labels: str | None = None  # from-folders | CSV/Parquet of (uri, label); None = unlabeled
     whole_image: bool | None = None  # one sample per input image; None: on for labeled builds
     resize: int | None = None  # whole-image samples resized to resize x resize; None keeps the size
+    task: str | None = field(default=None, metadata={"help": (
+        "dense labeled data: segmentation (--masks) or change (--pair and --masks); default: none")})
+    masks: str | None = field(default=None, metadata={"help": (
+        "segmentation/change labels: a folder of label rasters matched to the images by file stem "
+        "(mmsegmentation ann_dir, LEVIR-CD label/), one georeferenced label raster, or vector labels "
+        "(GeoJSON, GeoPackage, Shapefile) rasterized onto each tile")})
+    pair: str | None = field(default=None, metadata={"help": (
+        "change detection: folder of the second-date images, matched to the inputs by file name (LEVIR-CD B/)")})
+    classes: str | None = field(default=None, metadata={"help": (
+        "segmentation class list: a text file of names (one per line, index = line) or YAML/JSON "
+        "entries {name, value, color}; 255 is ignore")})
+    class_attribute: str = field(default="class", metadata={"help": (
+        "vector labels: the attribute holding each polygon's class (name or value)")})
     # curation
     dedup_distance: int = 8
     dedup_across_places: bool = False  # also merge look-alikes whose footprints do not intersect
@@ -56,7 +69,7 @@ class BuildConfig:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""
         names = ("tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac",
                  "min_std", "min_entropy", "sensors", "stac_assets", "group_bands", "labels", "whole_image",
-                 "resize")
+                 "resize", "task", "masks", "pair", "classes", "class_attribute")
         return {name: getattr(self, name) for name in names}
 
     def whole(self) -> bool:

@@ -8,6 +8,19 @@ import sys
 from workflows import commands
 
 
+def _dense_options(group) -> None:
+    """``--task --masks --pair --classes --class-attribute``: help from the BuildConfig fields."""
+    import dataclasses
+
+    from workflows.build_config import BuildConfig
+
+    fields = {f.name: f for f in dataclasses.fields(BuildConfig)}
+    for name in ("task", "masks", "pair", "classes", "class_attribute"):
+        extra = {"choices": ["segmentation", "change"]} if name == "task" else {}
+        group.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                           help=fields[name].metadata["help"], **extra)
+
+
 def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
     parser.add_argument("--config", help="YAML file with BuildConfig settings (flags override it)")
     if tiling:
@@ -25,6 +38,7 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
         tile.add_argument("--group-bands", action=argparse.BooleanOptionalAction, default=None,
                           help="stack the per-band files of one product (B1..B7, VV/VH) into one scene "
                                "(default on)")
+        _dense_options(tile)
     curate = parser.add_argument_group("curation")
     curate.add_argument("--dedup-distance", type=int, help="near-duplicate Hamming radius (pHash bits)")
     curate.add_argument("--dedup-across-places", action="store_true", default=None,

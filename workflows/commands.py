@@ -9,7 +9,7 @@ from workflows.build_config import BuildConfig
 from workflows.config import make_config
 
 _OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "whole_image", "resize", "group_bands",
-              "dedup_distance",
+              "task", "masks", "pair", "classes", "class_attribute", "dedup_distance",
               "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
               "max_per_scene", "split", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers", "overwrite", "keep_staging")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from catalogs.store import Store, is_storage_error
+from pipeline.dense import SceneLabels
 from pipeline.ingest import read_scene_info
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
 from pipeline.shards import write_shard
@@ -32,6 +33,7 @@ class TileTask:
     rule: SensorRule
     config: TileConfig
     corpus: str
+    labels: SceneLabels | None = None  # dense tasks: the scene's mask (and second date)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def tile(task: TileTask) -> dict:
     if store.exists(failed):
         return store.read_json(failed)
     try:
-        stage_scene(task.scene, task.rule, task.config, store.url("staging"), checkpoint=hook("tile"))
+        stage_scene(task.scene, task.rule, task.config, store.url("staging"), checkpoint=hook("tile"),
+                    labels=task.labels)
     except Exception as error:  # noqa: BLE001
         if is_storage_error(error):
             raise

@@ -62,7 +62,7 @@ class Sample:
     meta: bytes = b""  # the KEY.json member (small; kept for repairs)
 
     def image_sha256(self) -> str | None:
-        images = [d for ext, d in self.digests.items() if ext != "json"]
+        images = [d for ext, d in self.digests.items() if ext != "json" and "." not in ext]  # not mask.png
         return images[0] if len(images) == 1 else None
 
 

@@ -1,0 +1,163 @@
+"""Dense labeled builds (``--task segmentation|change``): masks and second dates cut from the same
+window as the image, exactly; vector labels rasterized onto the right pixels; accounting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from training.decode import decode_image, parse_fragment
+from workflows.build import build
+from workflows.build_config import BuildConfig
+from workflows.cli import main
+
+TILE = 32
+
+
+def _texture(rng, shape) -> np.ndarray:
+    return rng.integers(0, 256, shape, dtype=np.uint8)
+
+
+def _blocks(rng, h, w, classes=4, cell=8) -> np.ndarray:
+    return np.kron(rng.integers(0, classes, (h // cell, w // cell)), np.ones((cell, cell))).astype(np.uint8)
+
+
+def _rgb_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array)
+
+
+def _samples(corpus: Path):
+    """(catalog row, webdataset sample dict) of every kept tile."""
+    rows = pq.read_table(corpus / "catalog" / "tiles.parquet").to_pylist()
+    for row in rows:
+        with open(corpus / row["shard"], "rb") as fh:
+            fh.seek(row["offset"])
+            yield row, parse_fragment(fh.read(row["size"]))
+
+
+def _build(inputs, corpus: Path, **kw) -> dict:
+    config = BuildConfig(inputs=tuple(str(i) for i in inputs), corpus=str(corpus), scheduler="sync",
+                         tile_size=TILE, split=(0.5, 0.25, 0.25), seed=1, **kw)
+    return build(config, progress=False)
+
+
+@pytest.fixture(scope="module")
+def seg_raw(tmp_path_factory) -> Path:
+    """mmsegmentation layout: img_dir/train/*.png + ann_dir/train/*.png, plus an unmatched image."""
+    root = tmp_path_factory.mktemp("seg")
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        _rgb_png(root / "img_dir" / "train" / f"{name}.png", _texture(rng, (96, 80, 3)))
+        _rgb_png(root / "ann_dir" / "train" / f"{name}.png", _blocks(rng, 96, 80))
+    _rgb_png(root / "img_dir" / "train" / "orphan.png", _texture(rng, (64, 64, 3)))
+    (root / "classes.txt").write_text("road\nbuilding\nwater\ntree\n")
+    return root
+
+
+def test_segmentation_masks_in_shards_equal_the_source_on_each_window(seg_raw, tmp_path):
+    corpus = tmp_path / "seg"
+    summary = _build([seg_raw / "img_dir"], corpus, task="segmentation", masks=str(seg_raw / "ann_dir"),
+                     classes=str(seg_raw / "classes.txt"))
+    assert [r["uri"].endswith("orphan.png") for r in summary["rejected_inputs"]] == [True]
+    assert "no mask" in summary["rejected_inputs"][0]["error"]
+    checked = 0
+    for row, sample in _samples(corpus):
+        assert sorted(k for k in sample if not k.startswith("__")) == ["json", "mask.png", "png"]
+        stem = Path(row["uri"]).stem
+        source = cv2.imread(str(seg_raw / "ann_dir" / "train" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        image = cv2.cvtColor(cv2.imread(row["uri"]), cv2.COLOR_BGR2RGB)
+        window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
+        mask = decode_image(sample["mask.png"], "png")[:, :, 0]
+        np.testing.assert_array_equal(mask, source[window])
+        np.testing.assert_array_equal(decode_image(sample["png"], "png"), image[window])
+        assert row["class_pixels"] == np.bincount(source[window].ravel(), minlength=1).tolist()
+        assert json.loads(bytes(sample["json"]))["members"] == ["mask.png"]
+        checked += 1
+    assert checked == summary["tiles"]["kept"] == 3 * 6  # 96x80 px -> 3 x 2 tiles of 32
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    assert manifest["task"] == "segmentation" and manifest["classes"] == ["road", "building", "water", "tree"]
+    assert manifest["ignore_index"] == 255 and sum(manifest["class_pixels"].values()) == checked * TILE * TILE
+    assert main(["validate", str(corpus)]) == 0
+
+
+def test_change_pairs_share_the_window_and_labels_become_0_1(tmp_path):
+    """LEVIR-CD layout: A/, B/, label/ with the same names and labels in {0, 255}."""
+    rng = np.random.default_rng(1)
+    for name in ("t1", "t2"):
+        _rgb_png(tmp_path / "A" / f"{name}.png", _texture(rng, (64, 64, 3)))
+        _rgb_png(tmp_path / "B" / f"{name}.png", _texture(rng, (64, 64, 3)))
+        _rgb_png(tmp_path / "label" / f"{name}.png", (_blocks(rng, 64, 64, 2) * 255).astype(np.uint8))
+    corpus = tmp_path / "cd"
+    _build([tmp_path / "A"], corpus, task="change", pair=str(tmp_path / "B"), masks=str(tmp_path / "label"))
+    rows = 0
+    for row, sample in _samples(corpus):
+        name = Path(row["uri"]).name
+        window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
+        b = cv2.cvtColor(cv2.imread(str(tmp_path / "B" / name)), cv2.COLOR_BGR2RGB)
+        label = cv2.imread(str(tmp_path / "label" / name), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(decode_image(sample["b.png"], "png"), b[window])
+        np.testing.assert_array_equal(decode_image(sample["mask.png"], "png")[:, :, 0], (label[window] > 0))
+        rows += 1
+    assert rows == 8
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    assert manifest["classes"] == ["no_change", "change"] and manifest["members"] == ["mask.png", "b.png"]
+
+
+def test_vector_labels_rasterize_onto_the_known_pixels(tmp_path):
+    """A georeferenced 64x64 scene (1 m, UTM) and a polygon covering pixels rows 8..19, cols 40..55."""
+    rng = np.random.default_rng(2)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x0, y0 = 500_000.0, 5_000_000.0
+    profile = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
+                   transform=from_origin(x0, y0, 1.0, 1.0))
+    with rasterio.open(raw / "scene.tif", "w", **profile) as dst:
+        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
+    ring = [[x0 + 40, y0 - 8], [x0 + 56, y0 - 8], [x0 + 56, y0 - 20], [x0 + 40, y0 - 20], [x0 + 40, y0 - 8]]
+    (tmp_path / "fields.geojson").write_text(json.dumps({
+        "type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32631"}},
+        "features": [{"type": "Feature", "properties": {"crop": "wheat"},
+                      "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    (tmp_path / "classes.yaml").write_text("classes: [background, wheat]\n")
+    corpus = tmp_path / "vec"
+    _build([raw], corpus, task="segmentation", masks=str(tmp_path / "fields.geojson"),
+           classes=str(tmp_path / "classes.yaml"), class_attribute="crop")
+    expected = np.zeros((64, 64), np.uint8)
+    expected[8:20, 40:56] = 1
+    seen = 0
+    for row, sample in _samples(corpus):
+        window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
+        np.testing.assert_array_equal(decode_image(sample["mask.png"], "png")[:, :, 0], expected[window])
+        seen += 1
+    assert seen == 4
+
+
+def test_label_raster_on_another_grid_is_warped_with_nearest(tmp_path):
+    """A 2 m label raster over a 1 m scene: each label pixel covers 2x2 image pixels."""
+    rng = np.random.default_rng(3)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x0, y0 = 500_000.0, 5_000_000.0
+    image = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
+                 transform=from_origin(x0, y0, 1.0, 1.0))
+    with rasterio.open(raw / "scene.tif", "w", **image) as dst:
+        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
+    coarse = rng.integers(0, 3, (32, 32)).astype(np.uint8)
+    label = dict(image, width=32, height=32, count=1, transform=from_origin(x0, y0, 2.0, 2.0))
+    with rasterio.open(tmp_path / "labels.tif", "w", **label) as dst:
+        dst.write(coarse[None])
+    corpus = tmp_path / "warp"
+    _build([raw], corpus, task="segmentation", masks=str(tmp_path / "labels.tif"))
+    expected = np.kron(coarse, np.ones((2, 2), np.uint8))
+    for row, sample in _samples(corpus):
+        window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
+        np.testing.assert_array_equal(decode_image(sample["mask.png"], "png")[:, :, 0], expected[window])
+    assert json.loads((corpus / "manifest.json").read_text())["classes"] == ["0", "1", "2"]
