@@ -198,6 +198,7 @@ class VectorMasks:
 
     def read(self, window, out_hw) -> np.ndarray:
         from rasterio.features import rasterize
+        from rasterio.transform import array_bounds
         from shapely.geometry import box
 
         col, row, w, h = window
@@ -206,8 +207,7 @@ class VectorMasks:
         tile = transform @ Affine.translation(col, row) @ Affine.scale(w / ow, h / oh)
         out = np.full(out_hw, self.spec.background, np.uint8)
         if self.tree is not None:
-            xs, ys = zip(*(tile * (x, y) for x, y in ((0, 0), (ow, oh))))
-            hits = self.tree.query(box(min(xs), min(ys), max(xs), max(ys)))
+            hits = self.tree.query(box(*array_bounds(oh, ow, tile)))
             shapes = [self.shapes[i] for i in sorted(hits)]
             if shapes:
                 rasterize(shapes, out_shape=out_hw, transform=tile, out=out, dtype=np.uint8)

@@ -134,7 +134,7 @@ def evaluate(classifier_dir: str, corpus: str, splits: tuple[str, ...] = ("test"
 
 def build_parser(prog: str = "ringmo evaluate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Score a fine-tuned classifier on a labeled corpus.")
-    parser.add_argument("--classifier", required=True, help="a `ringmo finetune --out` directory")
+    parser.add_argument("--classifier", required=True, help="a `ringmo finetune --out` directory (any task)")
     parser.add_argument("--data", required=True, help="labeled corpus (ringmo build --labels ...)")
     parser.add_argument("--split", action="append", help="split to score (repeatable; default test)")
     parser.add_argument("--out", help="where results.json and the PNGs go (default: the classifier dir)")
@@ -145,6 +145,15 @@ def build_parser(prog: str = "ringmo evaluate") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, prog: str = "ringmo evaluate") -> int:
     args = build_parser(prog).parse_args(argv)
+    if (Path(args.classifier) / "model.json").exists():  # a segmentation / change model
+        from training.tasks.dense import TASKS, evaluate_dense
+
+        results = evaluate_dense(args.classifier, args.data, tuple(args.split or ("test",)), args.out,
+                                 args.batch_size)
+        keys = TASKS[results["task"]].SUMMARY
+        print(json.dumps({s: {k: r[k] for k in keys} for s, r in results["splits"].items()}))
+        print(f"results: {results['paths']['results']}")
+        return 0
     results = evaluate(args.classifier, args.data, tuple(args.split or ("test",)), args.out,
                        args.batch_size, args.num_workers)
     print(json.dumps({s: {"top1": r["top1"], "macro_f1": r["macro_f1"], "n": r["n"]}

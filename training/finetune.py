@@ -43,12 +43,15 @@ from training.weights import EncoderWeights, classifier_kwargs, create, load_enc
 
 log = logging.getLogger("training.finetune")
 MODES = ("linear", "full")
+TASKS = ("classification", "segmentation", "change")
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
     data: str = option(MISSING, "labeled corpus root or URL (ringmo build --labels ...)")
     out: str = option(MISSING, "output directory (classifier, results.json, confusion PNGs)")
+    task: str = option("classification", "classification (a --labels corpus), segmentation or change (a --task "
+                                          "corpus: FPN decoder, results.json with mIoU / change F1)")
     model: str = option("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
     mode: str = option("linear", "linear (frozen encoder, linear head) or full (every weight trained)")
     probe_features: str = option("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
@@ -76,6 +79,8 @@ class FinetuneConfig:
     device: str = option("auto", "auto, cpu or cuda")
 
     def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.probe_features not in FEATURES:
@@ -231,6 +236,10 @@ def run_full(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int, devi
 
 def run(cfg: FinetuneConfig) -> dict:
     """Fine-tune and score; writes the classifier, ``results.json`` and PNGs under ``cfg.out``."""
+    if cfg.task != "classification":
+        from training.tasks.dense import run_dense
+
+        return run_dense(cfg)
     started = time.perf_counter()
     out, device = Path(cfg.out), _device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
@@ -289,6 +298,14 @@ def config_from_args(argv: list[str] | None = None, prog: str = "ringmo finetune
 def main(argv: list[str] | None = None, prog: str = "ringmo finetune") -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     results = run(config_from_args(argv, prog))
+    if results.get("task") in ("segmentation", "change"):
+        from training.tasks.dense import TASKS as DENSE
+
+        keys = DENSE[results["task"]].SUMMARY
+        print(json.dumps({"task": results["task"], "mode": results["config"]["mode"], "init": results["init"]["source"],
+                          **{s: {k: round(r[k], 4) for k in keys} for s, r in results["splits"].items()}}))
+        print(f"results: {results['paths']['results']}")
+        return 0
     summary = {s: {"top1": round(r["top1"], 4), "macro_f1": round(r["macro_f1"], 4), "n": r["n"]}
                for s, r in results["splits"].items()}
     print(json.dumps({"mode": results["config"]["mode"], "init": results["init"]["source"], **summary}))
