@@ -40,3 +40,25 @@ def cross_split_pairs(table: pa.Table, max_distance: int, examples: int = 10) ->
     listed = [[ids[a[k]], ids[b[k]], int(distance[k]), splits[a[k]], splits[b[k]]] for k in order[:examples]]
     return {"checked": usable.num_rows, "pairs": int(a.shape[0]), "by_splits": dict(sorted(by_splits.items())),
             "examples": listed}
+
+
+def cross_corpus_pairs(corpus: pa.Table, against: pa.Table, max_distance: int) -> list[tuple[int, int, int]]:
+    """``(row in corpus, row in against, distance)`` of near-duplicates between two tables.
+
+    Both tables hold a ``phash`` column (rows without one are never paired). One radius search
+    runs over the union; only pairs with one member on each side are kept, closest first. A
+    pretraining corpus that holds a downstream test image (or a re-encoded, slightly shifted
+    copy) inflates that benchmark silently: this is the check that finds it.
+    """
+    left = corpus.column("phash").to_numpy(zero_copy_only=False)
+    right = against.column("phash").to_numpy(zero_copy_only=False)
+    valid_l = np.flatnonzero(pc.is_valid(corpus.column("phash")).to_numpy(zero_copy_only=False))
+    valid_r = np.flatnonzero(pc.is_valid(against.column("phash")).to_numpy(zero_copy_only=False))
+    hashes = np.concatenate([left[valid_l], right[valid_r]]).astype(np.uint64)
+    a, b = radius_pairs(hashes, max_distance)
+    n = len(valid_l)
+    across = (a < n) & (b >= n)  # radius_pairs gives i < j, so a corpus row comes first
+    a, b = a[across], b[across]
+    distance = np.bitwise_count(hashes[a] ^ hashes[b]).astype(np.int64)
+    order = np.lexsort((b, a, distance))
+    return [(int(valid_l[a[k]]), int(valid_r[b[k] - n]), int(distance[k])) for k in order]

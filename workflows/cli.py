@@ -118,6 +118,15 @@ def parser() -> argparse.ArgumentParser:
     samples.add_argument("--seed", type=int, default=0, help="seed of the generated pixels (same seed, same bytes)")
     samples.set_defaults(run=commands.samples)
 
+    leaks = sub.add_parser("leaks", help="contamination audit: near-duplicates between a pretraining corpus "
+                           "and a downstream set (exit 1 when any)")
+    leaks.add_argument("corpus", help="pretraining corpus directory or URL")
+    leaks.add_argument("--against", required=True, help="downstream labeled corpus (ringmo build --labels / --task)")
+    leaks.add_argument("--split", action="append", help="downstream split to check (repeatable; default all)")
+    leaks.add_argument("--max-distance", type=int, default=8, help="pHash Hamming radius of a near-duplicate (bits)")
+    leaks.add_argument("--out", help="where contamination.json/.png go (default: AGAINST/report/contamination)")
+    leaks.set_defaults(run=commands.leaks)
+
     demo = sub.add_parser("demo", help="end to end on the sample scenes: build, query, train, report")
     demo.add_argument("out", help="directory for the sample scenes, corpus, training runs and report")
     demo.add_argument("--steps", type=int, default=300, help="pretraining steps")

@@ -108,6 +108,16 @@ def samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def leaks(args: argparse.Namespace) -> int:
+    from workflows.contamination import audit, format_audit, write_audit
+
+    result = audit(args.corpus, args.against, tuple(args.split or ()), args.max_distance)
+    paths = write_audit(result, args.out or str(Path(args.against) / "report" / "contamination"))
+    print(format_audit(result))
+    print(f"report: {paths['json']}")
+    return 1 if result["contaminated"] else 0
+
+
 def demo(args: argparse.Namespace) -> int:
     from workflows.demo import run_demo
 
@@ -121,8 +131,16 @@ def pretrain(argv: list[str]) -> int:
 
 
 def finetune(argv: list[str]) -> int:
-    from training.finetune import main as finetune_main
+    """Fine-tune, after the contamination audit when the checkpoint's corpus is reachable."""
+    import logging
 
+    from training.finetune import config_from_args, main as finetune_main
+    from workflows.contamination import audit_before_finetune
+
+    if not {"-h", "--help"} & set(argv):
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        cfg = config_from_args(argv)
+        audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.test_split)
     return finetune_main(argv) or 0
 
 

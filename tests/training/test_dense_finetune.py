@@ -23,6 +23,15 @@ from workflows.samples.dense import SEG_CLASSES, write_change_set, write_segment
 SIZE = 64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads per process thrash (10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _corpus(inputs, corpus: Path, **kw) -> Path:
     build(BuildConfig(inputs=(str(inputs),), corpus=str(corpus), scheduler="sync", tile_size=SIZE,
                       split=(0.5, 0.25, 0.25), seed=0, **kw), progress=False)
