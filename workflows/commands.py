@@ -100,6 +100,13 @@ def samples(args: argparse.Namespace) -> int:
     from workflows.samples import write_labeled_set, write_sample_scenes
 
     out = Path(args.out)
+    if getattr(args, "dense", False):
+        from workflows.dense_demo import write_dense_samples
+
+        folders = write_dense_samples(out, seed=args.seed)
+        print(f"wrote the segmentation set under {folders['segmentation']} and the change set under "
+              f"{folders['change']}")
+        return 0
     if args.labeled:
         written = write_labeled_set(out, seed=args.seed)
     else:

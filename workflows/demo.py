@@ -1,7 +1,8 @@
 """``ringmo demo``: the whole product on the built-in sample scenes, end to end on a laptop CPU.
 
 samples -> build (ingest, tile, curate, pack, report) -> query -> MIM pretraining ->
-fine-tuning pretrained vs random init on the labeled sample set -> summary of where to look.
+fine-tuning pretrained vs random init on the labeled sample set, then on the dense sample sets
+(segmentation mIoU, change-detection F1) -> summary of where to look.
 """
 
 from __future__ import annotations
@@ -81,21 +82,29 @@ def run_demo(out: Path, *, steps: int = DEMO_STEPS) -> int:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     raw, labeled = out / "raw", out / "labeled"
-    _banner("1/5 sample scenes")
+    _banner("1/6 sample scenes")
     _samples(raw, labeled)
     print(f"raw scenes: {raw}\nlabeled set: {labeled}")
-    _banner("2/5 build the corpus (ingest, tile, dedup, balance, pack)")
+    _banner("2/6 build the corpus (ingest, tile, dedup, balance, pack)")
     summary = build_demo_corpus(raw, out / "corpus")
-    _banner("3/5 query the catalog")
+    _banner("3/6 query the catalog")
     query_demo(out / "corpus", out)
-    _banner(f"4/5 RingMo pretraining ({steps} CPU steps, Swin-nano, PIMask)")
+    _banner(f"4/6 RingMo pretraining ({steps} CPU steps, Swin-nano, PIMask)")
     pretrained = pretrain_demo(out / "corpus", out / "pretrain", steps)
-    _banner("5/5 downstream: linear probe, pretrained vs random init")
+    _banner("5/6 downstream: linear probe, pretrained vs random init")
     downstream = downstream_demo(labeled, out / "downstream", Path(pretrained["run_dir"]))
+    _banner("6/6 dense downstream: segmentation and change detection, pretrained vs random init")
+    from workflows.dense_demo import run_dense_demo
+    from training.pretrain import demo_config
+
+    dense = run_dense_demo(out / "dense", Path(pretrained["run_dir"]) / "checkpoints" / "last.pt",
+                           demo_config("", "").model)
     results = {"corpus": str(out / "corpus"), "report": summary["report"],
                "reconstruction": pretrained["picture"], "metrics": str(Path(pretrained["run_dir"]) / "metrics.jsonl"),
                "pretrained_top1": downstream["pretrained_top1"], "random_top1": downstream["random_top1"],
-               "finetune_results": downstream["pretrained_results"]}
+               "finetune_results": downstream["pretrained_results"],
+               "segmentation_miou": {k: dense["segmentation"][k] for k in ("pretrained", "random")},
+               "change_f1": {k: dense["change"][k] for k in ("pretrained", "random")}}
     _banner("done")
     print(json.dumps(results, indent=2))
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
