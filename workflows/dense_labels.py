@@ -158,7 +158,7 @@ class DenseMatcher:
 
 def matcher_for(config) -> DenseMatcher | None:
     """The matcher of a ``BuildConfig`` with ``task`` set, else None."""
-    if not config.task:
+    if config.task not in TASKS:  # no task, or a task of whole-sample labels (classification, detection)
         if config.masks or config.pair:
             raise ConfigError("--masks and --pair need --task segmentation or --task change")
         return None

@@ -13,9 +13,8 @@ import torch
 
 from training.finetune import FinetuneConfig, run
 from training.models import build_encoder
-from training.tasks.dense import build_dense_model, load_model
+from training.tasks.dense import build_dense_model, load_model, score
 from training.tasks.dense_data import dense_dataset
-from training.tasks.loop import score
 from workflows.build import build
 from workflows.build_config import BuildConfig
 from workflows.cli import main

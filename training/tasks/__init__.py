@@ -1,7 +1,7 @@
-"""Fine-tuning tasks beyond scene classification: each adds its head, its targets and its metric.
+"""Downstream tasks on a pretrained encoder (segmentation, change); each task adds its head, targets and metric.
 
-``loop`` holds what they share (optimizer with layer decay, schedule, epochs, the model card,
-``results.json``); ``segmentation`` and ``change`` are the dense tasks; ``dense_data`` reads
-their samples (image + ``mask.png`` [+ ``b.<fmt>``]) and ``dense_models`` builds the encoder +
-FPN decoder; ``dense_metrics`` scores them from one confusion matrix per split.
+``loop`` is the fine-tuning loop the tasks share (AdamW, warmup + cosine, clipping, JSONL
+metrics); ``dense`` runs the dense tasks (``segmentation``, ``change``: their metric and
+headline figures) over ``dense_data`` (image + ``mask.png`` [+ ``b.<fmt>``] samples),
+``dense_models`` (encoder + FPN decoder) and ``dense_metrics`` (one confusion matrix per split).
 """

@@ -21,17 +21,64 @@ import torch
 import yaml
 from PIL import Image
 from torch import nn
+from torch.utils.data import DataLoader
 
 from training.models import model_spec
 from training.tasks import change, segmentation
 from training.tasks.dense_data import dense_corpus, dense_dataset, dense_rows, has_split, DenseSamples
 from training.tasks.dense_models import dense_model
-from training.tasks.loop import param_groups, score, train
+from training.tasks.dense_metrics import confusion
+from training.tasks.loop import LoopConfig, train
 from training.weights import EncoderWeights, classifier_kwargs, create, load_encoder, read_weights
 
 TASKS = {"segmentation": segmentation, "change": change}
 MODEL_WEIGHTS, MODEL_CARD = "model.safetensors", "model.json"
 DEFAULT_LR = {"linear": 1e-3, "full": 1e-4}
+
+
+def param_groups(model: nn.Module, mode: str, weight_decay: float, layer_decay: float) -> list[dict]:
+    """Decoder only over a frozen encoder (``linear``), or layer-decayed encoder + decoder (``full``).
+
+    ``full`` follows RingMo / BEiT: timm's ``param_groups_layer_decay`` gives each encoder depth
+    its ``lr_scale`` (``layer_decay`` per layer from the top), as classification fine-tuning does.
+    """
+    encoder = model.encoder.model
+    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.model.")]
+    if mode == "linear":
+        encoder.requires_grad_(False)
+        return [{"params": rest, "weight_decay": weight_decay, "lr_scale": 1.0}]
+    from timm.optim import param_groups_layer_decay
+
+    groups = param_groups_layer_decay(encoder, weight_decay=weight_decay, layer_decay=layer_decay,
+                                      no_weight_decay_list=getattr(encoder, "no_weight_decay", lambda: ())())
+    return groups + [{"params": rest, "weight_decay": weight_decay, "lr_scale": 1.0}]
+
+
+def _to(inputs, device: str):
+    if isinstance(inputs, (tuple, list)):
+        return tuple(t.to(device) for t in inputs)
+    return inputs.to(device)
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def score(model: nn.Module, dataset, num_classes: int, ignore_index: int, device: str, batch_size: int,
+          keep: int = 4) -> tuple[np.ndarray, list[tuple]]:
+    """One ``[K, K]`` confusion matrix over the whole split, and ``keep`` (inputs, truth, pred)."""
+    model.eval()
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    examples: list[tuple] = []
+    for inputs, target in make_loader(dataset, batch_size, False):
+        pred = model(_to(inputs, device)).argmax(1).cpu()  # [B, H, W]
+        matrix += confusion(target.numpy(), pred.numpy(), num_classes, ignore_index)
+        for i in range(min(len(target), keep - len(examples))):
+            first = tuple(t[i] for t in inputs) if isinstance(inputs, (tuple, list)) else (inputs[i],)
+            examples.append((first, target[i].numpy(), pred[i].numpy()))
+    return matrix, examples
 
 
 def _weights(cfg) -> EncoderWeights:
@@ -154,14 +201,19 @@ def run_dense(cfg) -> dict:
     if has_split(cfg.data, cfg.val_split):
         val_set = dense_dataset(cfg.data, cfg.val_split, img_size, False)
 
-        def validate(m):
-            matrix, _ = score(m, val_set, len(corpus.classes), corpus.ignore_index, device, cfg.batch_size, 0)
+        def validate(epoch: int) -> dict:
+            matrix, _ = score(model, val_set, len(corpus.classes), corpus.ignore_index, device, cfg.batch_size, 0)
             return {f"val_{k}": module.scores(matrix, corpus.classes)[k] for k in module.SUMMARY}
-    groups = param_groups(model, cfg.mode, cfg.weight_decay, cfg.layer_decay)
-    history = train(model, groups, train_set, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                    lr=cfg.lr or DEFAULT_LR[cfg.mode], warmup_epochs=cfg.warmup_epochs, seed=cfg.seed,
-                    device=device, ignore_index=corpus.ignore_index, metrics_path=out / "metrics.jsonl",
-                    validate=validate, num_workers=cfg.num_workers)
+    criterion = nn.CrossEntropyLoss(ignore_index=corpus.ignore_index)
+
+    def loss_of(m: nn.Module, batch) -> dict:
+        inputs, target = batch
+        return {"ce": criterion(m(_to(inputs, device)), target.to(device))}  # logits [B, K, H, W]
+    loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, cfg.num_workers)
+    loop = LoopConfig(epochs=cfg.epochs, lr=cfg.lr or DEFAULT_LR[cfg.mode], weight_decay=cfg.weight_decay,
+                      warmup_steps=int(cfg.warmup_epochs * len(loader)), seed=cfg.seed)
+    history = train(model, loader, loss_of, loop, out, device, validate,
+                    groups=param_groups(model, cfg.mode, cfg.weight_decay, cfg.layer_decay))
     card.update(classes=list(corpus.classes), ignore_index=corpus.ignore_index, mode=cfg.mode, init=report,
                 data=cfg.data)
     save_model(model, card, out)

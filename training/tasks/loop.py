@@ -1,99 +1,94 @@
-"""The fine-tuning loop the dense tasks share: parameter groups, epochs, confusion, pictures.
+"""The fine-tuning loop every dense task shares: AdamW, warmup + cosine, clipping, JSONL metrics.
 
-Two modes, as for classification: ``linear`` trains the decoder over a frozen encoder (what
-the encoder's features alone support), ``full`` trains everything with RingMo / BEiT layer-wise
-learning-rate decay on the encoder (timm's ``param_groups_layer_decay``: each group carries an
-``lr_scale``) and the full rate on the decoder. The schedule is ``training.schedule``'s warmup +
-cosine; each epoch's loss and validation score go to ``metrics.jsonl``.
+A task hands over its model, a loader and ``loss_of(model, batch) -> {name: loss}``; the loop
+sums the named losses, steps, and writes one line per epoch (mean of each loss, learning rate,
+seconds per step) to ``metrics.jsonl``, plus whatever ``after_epoch`` returns (validation
+scores). Encoder parameters can learn at a fraction of the head's rate (``encoder_lr_scale``),
+the usual practice when a pretrained trunk carries a freshly initialised head.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
-
-from training.schedule import Schedule
-from training.tasks.dense_metrics import confusion
 
 
-def param_groups(model: nn.Module, mode: str, weight_decay: float, layer_decay: float) -> list[dict]:
-    """Optimizer groups: decoder only (``linear``), or layer-decayed encoder + decoder (``full``)."""
-    encoder = model.encoder.model
-    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.model.")]
-    if mode == "linear":
-        encoder.requires_grad_(False)
-        return [{"params": rest, "weight_decay": weight_decay, "lr_scale": 1.0}]
-    from timm.optim import param_groups_layer_decay
-
-    groups = param_groups_layer_decay(encoder, weight_decay=weight_decay, layer_decay=layer_decay,
-                                      no_weight_decay_list=getattr(encoder, "no_weight_decay", lambda: ())())
-    return groups + [{"params": rest, "weight_decay": weight_decay, "lr_scale": 1.0}]
+@dataclass(frozen=True)
+class LoopConfig:
+    epochs: int
+    lr: float
+    weight_decay: float = 0.05
+    warmup_steps: int = 0
+    clip_grad: float = 10.0
+    encoder_lr_scale: float = 1.0
+    seed: int = 0
 
 
-def _to(batch, device: str):
-    if isinstance(batch, (tuple, list)):
-        return tuple(t.to(device) for t in batch)
-    return batch.to(device)
+def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """Linear warmup then cosine to ~0."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return 1e-6 + 0.5 * (peak - 1e-6) * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      generator=torch.Generator().manual_seed(seed))
+def _groups(model: nn.Module, cfg: LoopConfig) -> list[dict]:
+    """No decay on norms and biases; encoder (``*encoder.*``) at ``encoder_lr_scale``."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            groups.setdefault((".encoder." in f".{name}", param.ndim <= 1), []).append(param)
+    return [{"params": params, "weight_decay": 0.0 if flat else cfg.weight_decay,
+             "lr_scale": cfg.encoder_lr_scale if encoder else 1.0}
+            for (encoder, flat), params in sorted(groups.items())]
 
 
-def train(model: nn.Module, groups: list[dict], train_set, *, epochs: int, batch_size: int, lr: float,
-          warmup_epochs: float, seed: int, device: str, ignore_index: int, metrics_path: Path,
-          validate=None, num_workers: int = 0) -> list[dict]:
-    """Cross-entropy (ignore index) over ``epochs``; ``validate(model) -> dict`` after each."""
-    loader = make_loader(train_set, batch_size, True, seed, num_workers)
-    optimizer = torch.optim.AdamW(groups, lr=lr)
-    total = epochs * len(loader)
-    schedule = Schedule(lr, total, int(warmup_epochs * len(loader)), min_lr=lr * 0.01, warmup_start_lr=lr * 0.01)
-    criterion = nn.CrossEntropyLoss(ignore_index=ignore_index)
-    torch.manual_seed(seed + 1)
+def train(model: nn.Module, loader, loss_of: Callable, cfg: LoopConfig, out: str | Path, device: str,
+          after_epoch: Callable[[int], dict] | None = None, groups: list[dict] | None = None) -> list[dict]:
+    """Train ``cfg.epochs`` epochs; returns the per-epoch records (also in ``out/metrics.jsonl``).
+
+    ``groups`` (each with an ``lr_scale``) replaces the default parameter groups, e.g. the
+    layer-wise decayed groups of ``training.tasks.dense.param_groups``.
+    """
+    model.to(device)
+    optimizer = torch.optim.AdamW(groups or _groups(model, cfg), lr=cfg.lr)
+    total = cfg.epochs * len(loader)
+    torch.manual_seed(cfg.seed + 1)
     step, history = 0, []
-    with open(metrics_path, "w") as log_file:
-        for epoch in range(epochs):
-            train_set.set_epoch(epoch)
+    with open(Path(out) / "metrics.jsonl", "w") as log_file:
+        for epoch in range(cfg.epochs):
+            if hasattr(loader.dataset, "set_epoch"):
+                loader.dataset.set_epoch(epoch)
             model.train()
-            if groups[0].get("lr_scale") == 1.0 and len(groups) == 1:
-                model.encoder.model.eval()  # frozen encoder: norms and dropout as at inference
-            losses = []
-            for inputs, target in loader:
-                rate = schedule.lr(step)
+            sums: dict[str, float] = {}
+            started = time.perf_counter()
+            for batch in loader:
+                lr = lr_at(step, total, cfg.warmup_steps, cfg.lr)
                 for group in optimizer.param_groups:
-                    group["lr"] = rate * group.get("lr_scale", 1.0)
-                logits = model(_to(inputs, device))  # [B, K, H, W]
-                loss = criterion(logits, target.to(device))  # target [B, H, W]
+                    group["lr"] = lr * group["lr_scale"]
+                losses = loss_of(model, batch)
+                loss = sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if cfg.clip_grad:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
                 optimizer.step()
-                losses.append(float(loss.detach()))
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + float(value.detach())
                 step += 1
-            record = {"epoch": epoch + 1, "step": step, "loss": float(np.mean(losses)), "lr": rate}
-            if validate is not None:
-                record.update(validate(model))
+            steps = max(1, len(loader))
+            record = {"epoch": epoch + 1, "step": step, "lr": lr,
+                      "seconds_per_step": round((time.perf_counter() - started) / steps, 4),
+                      **{f"loss_{k}": v / steps for k, v in sums.items()}}
+            if after_epoch is not None:
+                record.update(after_epoch(epoch))
             log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
             history.append(record)
     return history
-
-
-@torch.no_grad()
-def score(model: nn.Module, dataset, num_classes: int, ignore_index: int, device: str, batch_size: int,
-          keep: int = 4) -> tuple[np.ndarray, list[tuple]]:
-    """One ``[K, K]`` confusion matrix over the whole split, and ``keep`` (inputs, truth, pred)."""
-    model.eval()
-    matrix = np.zeros((num_classes, num_classes), np.int64)
-    examples: list[tuple] = []
-    for inputs, target in make_loader(dataset, batch_size, False):
-        pred = model(_to(inputs, device)).argmax(1).cpu()  # [B, H, W]
-        matrix += confusion(target.numpy(), pred.numpy(), num_classes, ignore_index)
-        for i in range(min(len(target), keep - len(examples))):
-            first = tuple(t[i] for t in inputs) if isinstance(inputs, (tuple, list)) else (inputs[i],)
-            examples.append((first, target[i].numpy(), pred[i].numpy()))
-    return matrix, examples
