@@ -143,6 +143,10 @@ class RasterMasks:
         if self.spec.colors and src.count < 3:
             raise SceneError(scene.uri, f"mask {labels.mask_uri} has {src.count} band(s); the class file gives "
                                         "RGB colours")
+        if not self.spec.colors and not self.spec.binary and src.count >= 3 and \
+                len({src.colorinterp[i].name for i in range(3)} & {"red", "green", "blue"}) == 3:
+            raise SceneError(scene.uri, f"mask {labels.mask_uri} is an RGB image: colour-coded labels need "
+                                        "--classes with a color per class (e.g. ISPRS Potsdam/Vaihingen)")
 
     def read(self, window, out_hw) -> np.ndarray:
         """``[H, W]`` uint8 class indexes of source ``window`` resampled (nearest) to ``out_hw``."""

@@ -37,11 +37,15 @@ def _base(stem: str) -> str:
 class FileIndex:
     """The files under a folder, looked up by relative path, stem, or stem less a suffix word."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, exclude: tuple[str, ...] = ()):
+        """``exclude``: folders not indexed (the image inputs, when the label folder holds them:
+        LoveDA ``Train/`` with ``images_png/`` beside ``masks_png/``)."""
         self.folder = folder
         self.by_key: dict[str, list[str]] = defaultdict(list)
+        skip = {os.path.abspath(e) for e in exclude}
         for root, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.abspath(os.path.join(root, d))
+                             not in skip)
             for name in sorted(files):
                 if name.startswith(".") or name.lower().endswith(_SIDECARS):
                     continue
@@ -138,8 +142,10 @@ class DenseMatcher:
         for what, path in (("--masks", self.masks), ("--pair", self.pair)):
             if path and not os.path.exists(path):
                 raise ConfigError(f"{what} {path}: no such file or folder")
-        self._masks = FileIndex(self.masks) if os.path.isdir(self.masks) else None
-        self._pairs = FileIndex(self.pair) if self.pair and os.path.isdir(self.pair) else None
+        inputs = tuple(r for r in self.roots if os.path.isdir(r))
+        self._masks = FileIndex(self.masks, inputs + ((self.pair,) if self.pair else ())) \
+            if os.path.isdir(self.masks) else None
+        self._pairs = FileIndex(self.pair, inputs + (self.masks,)) if self.pair and os.path.isdir(self.pair) else None
 
     def labels_for(self, uri: str) -> tuple[SceneLabels | None, str | None]:
         """``(labels, None)`` or ``(None, problem)`` for one image."""

@@ -166,3 +166,43 @@ def test_label_raster_on_another_grid_is_warped_with_nearest(tmp_path):
         window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
         np.testing.assert_array_equal(decode_image(sample["mask.png"], "png")[:, :, 0], expected[window])
     assert json.loads((corpus / "manifest.json").read_text())["classes"] == ["0", "1", "2"]
+
+
+def test_colour_coded_masks_and_isprs_names_with_a_class_file(tmp_path):
+    """ISPRS Potsdam style: top_potsdam_2_10_RGB.tif ~ top_potsdam_2_10_label.tif, RGB-coded classes."""
+    rng = np.random.default_rng(4)
+    colours = {(255, 255, 255): 0, (0, 0, 255): 1, (0, 255, 0): 2}
+    index = _blocks(rng, 64, 64, classes=3)
+    coded = np.zeros((64, 64, 3), np.uint8)
+    for colour, i in colours.items():
+        coded[index == i] = colour
+    coded[:8, :8] = (255, 0, 255)  # a colour not in the class file: ignored
+    _rgb_png(tmp_path / "images" / "top_potsdam_2_10_RGB.png", _texture(rng, (64, 64, 3)))
+    _rgb_png(tmp_path / "labels" / "top_potsdam_2_10_label.png", coded)
+    (tmp_path / "classes.yaml").write_text(
+        "- {name: impervious, color: [255, 255, 255]}\n- {name: building, color: [0, 0, 255]}\n"
+        "- {name: tree, color: [0, 255, 0]}\n")
+    corpus = tmp_path / "isprs"
+    _build([tmp_path / "images"], corpus, task="segmentation", masks=str(tmp_path / "labels"),
+           classes=str(tmp_path / "classes.yaml"))
+    expected = index.copy()
+    expected[:8, :8] = 255
+    rows = 0
+    for row, sample in _samples(corpus):
+        window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
+        np.testing.assert_array_equal(decode_image(sample["mask.png"], "png")[:, :, 0], expected[window])
+        rows += 1
+    assert rows == 4
+
+
+def test_label_folder_holding_the_images_too(tmp_path):
+    """LoveDA style: --masks Train with images_png/ (the input) beside masks_png/."""
+    from workflows.dense_labels import DenseMatcher, read_classes
+
+    for part in ("images_png", "masks_png"):
+        (tmp_path / "Train" / "Urban" / part).mkdir(parents=True)
+        (tmp_path / "Train" / "Urban" / part / "1366.png").write_bytes(b"x")
+    images = str(tmp_path / "Train" / "Urban" / "images_png")
+    matcher = DenseMatcher("segmentation", str(tmp_path / "Train"), read_classes(None, "segmentation"), [images])
+    labels, problem = matcher.labels_for(f"{images}/1366.png")
+    assert problem is None and labels.mask_uri.endswith("masks_png/1366.png")
