@@ -50,8 +50,8 @@ def cross_corpus_pairs(corpus: pa.Table, against: pa.Table, max_distance: int) -
     pretraining corpus that holds a downstream test image (or a re-encoded, slightly shifted
     copy) inflates that benchmark silently: this is the check that finds it.
     """
-    left = corpus.column("phash").to_numpy(zero_copy_only=False)
-    right = against.column("phash").to_numpy(zero_copy_only=False)
+    left = pc.fill_null(corpus.column("phash"), 0).to_numpy(zero_copy_only=False)  # uint64, never float
+    right = pc.fill_null(against.column("phash"), 0).to_numpy(zero_copy_only=False)
     valid_l = np.flatnonzero(pc.is_valid(corpus.column("phash")).to_numpy(zero_copy_only=False))
     valid_r = np.flatnonzero(pc.is_valid(against.column("phash")).to_numpy(zero_copy_only=False))
     hashes = np.concatenate([left[valid_l], right[valid_r]]).astype(np.uint64)
