@@ -24,6 +24,9 @@ import pyarrow.compute as pc
 from pipeline.seeded import seeded_uniform
 
 SPLITS = ("train", "val", "test")
+SPLIT_BY = ("block", "scene", "folders")
+_FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                  "test": "test", "testing": "test"}
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,28 @@ class SplitConfig:
     block_resolution: int = 3  # H3 resolution of blocks (3: ~12,000 km², ~60 km edge)
     seed: int = 0
     stratify_by_label: bool = True  # only acts when the table has labels
+    # block: H3 blocks (georeferenced) or scenes; scene: always the source scene (benchmark
+    # images); folders: a train/val/test folder in the source path (a dataset's official split),
+    # scenes without one drawn by scene
+    by: str = "block"
+
+    def __post_init__(self):
+        if self.by not in SPLIT_BY:
+            raise ValueError(f"split by must be one of {SPLIT_BY}, got {self.by!r}")
 
 
-def block_keys(table: pa.Table, resolution: int) -> np.ndarray:
+def folder_split(uri: str) -> str | None:
+    """``train``/``val``/``test`` when a folder of ``uri`` is named so (the last such folder)."""
+    found = None
+    for part in uri.replace("\\", "/").split("/")[:-1]:
+        found = _FOLDER_SPLITS.get(part.lower(), found)
+    return found
+
+
+def block_keys(table: pa.Table, resolution: int, by: str = "block") -> np.ndarray:
     """Block of each row: ``h3:<cell>`` at ``resolution``, or ``src:<scene_id>``."""
+    if by != "block":
+        return np.asarray([f"src:{s}" for s in table.column("scene_id").to_pylist()], dtype=object)
     lon = table.column("lon").to_numpy(zero_copy_only=False).astype(np.float64)
     lat = table.column("lat").to_numpy(zero_copy_only=False).astype(np.float64)
     geo = pc.fill_null(table.column("georeferenced"), False).to_numpy(zero_copy_only=False).astype(bool)
@@ -65,13 +86,18 @@ def assign_splits(table: pa.Table, config: SplitConfig = SplitConfig()) -> pa.Ar
     """Split of every row of ``table`` (deterministic under ``config.seed``)."""
     if table.num_rows == 0:
         return pa.array([], type=pa.string())
-    blocks = block_keys(table, config.block_resolution)
+    blocks = block_keys(table, config.block_resolution, config.by)
     names, block = np.unique(blocks.astype(str), return_inverse=True)
     draw = seeded_uniform(names, config.seed, stream="split")
     labels = table.column("label") if "label" in table.column_names else None
     if not config.stratify_by_label or labels is None or labels.null_count == table.num_rows:
-        return pa.array(_cut(draw, config)[block].tolist(), type=pa.string())
-    return pa.array(_stratified(block, draw, labels, config).tolist(), type=pa.string())
+        drawn = _cut(draw, config)[block]
+    else:
+        drawn = _stratified(block, draw, labels, config)
+    if config.by == "folders":
+        preset = [folder_split(u) for u in table.column("uri").to_pylist()]
+        drawn = np.asarray([p or d for p, d in zip(preset, drawn)], dtype=object)
+    return pa.array(drawn.tolist(), type=pa.string())
 
 
 def _stratified(block: np.ndarray, draw: np.ndarray, labels, config: SplitConfig) -> np.ndarray:

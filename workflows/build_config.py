@@ -54,6 +54,10 @@ class BuildConfig:
     max_per_scene: int | None = None
     split: tuple[float, float, float] = (0.9, 0.05, 0.05)  # train, val, test
     split_block_resolution: int = 3  # H3 resolution of the blocks that splits are drawn by
+    split_by: str | None = field(default=None, metadata={"help": (
+        "what splits are drawn by: block (H3 blocks, or scenes when not georeferenced), scene (each source image "
+        "whole), folders (a train/val/test folder in the image path: a dataset's official split); default: scene "
+        "for --task builds, else block")})
     # packing
     shard_max_mb: int = 256
     shard_max_count: int = 10_000

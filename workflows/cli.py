@@ -8,6 +8,14 @@ import sys
 from workflows import commands
 
 
+def _field_help(name: str) -> str:
+    import dataclasses
+
+    from workflows.build_config import BuildConfig
+
+    return next(f.metadata["help"] for f in dataclasses.fields(BuildConfig) if f.name == name)
+
+
 def _dense_options(group) -> None:
     """``--task --masks --pair --classes --class-attribute``: help from the BuildConfig fields."""
     import dataclasses
@@ -51,6 +59,8 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
     curate.add_argument("--max-per-scene", type=int, help="keep at most this many tiles of one scene")
     curate.add_argument("--split", type=lambda s: tuple(float(v) for v in s.split(",")),
                         help="train,val,test fractions (default 0.9,0.05,0.05)")
+    curate.add_argument("--split-by", choices=["block", "scene", "folders"], default=None,
+                        help=_field_help("split_by"))
     pack = parser.add_argument_group("packing and engine")
     pack.add_argument("--shard-max-mb", type=int, help="a shard closes before it passes this many MiB")
     pack.add_argument("--shard-max-count", type=int, help="a shard closes at this many samples")

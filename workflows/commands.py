@@ -11,7 +11,8 @@ from workflows.config import make_config
 _OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "whole_image", "resize", "group_bands",
               "task", "masks", "pair", "classes", "class_attribute", "dedup_distance",
               "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
-              "max_per_scene", "split", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers", "overwrite", "keep_staging")
+              "max_per_scene", "split", "split_by", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers",
+              "overwrite", "keep_staging")
 
 
 def _overrides(args: argparse.Namespace) -> dict:

@@ -7,6 +7,7 @@ import pyarrow as pa
 from pipeline.balance import BalanceConfig
 from pipeline.curate import CurateConfig, accounting, curate
 from pipeline.dedup import DedupConfig
+from pipeline.dense import TASKS as DENSE_TASKS
 from pipeline.split import SplitConfig
 from workflows.build_config import BuildConfig
 
@@ -21,7 +22,8 @@ def curate_config_from(config: BuildConfig) -> CurateConfig:
                               target_size=config.target_size, max_per_scene=config.max_per_scene,
                               seed=config.seed),
         split=SplitConfig(train=train, val=val, test=test,
-                          block_resolution=config.split_block_resolution, seed=config.seed),
+                          block_resolution=config.split_block_resolution, seed=config.seed,
+                          by=config.split_by or ("scene" if config.task in DENSE_TASKS else "block")),
     )
 
 

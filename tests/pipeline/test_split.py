@@ -80,3 +80,26 @@ def test_stratified_by_label_gives_every_class_its_share():
 def test_bad_fractions_are_refused():
     with pytest.raises(ValueError, match="fractions"):
         assign_splits(tiles(10), SplitConfig(train=-1.0))
+
+
+def test_split_by_scene_keeps_each_georeferenced_scene_whole():
+    table = tiles(400)
+    splits = np.asarray(assign_splits(table, SplitConfig(by="scene")).to_pylist())
+    scenes = np.asarray(table.column("scene_id").to_pylist())
+    assert all(len(set(splits[scenes == s])) == 1 for s in set(scenes))
+    assert set(splits) == {"train", "val", "test"}
+
+
+def test_split_by_folders_takes_the_official_split_and_draws_the_rest():
+    from pipeline.split import folder_split
+
+    assert folder_split("/data/LEVIR-CD/test/A/test_7.png") == "test"
+    assert folder_split("/data/potsdam/img_dir/Val/2_13_0_0.png") == "val"
+    assert folder_split("/data/x/training/a.png") == "train" and folder_split("/data/test.png") is None
+    table = tiles(40, georeferenced=False)
+    uris = [f"/d/{('train', 'val', 'other')[i % 3]}/img{i}.png" for i in range(40)]
+    table = table.set_column(table.column_names.index("uri"), "uri", pa.array(uris))
+    splits = assign_splits(table, SplitConfig(by="folders")).to_pylist()
+    for uri, split in zip(uris, splits):
+        if "/other/" not in uri:
+            assert split == uri.split("/")[2]

@@ -87,6 +87,8 @@ def test_segmentation_masks_in_shards_equal_the_source_on_each_window(seg_raw, t
         assert json.loads(bytes(sample["json"]))["members"] == ["mask.png"]
         checked += 1
     assert checked == summary["tiles"]["kept"] == 3 * 6  # 96x80 px -> 3 x 2 tiles of 32
+    rows = pq.read_table(corpus / "catalog" / "tiles.parquet", columns=["uri", "split"]).to_pylist()
+    assert all(len({r["split"] for r in rows if r["uri"] == u}) == 1 for u in {r["uri"] for r in rows})
     manifest = json.loads((corpus / "manifest.json").read_text())
     assert manifest["task"] == "segmentation" and manifest["classes"] == ["road", "building", "water", "tree"]
     assert manifest["ignore_index"] == 255 and sum(manifest["class_pixels"].values()) == checked * TILE * TILE
