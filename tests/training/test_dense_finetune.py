@@ -115,3 +115,17 @@ def test_every_encoder_weight_is_loaded(name, task, tmp_path):
     for key in compared:
         torch.testing.assert_close(loaded[key], expected[key], msg=key)
     assert report["source"] == "timm-state-dict"
+
+
+def test_linear_mode_trains_the_decoder_over_a_frozen_encoder(seg_corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = _config(seg_corpus, tmp_path / "frozen", "segmentation", "swin_nano", mode="linear", epochs=2)
+    model, _, _ = build_dense_model(cfg, "segmentation", 3, len(SEG_CLASSES))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    run(cfg)
+    after = load_file(str(tmp_path / "frozen" / "model.safetensors"))
+    encoder = [k for k in before if k.startswith("encoder.model.")]
+    decoder = [k for k in before if k.startswith("decoder.") and before[k].is_floating_point()]
+    assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
