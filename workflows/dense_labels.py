@@ -28,6 +28,10 @@ from pipeline.scene import SourceRef
 _SIDECARS = (".aux.xml", ".ovr", ".md", ".txt", ".prj", ".dbf", ".shx", ".cpg", ".qix", ".tfw", ".jgw",
              ".pgw", ".wld", ".xml", ".yaml", ".yml", ".csv")
 CHANGE_CLASSES = ("no_change", "change")
+# Folder names that settle a tie when one root holds several candidates of the same stem
+# (LEVIR-CD's root holds train/B/train_1.png and train/label/train_1.png)
+MASK_FOLDERS = ("label", "labels", "mask", "masks", "gt", "gts", "ann", "ann_dir", "annotations", "masks_png", "cm")
+PAIR_FOLDERS = ("b", "t2", "time2", "im2", "post", "after", "b_dir")
 
 
 def _base(stem: str) -> str:
@@ -55,16 +59,36 @@ class FileIndex:
                 for key in (f"rel:{rel}", f"stem:{stem}", f"base:{_base(stem)}"):
                     self.by_key[key].append(path)
 
-    def find(self, rel: str) -> str | None:
-        """The one file matching an image's relative path (without suffix); None if none or many."""
+    def find(self, rel: str, image: str = "", prefer: tuple[str, ...] = ()) -> str | None:
+        """The one file matching an image's relative path (without suffix); None if none or many.
+
+        Ties are settled by a folder named in ``prefer``, then by the folders the image's own
+        path shares (``train/`` of ``train/A/x.png`` over ``test/``).
+        """
         stem = rel.rsplit("/", 1)[-1]
         for key in (f"rel:{rel}", f"stem:{stem}", f"base:{stem}", f"base:{_base(stem)}"):
             found = self.by_key.get(key, [])
+            if len(found) > 1:
+                found = _settle(found, image, prefer)
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
                 return None
         return None
+
+
+def _folders(path: str) -> set[str]:
+    return {part.lower() for part in Path(path).parts[:-1]}
+
+
+def _settle(found: list[str], image: str, prefer: tuple[str, ...]) -> list[str]:
+    """The candidates in a preferred folder (if any are), then those sharing most of the image's."""
+    preferred = [f for f in found if _folders(f) & set(prefer)]
+    found = preferred or found
+    if len(found) > 1 and image:
+        shared = [len(_folders(f) & _folders(image)) for f in found]
+        found = [f for f, n in zip(found, shared) if n == max(shared)]
+    return found
 
 
 def _relative(uri: str, roots: list[str]) -> str:
@@ -150,12 +174,12 @@ class DenseMatcher:
     def labels_for(self, uri: str) -> tuple[SceneLabels | None, str | None]:
         """``(labels, None)`` or ``(None, problem)`` for one image."""
         rel = _relative(uri, self.roots)
-        mask = self._masks.find(rel) if self._masks else self.masks
+        mask = self._masks.find(rel, uri, MASK_FOLDERS) if self._masks else self.masks
         if mask is None:
             return None, f"no mask for this image in {self.masks} (matched by file stem)"
         pair = None
         if self.task == "change":
-            pair = self._pairs.find(rel) if self._pairs else self.pair
+            pair = self._pairs.find(rel, uri, PAIR_FOLDERS) if self._pairs else self.pair
             if pair is None:
                 return None, f"no second-date image for this image in {self.pair} (matched by file name)"
         return SceneLabels(self.task, os.path.abspath(mask), self.spec,

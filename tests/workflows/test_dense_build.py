@@ -208,3 +208,24 @@ def test_label_folder_holding_the_images_too(tmp_path):
     matcher = DenseMatcher("segmentation", str(tmp_path / "Train"), read_classes(None, "segmentation"), [images])
     labels, problem = matcher.labels_for(f"{images}/1366.png")
     assert problem is None and labels.mask_uri.endswith("masks_png/1366.png")
+
+
+def test_one_root_for_pairs_and_labels_of_every_split(tmp_path):
+    """LEVIR-CD as shipped: --pair LEVIR --masks LEVIR over train/A and test/A, official splits kept."""
+    rng = np.random.default_rng(5)
+    for split in ("train", "test"):
+        for i in range(2):
+            name = f"{split}_{i}.png"
+            _rgb_png(tmp_path / "LEVIR" / split / "A" / name, _texture(rng, (32, 32, 3)))
+            _rgb_png(tmp_path / "LEVIR" / split / "B" / name, _texture(rng, (32, 32, 3)))
+            _rgb_png(tmp_path / "LEVIR" / split / "label" / name, (_blocks(rng, 32, 32, 2) * 255).astype(np.uint8))
+    root = tmp_path / "LEVIR"
+    corpus = tmp_path / "levir"
+    summary = _build([root / "train" / "A", root / "test" / "A"], corpus, task="change", pair=str(root),
+                     masks=str(root), split_by="folders")
+    assert summary["tiles"]["kept"] == 4 and not summary["rejected_inputs"]
+    for row, sample in _samples(corpus):
+        path = Path(row["uri"])
+        assert row["split"] == path.parent.parent.name
+        b = cv2.cvtColor(cv2.imread(str(path.parent.parent / "B" / path.name)), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(decode_image(sample["b.png"], "png"), b)
