@@ -225,6 +225,27 @@ def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, ge
     return out
 
 
+def _on_scene_grid(pair, scene: SceneInfo, uri: str):
+    """The second date as is when it shares the first's grid, else warped onto it (bilinear).
+
+    Co-registered georeferenced scenes on other grids (another GSD, another CRS) are read
+    through a ``WarpedVRT`` onto the first date's pixel grid, so both dates share every window.
+    """
+    same = (pair.width, pair.height) == (scene.width, scene.height)
+    if pair.crs and scene.georeferenced and scene.crs:
+        if same and tuple(pair.transform)[:6] == tuple(scene.transform)[:6]:
+            return pair
+        from affine import Affine
+        from rasterio.vrt import WarpedVRT
+
+        return WarpedVRT(pair, crs=scene.crs, transform=Affine(*scene.transform[:6]), width=scene.width,
+                         height=scene.height, resampling=Resampling.bilinear)
+    if not same:
+        raise SceneError(scene.uri, f"second date {uri} is {pair.width}x{pair.height} px, the first "
+                                    f"{scene.width}x{scene.height}, and they are not both georeferenced")
+    return pair
+
+
 class _DenseReader:
     """The mask (and, for change detection, the second date) of a scene's windows."""
 
@@ -236,9 +257,7 @@ class _DenseReader:
                 self.pair = open_raster(to_gdal_path(labels.pair_uri))
             except RasterioIOError as exc:
                 raise SceneError(scene.uri, f"second date {labels.pair_uri} cannot be opened: {exc}") from exc
-            if (self.pair.width, self.pair.height) != (scene.width, scene.height):
-                raise SceneError(scene.uri, f"second date {labels.pair_uri} is {self.pair.width}x"
-                                            f"{self.pair.height} px, the first {scene.width}x{scene.height}")
+            self.pair = _on_scene_grid(self.pair, scene, labels.pair_uri)
 
     def members(self, index: int, tile_hw, plan: _Plan, config: TileConfig):
         """``([(member name, bytes)], per-class pixel counts)`` of window ``index``."""
@@ -255,7 +274,10 @@ class _DenseReader:
     def close(self) -> None:
         self.masks.close()
         if self.pair is not None:
+            source = getattr(self.pair, "src_dataset", None)
             self.pair.close()
+            if source is not None:
+                source.close()
 
 
 def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = TileConfig(),

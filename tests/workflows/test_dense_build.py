@@ -229,3 +229,31 @@ def test_one_root_for_pairs_and_labels_of_every_split(tmp_path):
         assert row["split"] == path.parent.parent.name
         b = cv2.cvtColor(cv2.imread(str(path.parent.parent / "B" / path.name)), cv2.COLOR_BGR2RGB)
         np.testing.assert_array_equal(decode_image(sample["b.png"], "png"), b)
+
+
+def test_georeferenced_second_date_on_another_grid_is_warped_onto_the_first(tmp_path):
+    """Date B at 2 m over date A at 1 m: B's window is B resampled onto A's grid."""
+    rng = np.random.default_rng(6)
+    x0, y0 = 500_000.0, 5_000_000.0
+    a = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
+             transform=from_origin(x0, y0, 1.0, 1.0))
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    with rasterio.open(tmp_path / "A" / "s.tif", "w", **a) as dst:
+        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
+    coarse = np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((8, 8, 1))).astype(np.uint8)  # flat 8x8 blocks
+    with rasterio.open(tmp_path / "B" / "s.tif", "w", **dict(a, width=32, height=32,
+                                                            transform=from_origin(x0, y0, 2.0, 2.0))) as dst:
+        dst.write(np.moveaxis(coarse, 2, 0))
+    label = dict(a, count=1)
+    with rasterio.open(tmp_path / "label.tif", "w", **label) as dst:
+        dst.write(np.zeros((1, 64, 64), np.uint8))
+    corpus = tmp_path / "cd"
+    _build([tmp_path / "A"], corpus, task="change", pair=str(tmp_path / "B"), masks=str(tmp_path / "label.tif"))
+    expected = np.kron(coarse, np.ones((2, 2, 1), np.uint8))
+    for row, sample in _samples(corpus):
+        window = np.s_[row["row_off"]:row["row_off"] + TILE, row["col_off"]:row["col_off"] + TILE]
+        b = decode_image(sample["b.png"], "png")
+        inner = np.s_[4:-4, 4:-4]  # away from block edges, where bilinear blends neighbours
+        got, want = b[inner].astype(int), expected[window][inner].astype(int)
+        assert np.mean(np.abs(got - want) <= 1) > 0.8
