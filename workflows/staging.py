@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from catalogs.schema import KEPT
 from catalogs.store import Store
+from pipeline.dense import parse_members
 
 
 def rest_paths(blob: str) -> tuple[str, str]:
@@ -116,12 +117,15 @@ def _bytes_back(corpus: Store, row: dict, index: dict, rest: str, placed: dict[s
         return corpus.read_range(rest, offset, size)
     where = placed.get(tile_id)
     if where is not None and where["shard"] and corpus.exists(where["shard"]):
+        # dense samples stage the image followed by their members (mask.png, b.<fmt>): all come back
+        names = [f"{tile_id}.{row['format']}"] + [f"{tile_id}.{n}" for n, _ in parse_members(row.get("members"))]
         try:
-            data = shard_member(corpus, where["shard"], where["offset"], where["size"],
-                                f"{tile_id}.{row['format']}")
-        except (OSError, tarfile.TarError):
-            data = None
-        if data is not None and len(data) == row["stage_size"] and hashlib.sha256(data).hexdigest() == where["sha256"]:
+            parts = shard_members(corpus, where["shard"], where["offset"], where["size"], names)
+        except (OSError, tarfile.TarError, KeyError):
+            parts = None
+        data = b"".join(parts) if parts else None
+        if data is not None and len(data) == row["stage_size"] and \
+                hashlib.sha256(parts[0]).hexdigest() == where["sha256"]:
             return data
     raise _Gone(tile_id)
 
@@ -139,6 +143,14 @@ def shard_member(store: Store, shard: str, offset: int, size: int, name: str) ->
     with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
         member = tar.extractfile(name)
         return member.read() if member is not None else None
+
+
+def shard_members(store: Store, shard: str, offset: int, size: int, names: list[str]) -> list[bytes] | None:
+    """Several members' bytes (in ``names`` order) out of one sample; None when one is missing."""
+    fragment = store.read_range(shard, int(offset), int(size))
+    with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
+        found = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+    return [found[n] for n in names] if all(n in found for n in names) else None
 
 
 def staged_bytes(store: Store, tile_id: str, stage_file: str, offset: int, size: int) -> bytes | None:

@@ -257,3 +257,24 @@ def test_georeferenced_second_date_on_another_grid_is_warped_onto_the_first(tmp_
         inner = np.s_[4:-4, 4:-4]  # away from block edges, where bilinear blends neighbours
         got, want = b[inner].astype(int), expected[window][inner].astype(int)
         assert np.mean(np.abs(got - want) <= 1) > 0.8
+
+
+def test_curate_restores_dense_samples_from_the_shards(tmp_path):
+    """Compacted staging: a re-curation repacks image, mask and second date from the shards alone."""
+    rng = np.random.default_rng(7)
+    for i in range(4):
+        _rgb_png(tmp_path / "A" / f"p{i}.png", _texture(rng, (32, 32, 3)))
+        _rgb_png(tmp_path / "B" / f"p{i}.png", _texture(rng, (32, 32, 3)))
+        _rgb_png(tmp_path / "label" / f"p{i}.png", (_blocks(rng, 32, 32, 2) * 255).astype(np.uint8))
+    corpus = tmp_path / "cd"
+    _build([tmp_path / "A"], corpus, task="change", pair=str(tmp_path / "B"), masks=str(tmp_path / "label"))
+    before = {row["tile_id"]: {k: bytes(v) for k, v in s.items() if k in ("png", "mask.png", "b.png")}
+              for row, s in _samples(corpus)}
+    for folder in ("A", "B", "label"):  # the sources are gone: only the shards can give the bytes back
+        for path in (tmp_path / folder).iterdir():
+            path.unlink()
+    with mock.patch("workflows.build.write_report", lambda root: "(report skipped)"):
+        assert main(["curate", str(corpus), "--seed", "5", "--split", "0.25,0.5,0.25", "--quiet"]) == 0
+    after = {row["tile_id"]: {k: bytes(v) for k, v in s.items() if k in ("png", "mask.png", "b.png")}
+             for row, s in _samples(corpus)}
+    assert after == before and len(after) == 4
