@@ -47,11 +47,15 @@ class PretrainConfig:
     mask_ratio: float = option(0.6, "fraction of mask patches picked (of pixels for random)")
     pixel_ratio: float = option(0.6, "fraction of pixels masked inside a picked patch (pimask)")
     norm_target: bool = option(False, "L1 against a per-mask-patch normalized target")
+    embed: str = option("auto", "input per band layout: layout (a patch embedding each), wavelength (generated from "
+                                "each band's wavelength, DOFA-style), auto (one layout: timm's own; several: wavelength)")
     # optimization (RingMo / SimMIM recipe)
     steps: int = option(1000, "optimizer steps in total (rerun with more to continue)")
     batch_size: int = option(32, "samples per rank per micro-batch")
     accum: int = option(1, "micro-batches per optimizer step")
     base_lr: float = option(1e-4, "learning rate per 512 samples of total batch")
+    lr_floor: float = option(0.016, "peak lr at least LR_FLOOR / sqrt(steps), so short small-batch runs learn "
+                                    "(0: RingMo's linear rule alone)")
     min_lr: float = option(5e-7, "cosine floor")
     warmup_lr: float = option(5e-7, "learning rate at step 0")
     warmup_steps: int | None = option(None, "warmup steps (default 10% of steps)")
@@ -62,6 +66,7 @@ class PretrainConfig:
     max_bad_steps: int = option(5, "consecutive non-finite-loss steps (each skipped) before the run stops (0: never)")
     # data
     seed: int = option(0, "seed of the sample order, augmentations, masks and the model init")
+    layout_alpha: float = option(1.0, "band layouts' shares of the batches ~ samples ** alpha (1: natural, 0: uniform)")
     shuffle_buffer: int = option(1000, "shuffle buffer in samples")
     resampled: bool = option(False, "draw shards with replacement per rank (very large corpora)")
     epoch_samples: int | None = option(None, "samples per epoch over all ranks (default: all selected)")

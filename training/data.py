@@ -30,8 +30,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from training.decode import SampleError, decode_sample, parse_fragment
 from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_stats, index_from_catalog, \
     index_from_shards, stats_from_manifest
+from catalogs.manifest import read_manifest
+from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask
-from training.plan import StreamConfig, batches_per_epoch, plan_epoch, sample_rng
+from training.plan import StreamConfig, batches_per_epoch, plan_layouts, sample_rng
 from training.sources import PipeReader, open_reader
 from training.transforms import AugmentConfig, augment
 
@@ -152,9 +154,10 @@ class MimStream(IterableDataset):
     """
 
     def __init__(self, index: SampleIndex, stats: StatsTable, stream: StreamConfig, spec: SampleSpec,
-                 rank: int = 0, world: int = 1, max_gap: int | None = None):
+                 rank: int = 0, world: int = 1, max_gap: int | None = None, layouts: tuple = ()):
         super().__init__()
         self.index, self.stats, self.stream, self.spec = index, stats, stream, spec
+        self.layouts = tuple(layouts)  # training.layouts.RunLayout per index layout id (() for one unnamed)
         self.rank, self.world, self.max_gap = rank, world, max_gap
         self.epoch, self.start_batch, self.epochs = 0, 0, None
         self.bytes_read = 0  # of the current iteration in this process (num_workers=0)
@@ -191,14 +194,19 @@ class MimStream(IterableDataset):
         try:
             for epoch, j in self.positions(worker, workers):
                 if epoch not in plans:
-                    plans = {epoch: plan_epoch(self.index.counts(), self.stream, epoch, self.rank, self.world)}
-                    fetcher.announce(plans[epoch][j::workers].ravel())  # [nb, B]
-                yield self.make_batch(fetcher, plans[epoch], epoch, j)
+                    plans = {epoch: self.plan(epoch)}
+                    fetcher.announce(plans[epoch][0][j::workers].ravel())  # [nb, B]
+                plan, tags = plans[epoch]
+                yield self.make_batch(fetcher, plan, epoch, j, tags)
                 self.bytes_read = fetcher.bytes_read
         finally:
             fetcher.close()
 
-    def make_batch(self, fetcher: Fetcher, plan: np.ndarray, epoch: int, j: int) -> dict:
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(positions [nb, B], layout id [nb])`` of this rank's ``epoch`` (``training.plan``)."""
+        return plan_layouts(self.index.counts(), self.index.layout_ids(), self.stream, epoch, self.rank, self.world)
+
+    def make_batch(self, fetcher: Fetcher, plan: np.ndarray, epoch: int, j: int, tags: np.ndarray | None = None) -> dict:
         """Batch ``j`` of the rank's epoch ``plan`` ``[nb, B]``; broken samples are replaced.
 
         A slot whose sample fails (undecodable bytes, bad JSON, wrong band count) gets another
@@ -209,21 +217,22 @@ class MimStream(IterableDataset):
         replaced samples (``shard#key``) so the trainer can count them.
         """
         positions = plan[j]
+        layout = 0 if tags is None else int(tags[j])
         fragments = fetcher.fetch(positions)
         samples, skipped = [], []
         for i, fragment in enumerate(fragments):
-            sample = self._sample(fragment, self._rng(epoch, j, len(positions), i))
+            sample = self._sample(fragment, self._rng(epoch, j, len(positions), i), layout)
             if sample is None:
                 skipped.append(self._name(int(positions[i]), fragment))
                 log.warning("skipping broken sample %s (epoch %d batch %d): %s", skipped[-1], epoch, j,
                             self._last_error)
             samples.append(sample)
         if skipped:
-            samples = self._fill(fetcher, plan, epoch, j, fragments, samples)
+            samples = self._fill(fetcher, plan, epoch, j, fragments, samples, tags)
         shapes = {s[1].shape for s in samples}
-        if len(shapes) > 1:
-            raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: select one band layout "
-                             "(e.g. --sensor) per run")
+        if len(shapes) > 1:  # only a shard list without catalog can get here (no layouts known)
+            raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: train from a corpus catalog, "
+                             "which says each sample's band layout")
         return {
             "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, H, W, C] sample dtype
             "mask": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, H, W]
@@ -233,20 +242,23 @@ class MimStream(IterableDataset):
             "skipped": skipped,
             "epoch": epoch,
             "batch": j,
+            "layout": layout,  # index into the run's layouts: all samples of a batch share it
         }
 
     def _rng(self, epoch: int, j: int, batch: int, i: int) -> np.random.Generator:
         return sample_rng(self.stream, epoch, self.rank, j * batch + i)
 
-    def _fill(self, fetcher: Fetcher, plan: np.ndarray, epoch: int, j: int, fragments: list, samples: list) -> list:
+    def _fill(self, fetcher: Fetcher, plan: np.ndarray, epoch: int, j: int, fragments: list, samples: list,
+              tags: np.ndarray | None = None) -> list:
         """Broken slots redrawn from the batch's good fragments (or a spare of the plan)."""
+        layout = 0 if tags is None else int(tags[j])
         donors = [f for f, s in zip(fragments, samples) if s is not None]
         if not donors:
-            donors = [self._spare(fetcher, plan, j)]
+            donors = [self._spare(fetcher, plan, j, tags)]
         out, k = [], 0
         for i, sample in enumerate(samples):
             for _ in range(len(donors) if sample is None else 0):  # a donor decoded once already
-                sample = self._sample(donors[k % len(donors)], self._rng(epoch, j, len(samples), i))
+                sample = self._sample(donors[k % len(donors)], self._rng(epoch, j, len(samples), i), layout)
                 k += 1
                 if sample is not None:
                     break
@@ -255,12 +267,15 @@ class MimStream(IterableDataset):
             out.append(sample)
         return out
 
-    def _spare(self, fetcher: Fetcher, plan: np.ndarray, j: int):
-        """The first decodable fragment of the batches after ``j`` (wrapping round the plan)."""
+    def _spare(self, fetcher: Fetcher, plan: np.ndarray, j: int, tags: np.ndarray | None = None):
+        """The first decodable fragment of the batches after ``j`` of its layout (wrapping round the plan)."""
+        layout = 0 if tags is None else int(tags[j])
         for step in range(1, len(plan)):
+            if tags is not None and tags[(j + step) % len(plan)] != layout:
+                continue
             for position in plan[(j + step) % len(plan)]:
                 fragment = fetcher.fetch(np.array([position]))[0]
-                if self._sample(fragment, np.random.default_rng(0)) is not None:
+                if self._sample(fragment, np.random.default_rng(0), layout) is not None:
                     return fragment
         raise RuntimeError(f"no sample of this rank's epoch plan decodes ({plan.size} tried): "
                            "the shards are corrupt or not in the sample format")
@@ -273,14 +288,16 @@ class MimStream(IterableDataset):
         except Exception:
             return f"{url}@{int(self.index.offset[position])}"
 
-    def _sample(self, fragment, rng: np.random.Generator):
+    def _sample(self, fragment, rng: np.random.Generator, layout: int = 0):
         try:
             key, image, meta = decode_sample(fragment)
-            if self.spec.bands is not None and image.shape[2] != self.spec.bands:
-                raise SampleError(f"{image.shape[2]} bands where the run has {self.spec.bands}")
+            known = self.layouts[layout] if self.layouts else None
+            bands = known.bands if known is not None else self.spec.bands
+            if bands is not None and image.shape[2] != bands:
+                raise SampleError(f"{image.shape[2]} bands where its catalog layout has {bands}")
             tile = augment(image, self.spec.augment, rng)  # [S, S, C]
             mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
-            stats = self.stats.for_sample(meta, tile.shape[2])
+            stats = known.stats if known is not None else self.stats.for_sample(meta, tile.shape[2])
             if tile.dtype not in _TRANSPORT:
                 tile = tile.astype(np.float32)
             return key, np.ascontiguousarray(tile), mask, stats
@@ -352,24 +369,40 @@ def make_loader(dataset: MimStream, num_workers: int = 0, pin_memory: bool = Fal
                       persistent_workers=False, generator=torch.Generator().manual_seed(0), **extra)
 
 
-def probe_bands(index: SampleIndex, tries: int = 64) -> int:
+def run_layouts(index: SampleIndex, corpus: str | None, estimate_from: int = 64) -> tuple[RunLayout, ...]:
+    """The run's layouts in index layout-id order (``()`` for an index without catalog layouts)."""
+    records = (read_manifest(corpus).get("stats") or {}) if corpus else {}
+    ids, out = index.layout_ids(), []
+    for i, key in enumerate(index.layouts):
+        positions = np.flatnonzero(ids == i)
+        bands = index.band_counts[i] if index.band_counts and index.band_counts[i] else \
+            probe_bands(index, among=positions)
+        out.append(resolve_layout(key, bands, records, len(positions),
+                                  lambda p=positions: estimate(_decodable(index, estimate_from, among=p))))
+    return tuple(out)
+
+
+def probe_bands(index: SampleIndex, tries: int = 64, among: np.ndarray | None = None) -> int:
     """Band count of the first decodable sample (the model's input channels)."""
-    for _, image, _ in _decodable(index, min(tries, len(index)), stop_at_first=True):
+    for _, image, _ in _decodable(index, min(tries, len(index)), stop_at_first=True, among=among):
         return int(image.shape[2])
     raise ValueError(f"none of the first {min(tries, len(index))} samples decodes")
 
 
-def _decodable(index: SampleIndex, count: int, stop_at_first: bool = False) -> list:
-    """The decoded samples among the first ``count`` of the index (broken ones skipped).
+def _decodable(index: SampleIndex, count: int, stop_at_first: bool = False, among: np.ndarray | None = None) -> list:
+    """The decoded samples among the first ``count`` of the index, or of its positions ``among``
+    (broken ones skipped).
 
     ``stop_at_first`` fetches one sample at a time: a band probe of a remote corpus must not
     download ``count`` samples to look at one.
     """
     fetcher, out = Fetcher(index), []
+    among = np.arange(len(index)) if among is None else among
+    count = min(count, len(among))
     step = 1 if stop_at_first else max(count, 1)
     try:
         for start in range(0, count, step):
-            positions = np.arange(start, min(start + step, count))
+            positions = among[start : min(start + step, count)]
             for position, fragment in zip(positions, fetcher.fetch(positions)):
                 try:
                     out.append(decode_sample(fragment))

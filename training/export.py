@@ -49,7 +49,13 @@ def manifest_sha256(corpus: str | None) -> str | None:
 def _card(arch: str, kwargs: dict, weights, model: str) -> dict:
     recipe = json.loads(dict(weights.info).get("config", "{}"))
     corpus = recipe.get("corpus")
+    layout = weights.layout() or {}
     return {
+        "layout": layout.get("key"),
+        "bands": layout.get("bands"),
+        "dtype": layout.get("dtype"),
+        "normalization": {"mean": layout["mean"], "std": layout["std"]} if layout else None,
+        "wavelengths_nm": layout.get("wavelengths_nm"),
         "model": model,
         "timm_arch": arch,
         "timm_kwargs": kwargs,
@@ -85,18 +91,32 @@ def _markdown(card: dict) -> str:
         "",
         "The input must be standardized per band with the corpus manifest's `stats` (not ImageNet's).",
     ]
+    if card.get("normalization"):
+        lines += [
+            "",
+            f"Band layout `{card['layout']}` ({card['bands']} bands, {card['dtype']}; centre wavelengths nm: "
+            f"{card['wavelengths_nm']}). Standardize each band with:",
+            "",
+            f"- mean: {card['normalization']['mean']}",
+            f"- std: {card['normalization']['std']}",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def export_encoder(checkpoint_path: str | Path, out_dir: str | Path, model: str | None = None) -> dict:
+def export_encoder(checkpoint_path: str | Path, out_dir: str | Path, model: str | None = None,
+                   layout: str | None = None) -> dict:
     """Write ``encoder.safetensors``, ``model_card.json`` and ``README.md``; return the card.
 
     ``checkpoint_path`` is a pretraining checkpoint (its config names the model) or a timm
-    state dict (then ``model`` is required).
+    state dict (then ``model`` is required). A mixed-layout run exports one band layout at a
+    time (``layout``: its key, a unique part of it or its number; default: the visible/RGB one,
+    else the most frequent): its patch embedding, for a wavelength-conditioned run generated
+    from those bands' wavelengths, becomes the plain encoder's ``patch_embed.proj``, and its
+    normalization statistics go into the card.
     """
     from safetensors.torch import save_file
 
-    weights = read_weights(checkpoint_path)
+    weights = read_weights(checkpoint_path, layout=layout)
     name = model or weights.model
     if name is None:
         raise ValueError(f"{checkpoint_path} does not record its model: give model=")
@@ -131,12 +151,14 @@ def build_parser(prog: str = "ringmo export") -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="pretraining checkpoint (RUN/checkpoints/last.pt) or timm state dict")
     parser.add_argument("--out", required=True, help="directory for encoder.safetensors + model card")
     parser.add_argument("--model", help="registered model name (when the checkpoint does not record it)")
+    parser.add_argument("--layout", help="band layout to export from a mixed-layout run: its key "
+                                         "(sensor/bands/dtype), a unique part of it, or its number (default: RGB)")
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "ringmo export") -> int:
     args = build_parser(prog).parse_args(argv)
-    card = export_encoder(args.checkpoint, args.out, args.model)
+    card = export_encoder(args.checkpoint, args.out, args.model, args.layout)
     print(f"wrote {Path(args.out) / WEIGHTS}\nload with: {card['load']}")
     return 0
 

@@ -57,6 +57,8 @@ class FinetuneConfig:
     probe_features: str = option("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
     checkpoint: str | None = option(None, "pretraining checkpoint or timm-compatible state dict (or give --init random)")
     init: str = option("checkpoint", "checkpoint, or random (the baseline pretraining must beat)")
+    layout: str | None = option(None, "band layout of a mixed-layout checkpoint (default: the one with the data's "
+                                      "band count, visible/RGB first)")
     epochs: int = option(30, "training epochs (of the linear head in linear mode)")
     batch_size: int = option(64, "samples per batch")
     lr: float | None = option(None, "peak learning rate (default: linear 0.01, full 1e-3 * batch / 512)")
@@ -99,10 +101,10 @@ def _device(name: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
-def _weights(cfg: FinetuneConfig) -> EncoderWeights:
+def _weights(cfg: FinetuneConfig, in_chans: int | None = None) -> EncoderWeights:
     if cfg.init == "random":
         return EncoderWeights({}, "random", cfg.model)
-    weights = read_weights(cfg.checkpoint)
+    weights = read_weights(cfg.checkpoint, cfg.layout, in_chans)
     if weights.model and weights.model != cfg.model:
         raise ValueError(f"{cfg.checkpoint} holds a {weights.model} encoder, not {cfg.model}")
     return weights
@@ -114,7 +116,7 @@ def build_model(cfg: FinetuneConfig, in_chans: int, num_classes: int) -> tuple[n
     arch, kwargs = classifier_kwargs(cfg.model, in_chans, num_classes, cfg.img_size, cfg.window_size, drop_path)
     torch.manual_seed(cfg.seed)  # the random init (and the head) are seeded
     model = create(arch, kwargs)
-    weights = _weights(cfg)
+    weights = _weights(cfg, in_chans)
     report = {"source": weights.source, **dict(weights.info)}
     if weights.state:
         if weights.in_chans() not in (None, in_chans):

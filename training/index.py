@@ -16,23 +16,35 @@ import numpy as np
 import pyarrow as pa
 
 from catalogs.layout import join
+from catalogs.layouts import layout_key, parse_layout_key
 from catalogs.manifest import read_manifest
 from training.sources import expand_urls, shard_samples
 from training.transforms import BandStats
 
 log = logging.getLogger(__name__)
 
-_CATALOG_COLUMNS = ["tile_id", "shard", "offset", "size", "sensor", "band_count"]
+_CATALOG_COLUMNS = ["tile_id", "shard", "offset", "size", "sensor", "bands", "band_count", "dtype"]
 
 
 @dataclass(frozen=True)
 class SampleIndex:
-    """Samples sorted by (shard, offset); ``shard`` indexes ``urls``."""
+    """Samples sorted by (shard, offset); ``shard`` indexes ``urls``, ``layout`` indexes ``layouts``.
+
+    Layouts come from the catalog (sensor, bands, dtype per row); a bare shard list has one
+    unnamed layout (``layouts == ()``), its band count probed from the first sample.
+    """
 
     urls: tuple[str, ...]
     shard: np.ndarray  # int64 [M]
     offset: np.ndarray  # int64 [M]
     size: np.ndarray  # int64 [M]
+    layout: np.ndarray | None = None  # int64 [M]; None: one layout
+    layouts: tuple[str, ...] = ()  # catalogs.layouts.layout_key of each layout id
+    band_counts: tuple[int, ...] = ()  # bands of each layout (catalog band_count)
+
+    def layout_ids(self) -> np.ndarray:
+        """Each sample's layout id, ``[M]`` (zeros when the index has one layout)."""
+        return np.zeros(len(self.offset), dtype=np.int64) if self.layout is None else self.layout
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -45,10 +57,26 @@ class SampleIndex:
         return int(self.size.sum() if positions is None else self.size[positions].sum())
 
 
-def _sorted_index(urls: list[str], shard: np.ndarray, offset: np.ndarray, size: np.ndarray) -> SampleIndex:
+def _sorted_index(urls: list[str], shard: np.ndarray, offset: np.ndarray, size: np.ndarray,
+                  layout: np.ndarray | None = None, layouts: tuple = (), band_counts: tuple = ()) -> SampleIndex:
     order = np.lexsort((offset, shard))
     return SampleIndex(tuple(urls), shard[order].astype(np.int64), offset[order].astype(np.int64),
-                       size[order].astype(np.int64))
+                       size[order].astype(np.int64), None if layout is None else layout[order].astype(np.int64),
+                       layouts, band_counts)
+
+
+def _layouts_of(table: pa.Table) -> tuple[np.ndarray | None, tuple[str, ...], tuple[int, ...]]:
+    """``(layout id per row, layout keys sorted, band count per layout)`` of catalog rows."""
+    if "sensor" not in table.column_names or "band_count" not in table.column_names:
+        return None, (), ()
+    column = {n: table.column(n).to_pylist() if n in table.column_names else [None] * table.num_rows
+              for n in ("sensor", "bands", "band_count", "dtype")}
+    keys = [layout_key(s, b, d, c) for s, b, c, d in zip(column["sensor"], column["bands"], column["band_count"],
+                                                           column["dtype"])]
+    names = sorted(set(keys))
+    counts = {k: int(c or 0) for k, c in zip(keys, column["band_count"])}
+    ids = {k: i for i, k in enumerate(names)}
+    return np.array([ids[k] for k in keys], dtype=np.int64), tuple(names), tuple(counts[k] for k in names)
 
 
 def index_from_table(table: pa.Table, corpus: str) -> SampleIndex:
@@ -63,6 +91,7 @@ def index_from_table(table: pa.Table, corpus: str) -> SampleIndex:
         np.array([ids[s] for s in shards], dtype=np.int64),
         table.column("offset").to_numpy(),
         table.column("size").to_numpy(),
+        *_layouts_of(table),
     )
 
 
@@ -71,12 +100,12 @@ def index_from_catalog(corpus: str, query=None) -> SampleIndex:
     from catalogs.query import read_catalog
 
     table = read_catalog(corpus, query, columns=_CATALOG_COLUMNS)
-    check_one_layout(table)
     return index_from_table(table, corpus)
 
 
 def check_one_layout(table: pa.Table) -> None:
-    """Batches need one band count: refuse a selection that mixes them, naming the sensors."""
+    """A labeled set feeds one classifier input: refuse a selection that mixes band counts, naming
+    the sensors (pretraining plans one layout per batch instead)."""
     layouts: dict = {}
     for sensor, bands in zip(table.column("sensor").to_pylist(), table.column("band_count").to_pylist()):
         layouts.setdefault(bands, set()).add(sensor)

@@ -5,6 +5,12 @@ The encoder stays an unmodified ``timm.create_model`` module, so its state dict 
 ``forward_features`` step by step to slip SimMIM's learnable mask token in after the patch
 embedding (PIMask and random masks instead zero the pixels before it). The decoder is SimMIM's:
 a 1x1 conv to ``stride**2 * bands`` channels then ``PixelShuffle(stride)`` back to pixels.
+
+Mixed band layouts (``layouts`` of more than one ``training.layouts.RunLayout``, or ``embed=
+"wavelength"``): the trunk stays the one timm encoder, its ``patch_embed.proj`` gives way to a
+stem (``training.stems``) that embeds each layout's bands, and each layout has its own decoder
+head reconstructing its own bands. ``forward(image, mask, layout)`` names the batch's layout.
+With one layout and the default embedding the model is exactly the single-layout one.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import timm
 import torch
 from torch import nn
 
+from timm.layers import Format, nchw_to
+
 from training.masking import MaskConfig
+from training.stems import make_stem
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,8 @@ def build_encoder(name: str, in_chans: int, img_size: int | None = None) -> nn.M
 class MaskedImageModel(nn.Module):
     """Encoder + decoder; ``forward(image [B,C,H,W], mask [B,H,W]) -> reconstruction [B,C,H,W]``."""
 
-    def __init__(self, name: str, in_chans: int, mask: MaskConfig, img_size: int | None = None):
+    def __init__(self, name: str, in_chans: int, mask: MaskConfig, img_size: int | None = None,
+                 layouts: tuple = (), embed: str = "auto"):
         super().__init__()
         spec = model_spec(name)
         self.family, self.patch_size, self.stride = spec.family, spec.patch_size, spec.stride()
@@ -85,13 +95,35 @@ class MaskedImageModel(nn.Module):
         if not self.zero_pixels:
             self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
             nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.decoder = nn.Sequential(
-            nn.Conv2d(self.encoder.num_features, self.stride**2 * in_chans, kernel_size=1),
+        self.embed = stem_kind(layouts, embed)
+        self.stem, self.decoder, self.decoders = None, None, None
+        if self.embed is None:
+            self.decoder = self._head(in_chans)
+            return
+        self.encoder.patch_embed.proj = nn.Identity()  # the stem projects; the trunk is unchanged
+        self.stem = make_stem(self.embed, layouts, width, self.patch_size)
+        self.decoders = nn.ModuleDict({f"l{i}": self._head(l.bands) for i, l in enumerate(layouts)})
+
+    def _head(self, bands: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(self.encoder.num_features, self.stride**2 * bands, kernel_size=1),
             nn.PixelShuffle(self.stride),
         )
 
-    def _embed(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.encoder.patch_embed(image)  # swin [B, h, w, D]; vit [B, h*w, D]
+    def _patch_embed(self, image: torch.Tensor, layout: int) -> torch.Tensor:
+        """timm's ``patch_embed(image)``, with the layout's stem as its projection."""
+        pe = self.encoder.patch_embed
+        if self.stem is None:
+            return pe(image)
+        x = self.stem(image, layout)  # [B, D, h, w]
+        if pe.flatten:
+            x = x.flatten(2).transpose(1, 2)  # [B, h*w, D]
+        elif pe.output_fmt != Format.NCHW:
+            x = nchw_to(x, pe.output_fmt)  # [B, h, w, D]
+        return pe.norm(x)
+
+    def _embed(self, image: torch.Tensor, mask: torch.Tensor, layout: int = 0) -> torch.Tensor:
+        x = self._patch_embed(image, layout)  # swin [B, h, w, D]; vit [B, h*w, D]
         if self.mask_token is not None:
             p = self.patch_size
             tokens = mask[:, ::p, ::p].to(x.dtype)  # [B, h, w]: SimMIM masks whole patches
@@ -99,10 +131,10 @@ class MaskedImageModel(nn.Module):
             x = x * (1 - tokens) + self.mask_token.to(x.dtype) * tokens
         return x
 
-    def encode(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def encode(self, image: torch.Tensor, mask: torch.Tensor, layout: int = 0) -> torch.Tensor:
         """Feature map ``[B, F, H/stride, W/stride]`` (timm's forward_features, mask inserted)."""
         enc = self.encoder
-        x = self._embed(image, mask)
+        x = self._embed(image, mask, layout)
         if self.family == "swin":
             x = enc.norm(enc.layers(x))  # [B, h', w', F]
             return x.permute(0, 3, 1, 2)
@@ -111,10 +143,31 @@ class MaskedImageModel(nn.Module):
         side = image.shape[-1] // self.patch_size
         return x.transpose(1, 2).reshape(x.shape[0], -1, image.shape[-2] // self.patch_size, side)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, layout: int = 0) -> torch.Tensor:
         if self.zero_pixels:
             image = image * (1 - mask.unsqueeze(1).to(image.dtype))  # masked pixels -> 0
-        return self.decoder(self.encode(image, mask))  # [B, C, H, W]
+        decoder = self.decoder if self.decoders is None else self.decoders[f"l{layout}"]
+        return decoder(self.encode(image, mask, layout))  # [B, C, H, W]
+
+    def layout_kernel(self, layout: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weight [D, C, p, p], bias [D])``: layout ``layout``'s patch projection as a plain conv."""
+        if self.stem is None:
+            proj = self.encoder.patch_embed.proj
+            return proj.weight, proj.bias
+        return self.stem.kernel(layout)
+
+
+def stem_kind(layouts: tuple, embed: str = "auto") -> str | None:
+    """The input stem a run uses: None (timm's own patch embedding) for one layout by default,
+    else ``layout`` or ``wavelength`` (``training.stems``); ``auto`` mixes with ``MIXED_DEFAULT``."""
+    if embed not in ("auto", "layout", "wavelength"):
+        raise ValueError(f"unknown embedding {embed!r}: auto, layout or wavelength")
+    if len(layouts) <= 1:
+        return "wavelength" if embed == "wavelength" and layouts else None
+    return MIXED_DEFAULT if embed == "auto" else embed
+
+
+MIXED_DEFAULT = "wavelength"
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:

@@ -18,6 +18,17 @@ rank drops its last partial batch; every rank gets exactly ``len(index) // world
 batches and no sample is seen twice in an epoch. Which samples are dropped changes with the
 epoch's shard order. In ``resampled`` mode each rank draws shards with replacement (seeded by
 its rank) until it has its share, for corpora too large to enumerate per epoch.
+
+Mixed band layouts (``plan_layouts``): a batch holds one layout (sensor + bands + dtype), so
+its samples stack and the model picks that layout's input. The epoch keeps its length in batches
+(``len(index) // world // batch``); each layout gets a share of them proportional to
+``n_layout ** layout_alpha`` (1: natural, 0: uniform), rounded by seeded systematic sampling
+(the expected share is exact across epochs, so a rare layout is not starved by rounding), and the
+layouts interleave in a seeded order that is the same on every rank: at a given step all ranks
+run the same layout, so DDP reduces the same parameters. Within a layout the order is the
+single-layout one above over its own samples; a layout with fewer samples on a rank than its
+share is cycled (each pass augments and masks differently). One layout reproduces the
+single-layout plan exactly.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ import numpy as np
 
 # stream tags so the epoch order, the rank's resampling, its shuffle and the per-sample draws
 # use independent generators
-_ORDER, _RESAMPLE, _SHUFFLE, _SAMPLE = 1, 2, 3, 4
+_ORDER, _RESAMPLE, _SHUFFLE, _SAMPLE, _LAYOUTS = 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class StreamConfig:
     shuffle_buffer: int = 1000  # samples; 0 or 1 keeps storage order after the shard shuffle
     resampled: bool = False  # draw shards with replacement per rank (very large corpora)
     epoch_samples: int | None = None  # samples per epoch over all ranks (default: the index)
+    layout_alpha: float = 1.0  # layout shares ~ n ** alpha (1: natural, 0: uniform)
 
 
 def buffer_shuffle(items: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,3 +123,57 @@ def batches_per_epoch(total: int, cfg: StreamConfig, world: int = 1) -> int:
 def sample_rng(cfg: StreamConfig, epoch: int, rank: int, position: int) -> np.random.Generator:
     """The generator for one sample's augmentation and mask, from its place in the plan."""
     return np.random.default_rng([cfg.seed, _SAMPLE, epoch, rank, position])
+
+
+def layout_quotas(sizes: np.ndarray, batches: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """Batches per layout summing to ``batches``: shares ~ ``size ** alpha``, systematic rounding."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    weights = np.where(sizes > 0, sizes ** alpha, 0.0)
+    edges = np.concatenate([[0.0], np.cumsum(weights / weights.sum() * batches)])
+    points = rng.random() + np.arange(batches)  # one seeded offset, then unit steps
+    return np.diff(np.searchsorted(points, edges, side="left"))
+
+
+def plan_layouts(counts: np.ndarray, layout: np.ndarray, cfg: StreamConfig, epoch: int, rank: int = 0,
+                 world: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(plan [batches, batch_size] index positions, layout of each batch [batches])`` for a rank.
+
+    ``counts`` are samples per shard and ``layout`` each sample's layout id (index order, sorted
+    by shard). See the module docstring for the proportions and the interleave.
+    """
+    counts, layout = np.asarray(counts, dtype=np.int64), np.asarray(layout, dtype=np.int64)
+    ids = np.unique(layout)
+    if len(ids) <= 1:
+        plan = plan_epoch(counts, cfg, epoch, rank, world)
+        return plan, np.full(len(plan), ids[0] if len(ids) else 0, dtype=np.int64)
+    batches = batches_per_epoch(int(counts.sum()), cfg, world)
+    shard_of = np.repeat(np.arange(len(counts)), counts)  # [M]
+    rng = np.random.default_rng([cfg.seed, _LAYOUTS, epoch])  # the same on every rank
+    sizes = np.array([np.count_nonzero(layout == i) for i in ids])
+    quotas = layout_quotas(sizes, batches, cfg.layout_alpha, rng)
+    parts, tags = [], []
+    for n, (i, quota) in enumerate(zip(ids, quotas)):
+        if quota:
+            positions = np.flatnonzero(layout == i)  # [M_i], sorted by shard
+            sub = np.bincount(shard_of[positions], minlength=len(counts))
+            parts.append(positions[_layout_sequence(sub, cfg, epoch, rank, world, n, int(quota))])
+            tags.append(np.full(int(quota), i, dtype=np.int64))
+    order = rng.permutation(batches)  # interleave: the same on every rank
+    plan = np.concatenate(parts).reshape(batches, cfg.batch_size)[order]
+    return plan, np.concatenate(tags)[order]
+
+
+def _layout_sequence(counts: np.ndarray, cfg: StreamConfig, epoch: int, rank: int, world: int, n: int,
+                     quota: int) -> np.ndarray:
+    """``quota * batch_size`` positions (in the layout's own index) of one layout for this rank."""
+    need = quota * cfg.batch_size
+    total = int(counts.sum())
+    share = StreamConfig(cfg.seed, cfg.batch_size, cfg.shuffle_buffer, cfg.resampled,
+                         need * world if cfg.resampled else None)
+    if total >= world:
+        sequence = rank_sequence(counts, share, epoch, rank, world)
+    else:  # fewer samples than ranks: every rank cycles all of them
+        sequence = _shard_ranges(counts, np.random.default_rng([cfg.seed, _ORDER, epoch]).permutation(len(counts)))
+    sequence = buffer_shuffle(sequence, cfg.shuffle_buffer, np.random.default_rng([cfg.seed, _SHUFFLE, epoch, rank, n]))
+    return np.resize(sequence, need)  # cycles a layout with fewer samples than its share
+

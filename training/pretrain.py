@@ -25,13 +25,14 @@ from tqdm import tqdm
 
 from training import checkpoint, distributed
 from training.config import PretrainConfig, config_from_args, query_of, to_dict
-from training.data import MimStream, SampleSpec, make_loader, open_source, prepare, probe_bands
+from training.data import MimStream, SampleSpec, make_loader, open_source, prepare, probe_bands, run_layouts
+from training.index import corpus_of_shards
 from training.masking import MaskConfig
 from training.metrics import JsonlLog, Throughput
 from training.models import MaskedImageModel, model_spec, parameter_groups
 from training.objectives import masked_l1
 from training.plan import StreamConfig
-from training.schedule import Schedule, apply_lr, scaled_lr
+from training.schedule import Schedule, apply_lr, peak_lr
 from training.transforms import AugmentConfig
 from training.visualize import save_grid
 
@@ -43,14 +44,15 @@ log = logging.getLogger("training.pretrain")
 _RESUME_FIXED = ("model", "img_size", "mask", "mask_patch", "mask_ratio", "pixel_ratio", "batch_size",
                  "accum", "seed", "shuffle_buffer", "resampled", "epoch_samples", "corpus", "shards",
                  "bbox", "polygon", "sensors", "gsd_min", "gsd_max", "date_from", "date_to", "splits",
-                 "min_quality", "labels", "limit", "scale_min", "rot90", "norm_target")
+                 "min_quality", "labels", "limit", "scale_min", "rot90", "norm_target", "embed", "layout_alpha")
 
 
 def _specs(cfg: PretrainConfig) -> tuple[MaskConfig, SampleSpec, StreamConfig]:
     mask = MaskConfig(cfg.mask, cfg.mask_patch, cfg.mask_ratio, cfg.pixel_ratio)
     size = cfg.img_size or model_spec(cfg.model).img_size
     spec = SampleSpec(AugmentConfig(img_size=size, scale=(cfg.scale_min, 1.0), rot90=cfg.rot90), mask)
-    stream = StreamConfig(cfg.seed, cfg.batch_size, cfg.shuffle_buffer, cfg.resampled, cfg.epoch_samples)
+    stream = StreamConfig(cfg.seed, cfg.batch_size, cfg.shuffle_buffer, cfg.resampled, cfg.epoch_samples,
+                          cfg.layout_alpha)
     return mask, spec, stream
 
 
@@ -70,11 +72,11 @@ def _check_resume(saved: dict, cfg: PretrainConfig) -> None:
 class Trainer:
     """The model, optimizer and loop state of one rank."""
 
-    def __init__(self, cfg: PretrainConfig, info: distributed.DistInfo, in_chans: int):
-        self.cfg, self.info = cfg, info
+    def __init__(self, cfg: PretrainConfig, info: distributed.DistInfo, in_chans: int, layouts: tuple = ()):
+        self.cfg, self.info, self.layouts = cfg, info, tuple(layouts)
         mask, _, _ = _specs(cfg)
         torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's)
-        self.model = MaskedImageModel(cfg.model, in_chans, mask, cfg.img_size).to(info.device)
+        self.model = MaskedImageModel(cfg.model, in_chans, mask, cfg.img_size, self.layouts, cfg.embed).to(info.device)
         self.channels_last = cfg.channels_last and info.device.startswith("cuda")
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -93,7 +95,9 @@ class Trainer:
         """DDP and compile after the states are loaded."""
         if self.info.world > 1:
             ids = [self.info.local_rank] if self.info.device.startswith("cuda") else None
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # a step runs one layout on every rank: the other layouts' inputs and heads get no gradient
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=self.model.stem is not None)
         if self.cfg.compile:
             self.net = torch.compile(self.net)
 
@@ -102,6 +106,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(), "step": self.step,
                 "position": {"epoch": self.position[0], "batch": self.position[1]},
                 "world": self.info.world, "rng": rng_states, "config": to_dict(self.cfg),
+                "layouts": [layout.to_dict() for layout in self.layouts],
                 "faults": {"skipped": self.skipped, "bad_steps": self.bad_steps, "bad_run": self.bad_run}}
 
     def load(self, saved: dict) -> None:
@@ -139,7 +144,7 @@ class Trainer:
             with sync:
                 with torch.autocast(self.device_type, dtype=self.amp_dtype or torch.float32,
                                     enabled=self.amp_dtype is not None):
-                    recon = self.net(image, mask)  # [B, C, H, W]
+                    recon = self.net(image, mask, batch.get("layout", 0))  # [B, C, H, W]
                     loss = masked_l1(recon, image, mask, norm_patch) / len(micro)
                 self.scaler.scale(loss).backward()
             total += loss.detach()
@@ -182,7 +187,7 @@ def _batches(dataset: MimStream, loader, position: tuple[int, int]):
 
 
 def _schedule(cfg: PretrainConfig, world: int) -> Schedule:
-    peak = scaled_lr(cfg.base_lr, cfg.batch_size * world * cfg.accum)
+    peak = peak_lr(cfg.base_lr, cfg.batch_size * world * cfg.accum, cfg.steps, cfg.lr_floor)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else cfg.steps // 10
     return Schedule(peak, cfg.steps, warmup, cfg.min_lr, cfg.warmup_lr)
 
@@ -207,14 +212,16 @@ def _setup(cfg: PretrainConfig, info: distributed.DistInfo):
     index, stats = open_source(corpus=cfg.corpus, shards=list(cfg.shards) or None,
                                query=query_of(cfg) if cfg.corpus else None, cache_dir=str(out / "shard-index"))
     _, spec, stream = _specs(cfg)
-    bands = probe_bands(index)
-    spec = replace(spec, bands=bands)  # a sample with another band count is broken, skipped
-    trainer = Trainer(cfg, info, bands)
+    layouts = run_layouts(index, cfg.corpus or corpus_of_shards(index.urls))  # () for a bare shard list
+    bands = layouts[0].bands if layouts else probe_bands(index)
+    if not layouts:
+        spec = replace(spec, bands=bands)  # a sample with another band count is broken, skipped
+    trainer = Trainer(cfg, info, bands, layouts)
     saved = checkpoint.latest(out)
     if saved is not None:
         trainer.load(checkpoint.load(saved))
     trainer.wrap()
-    dataset = MimStream(index, stats, stream, spec, info.rank, info.world, cfg.max_gap)
+    dataset = MimStream(index, stats, stream, spec, info.rank, info.world, cfg.max_gap, layouts)
     loader = make_loader(dataset, cfg.num_workers, info.device.startswith("cuda"), cfg.prefetch)
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -298,16 +305,16 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
 def demo_config(corpus: str, out: str, steps: int = 300, sensors: tuple[str, ...] = ("aerial",)) -> PretrainConfig:
     """A CPU-sized RingMo run for ``ringmo demo``: Swin-nano at 64 px, PIMask, a minute or two.
 
-    The recipe's ``base_lr`` (1e-4 per 512 samples) is for hundreds of epochs at batch 2048;
-    a few hundred steps at batch 32 need a larger rate: 0.016 per 512 is a 1e-3 peak (of
-    3e-3 / 1e-3 / 5e-4, the best for the downstream probe on validation data). The mask patch
+    The learning rate is the default rule's (``training.schedule.peak_lr``): at batch 32 over
+    300 steps its floor gives a 9.2e-4 peak, where a sweep of this demo had found 1e-3 best for
+    the downstream probe (of 3e-3 / 1e-3 / 5e-4). The mask patch
     keeps RingMo's proportions: 32 px at 192 px is a 6x6 grid, 16 px at 64 px a 4x4 one (32 px
     would leave only 4 patches to mask). With 300 steps the ``stages`` linear probe of
     ``workflows.downstream`` beats random init on the labeled sample set; 150 steps at batch 16
     gave a gain on validation but none on test.
     """
     return PretrainConfig(out=out, corpus=corpus, sensors=tuple(sensors), model="swin_nano", steps=steps,
-                          mask_patch=16, batch_size=32, base_lr=0.016, warmup_steps=max(1, steps // 10),
+                          mask_patch=16, batch_size=32,
                           num_workers=1, log_every=10, checkpoint_every=max(1, steps // 2), image_every=max(1, steps // 3),
                           shuffle_buffer=200)
 

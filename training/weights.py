@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from training import checkpoint
-from training.models import model_spec
+from training.layouts import RunLayout, find_layout
+from training.models import model_spec, stem_kind
+from training.stems import make_stem
 
 _HEAD_PREFIXES = ("head.", "fc_norm.")
 
@@ -35,13 +37,23 @@ class EncoderWeights:
     model: str | None = None  # registered model name when the source records it
     info: tuple[tuple[str, object], ...] = ()
 
+    def layout(self) -> dict | None:
+        """The pretraining band layout these weights embed (``RunLayout.to_dict``), when recorded."""
+        return dict(self.info).get("layout")
+
     def in_chans(self) -> int | None:
         weight = self.state.get("patch_embed.proj.weight")
         return None if weight is None else int(weight.shape[1])
 
 
-def read_weights(path: str | Path) -> EncoderWeights:
-    """Encoder weights from a pretraining checkpoint or a timm-compatible state dict file."""
+def read_weights(path: str | Path, layout: str | None = None, bands: int | None = None) -> EncoderWeights:
+    """Encoder weights from a pretraining checkpoint or a timm-compatible state dict file.
+
+    A checkpoint of a mixed-layout run has one input per band layout: ``layout`` names the one
+    to write into ``patch_embed.proj`` (its key, a unique part of it, or its number); without
+    it the layout of ``bands`` bands, preferring one in the visible spectrum (RGB data gets the
+    RGB input), or the run's only layout.
+    """
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors import safe_open
@@ -55,6 +67,11 @@ def read_weights(path: str | Path) -> EncoderWeights:
         encoder = {k[len("encoder."):]: v for k, v in saved["model"].items() if k.startswith("encoder.")}
         if encoder:
             info = (("step", int(saved.get("step", 0))), ("config", json.dumps(saved["config"], sort_keys=True)))
+            layouts = tuple(RunLayout.from_dict(d) for d in saved.get("layouts") or ())
+            if layouts:
+                chosen = find_layout(layouts, layout, bands)
+                encoder.update(_materialized(saved, layouts, chosen))
+                info += (("layout", layouts[chosen].to_dict()),)
             return EncoderWeights(encoder, "pretrain-checkpoint", saved["config"].get("model"), info)
     for key in ("state_dict", "model"):
         if isinstance(saved, dict) and isinstance(saved.get(key), dict):
@@ -62,6 +79,23 @@ def read_weights(path: str | Path) -> EncoderWeights:
     state = {k.removeprefix("module.").removeprefix("encoder."): v for k, v in saved.items()
              if isinstance(v, torch.Tensor)}
     return EncoderWeights(_drop_head(state), "timm-state-dict")
+
+
+def _materialized(saved: dict, layouts: tuple, chosen: int) -> dict:
+    """``patch_embed.proj.{weight,bias}`` of layout ``chosen`` (empty when the encoder has its own)."""
+    state = saved["model"]
+    stem = {k[len("stem."):]: v for k, v in state.items() if k.startswith("stem.")}
+    if not stem:
+        return {}
+    cfg = saved["config"]
+    kind = stem_kind(layouts, cfg.get("embed", "auto"))
+    width = int(stem["bias"].shape[0]) if "bias" in stem else int(stem[f"proj.l{chosen}.weight"].shape[0])
+    module = make_stem(kind, layouts, width, model_spec(cfg["model"]).patch_size)
+    module.load_state_dict(stem)
+    with torch.no_grad():
+        weight, bias = module.kernel(chosen)
+    return {"patch_embed.proj.weight": weight.detach().clone().contiguous(),
+            "patch_embed.proj.bias": bias.detach().clone().contiguous()}
 
 
 def _drop_head(state: dict) -> dict:

@@ -14,12 +14,14 @@ from catalogs.keys import scene_id_for_unreadable
 from catalogs.layouts import band_list, layout_key
 from catalogs.geoparquet import write_geoparquet, write_parquet
 from catalogs.layout import CATALOG_FILES
+from catalogs.layouts import assumed_wavelengths, layout_key, layout_record, parse_layout_key
 from catalogs.store import Store
 from catalogs.manifest import read_manifest, write_manifest
 from pipeline.leaks import cross_split_pairs
 from pipeline.products import band_spec
 from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, conform
 from workflows.config import config_dict
+from workflows.layouts import band_wavelengths
 
 _VERSIONED = ("ringmo", "numpy", "rasterio", "pyarrow", "shapely", "webdataset", "dask", "h3",
               "opencv-python-headless", "Pillow")
@@ -52,30 +54,31 @@ def with_placements(curated: pa.Table, packed: list[dict]) -> pa.Table:
 
 
 def band_stats(kept: pa.Table) -> dict:
-    """Per-sensor normalization statistics pooled from the kept tiles' band means and stds."""
+    """Normalization statistics per band layout (``catalogs.layouts.layout_key``), pooled from the
+    kept tiles' band means and stds, with each layout's band wavelengths when known.
+
+    Keyed by layout, not sensor: one sensor can ship several band sets (and an unknown sensor
+    covers everything unidentified), and the trainer normalizes and embeds each layout apart.
+    """
+    columns = {name: kept.column(name).to_pylist() for name in ("sensor", "bands", "band_count", "dtype", "band_mean",
+                                                            "band_std")}
+    groups: dict = {}
+    for i, mean in enumerate(columns["band_mean"]):
+        if mean is not None:
+            key = layout_key(columns["sensor"][i], columns["bands"][i], columns["dtype"][i], columns["band_count"][i])
+            groups.setdefault(key, []).append(i)
     stats = {}
-    sensors = kept.column("sensor").to_pylist()
-    means = kept.column("band_mean").to_pylist()
-    stds = kept.column("band_std").to_pylist()
-    bands = kept.column("bands").to_pylist()
-    dtypes = kept.column("dtype").to_pylist()
-    for sensor in sorted(set(sensors)):
-        rows = [i for i, s in enumerate(sensors) if s == sensor and means[i] is not None]
-        if not rows:
-            continue
-        width = Counter(len(means[i]) for i in rows).most_common(1)[0][0]
-        rows = [i for i in rows if len(means[i]) == width]
-        m = np.array([means[i] for i in rows], dtype=np.float64)
-        s = np.array([stds[i] for i in rows], dtype=np.float64)
+    for key, rows in sorted(groups.items()):
+        sensor, bands, dtype = parse_layout_key(key)
+        width = Counter(len(columns["band_mean"][i]) for i in rows).most_common(1)[0][0]
+        rows = [i for i in rows if len(columns["band_mean"][i]) == width]
+        m = np.array([columns["band_mean"][i] for i in rows], dtype=np.float64)
+        s = np.array([columns["band_std"][i] for i in rows], dtype=np.float64)
         mean = m.mean(axis=0)
         std = np.sqrt(np.maximum((s**2 + m**2).mean(axis=0) - mean**2, 0.0))
-        stats[sensor] = {
-            "bands": (bands[rows[0]] or "").split(","),
-            "dtype": dtypes[rows[0]],
-            "mean": [round(float(v), 4) for v in mean],
-            "std": [round(float(v), 4) for v in std],
-            "count": len(rows),
-        }
+        wavelengths, gsd = band_wavelengths(sensor, bands)
+        stats[key] = layout_record(sensor, bands, dtype, mean, std, len(rows),
+                                   assumed_wavelengths(bands, dtype, wavelengths), gsd)
     return stats
 
 

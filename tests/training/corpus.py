@@ -36,7 +36,7 @@ def synthetic_tile(rng: np.random.Generator, size: int, bands: int, dtype=np.uin
         h, w = rng.integers(4, max(5, size // 3), 2)
         base[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0.1, 0.9, bands)
     base += rng.normal(0, 0.02, base.shape)
-    top = 255 if dtype == np.uint8 else 4000
+    top = {np.dtype(np.uint8): 255, np.dtype(np.float32): 0.5}.get(np.dtype(dtype), 4000)  # SAR gamma0 ~0..0.5
     return (np.clip(base, 0, 1) * top).astype(dtype)
 
 
@@ -109,5 +109,61 @@ def make_corpus(root: Path, n: int = 48, size: int = 64, bands: int = 3, fmt: st
     allpix = np.concatenate(pixels)
     stats = {sensor: {"bands": [f"b{b}" for b in range(bands)], "dtype": np.dtype(dtype).name,
                       "mean": allpix.mean(0).tolist(), "std": allpix.std(0).tolist(), "count": n}}
+    (root / "manifest.json").write_text(json.dumps({"stats": stats}))
+    return root
+
+
+# The layouts of /work/shared/realdata/geotiff (see its SOURCES.md): unidentified 8-bit RGB,
+# Landsat 8 B2-B5 uint16 DN, Sentinel-2 20 m bands uint16, Sentinel-1 gamma0 VV float32.
+REAL_LAYOUTS = (
+    ("unknown", ("b1", "b2", "b3"), np.uint8, "png"),
+    ("landsat8", ("blue", "green", "red", "nir"), np.uint16, "png"),
+    ("sentinel2", ("B05", "B06", "B07", "B8A", "B11", "B12"), np.uint16, "npy"),
+    ("sentinel1", ("VV",), np.float32, "tif"),
+)
+
+
+def make_mixed_corpus(root: Path, per_layout=(16, 10, 8, 6), size: int = 64, per_shard: int = 9,
+                      layouts=REAL_LAYOUTS, seed: int = 0) -> Path:
+    """A corpus mixing band layouts in its shards (globally shuffled, as the packer writes them),
+    with a manifest keyed by layout (``workflows.assemble.band_stats``'s records)."""
+    from catalogs.layouts import assumed_wavelengths, layout_key, layout_record
+    from workflows.layouts import band_wavelengths
+
+    rng = np.random.default_rng(seed)
+    tiles, stats = [], {}
+    for (sensor, bands, dtype, fmt), n in zip(layouts, per_layout):
+        pixels = []
+        for _ in range(n):
+            tile = synthetic_tile(rng, size, len(bands), dtype)
+            pixels.append(tile.reshape(-1, len(bands)).astype(np.float64))
+            tiles.append((sensor, bands, np.dtype(dtype).name, fmt, tile))
+        allpix = np.concatenate(pixels)
+        wavelengths, gsd = band_wavelengths(sensor, bands)
+        dname = np.dtype(dtype).name
+        stats[layout_key(sensor, bands, dname)] = layout_record(
+            sensor, bands, dname, allpix.mean(0), allpix.std(0), n, assumed_wavelengths(bands, dname, wavelengths), gsd)
+    rows, shard_samples = [], {}
+    for i, t in enumerate(rng.permutation(len(tiles)).tolist()):
+        sensor, bands, dname, fmt, tile = tiles[t]
+        key = tile_id_for(f"scene{t}", t, 0, size, size, "test")
+        lon, lat = -10 + 20 * t / len(tiles), 40 + (t % 7)
+        meta = {"tile_id": key, "scene_id": f"scene{t}", "sensor": sensor, "bands": list(bands), "dtype": dname,
+                "gsd_m": 10.0, "width": size, "height": size, "lon": lon, "lat": lat, "split": "train", "label": None}
+        shard = shard_name("train", i // per_shard)
+        shard_samples.setdefault(shard, []).append((key, encode(tile, fmt), fmt, meta))
+        box = shapely.box(lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01)
+        rows.append({"tile_id": key, "scene_id": meta["scene_id"], "uri": "synthetic", "sensor": sensor,
+                     "bands": ",".join(bands), "band_count": len(bands), "dtype": dname, "format": fmt,
+                     "width": size, "height": size, "geometry": shapely.to_wkb(box), "lon": lon, "lat": lat,
+                     "status": KEPT, "split": "train", "bbox": dict(zip(("xmin", "ymin", "xmax", "ymax"), box.bounds)),
+                     "shard": shard})
+    spans = {}
+    for shard, samples in shard_samples.items():
+        for (key, *_), span in zip(samples, write_shard(root / shard, samples)):
+            spans[key] = span
+    for row in rows:
+        row["offset"], row["size"] = spans[row["tile_id"]]
+    write_geoparquet(conform(pa.Table.from_pylist(rows), CATALOG_SCHEMA), root / "catalog" / "tiles.parquet")
     (root / "manifest.json").write_text(json.dumps({"stats": stats}))
     return root

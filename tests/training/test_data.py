@@ -136,7 +136,7 @@ def test_ranks_split_an_epoch_without_overlap(corpus):
     assert plan_epoch(source[0].counts(), StreamConfig(seed=3, batch_size=4, shuffle_buffer=6), 0, 0, 3).shape == (3, 4)
 
 
-def test_a_selection_mixing_band_counts_is_refused(tmp_path):
+def test_a_selection_mixing_band_counts_has_one_layout_per_band_set(tmp_path):
     import shutil
 
     import pyarrow as pa
@@ -149,9 +149,11 @@ def test_a_selection_mixing_band_counts_is_refused(tmp_path):
     table = pa.concat_tables([pq.read_table(a / "catalog/tiles.parquet"), pq.read_table(b / "catalog/tiles.parquet")])
     write_geoparquet(table, a / "catalog/tiles.parquet")
     shutil.rmtree(b)
-    with pytest.raises(ValueError, match="--sensor"):
-        open_source(corpus=str(a))
-    assert len(open_source(corpus=str(a), query=Query(sensors=("aerial",)))[0]) == 4
+    index = open_source(corpus=str(a))[0]
+    assert index.layouts == ("aerial/b1,b2,b3/uint8", "s2/b1,b2,b3,b4/uint8") and index.band_counts == (3, 4)
+    assert sorted(np.bincount(index.layout_ids()).tolist()) == [4, 4]
+    one = open_source(corpus=str(a), query=Query(sensors=("aerial",)))[0]
+    assert len(one) == 4 and one.layouts == ("aerial/b1,b2,b3/uint8",)
 
 
 def test_resampled_stream_gives_each_rank_its_share(corpus):

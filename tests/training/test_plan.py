@@ -51,3 +51,51 @@ def test_resampled_mode_gives_each_rank_its_share():
     assert not np.array_equal(plans[0], plans[1])
     with pytest.raises(ValueError):
         plan_epoch(COUNTS, StreamConfig(epoch_samples=60), 0)
+
+
+LAYOUT = np.array([0, 1, 2, 0, 0, 1, 3, 0, 2, 1] * 4)[:37]  # 4 layouts over the 37 samples of COUNTS
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
+def test_mixed_layouts_give_homogeneous_batches_the_same_layout_order_on_every_rank(world, alpha):
+    from training.plan import plan_layouts
+
+    cfg = StreamConfig(seed=4, batch_size=3, shuffle_buffer=6, layout_alpha=alpha)
+    for epoch in range(2):
+        plans = [plan_layouts(COUNTS, LAYOUT, cfg, epoch, rank, world) for rank in range(world)]
+        expected = batches_per_epoch(int(COUNTS.sum()), cfg, world)
+        for plan, tags in plans:
+            assert plan.shape == (expected, 3) and tags.shape == (expected,)
+            assert np.all(LAYOUT[plan] == tags[:, None])  # one layout per batch, the one announced
+        assert all(np.array_equal(plans[0][1], tags) for _, tags in plans)  # DDP: same layout per step
+    again = plan_layouts(COUNTS, LAYOUT, cfg, 1, 0, world)
+    assert np.array_equal(again[0], plans[0][0]) and np.array_equal(again[1], plans[0][1])
+
+
+def test_layout_alpha_sets_the_shares():
+    from training.plan import layout_quotas
+
+    sizes = np.array([800, 100, 50, 50])
+    rng = np.random.default_rng(0)
+    natural = np.sum([layout_quotas(sizes, 100, 1.0, rng) for _ in range(50)], axis=0) / 50
+    uniform = np.sum([layout_quotas(sizes, 100, 0.0, rng) for _ in range(50)], axis=0) / 50
+    assert np.allclose(natural, [80, 10, 5, 5], atol=0.5) and np.allclose(uniform, 25, atol=0.5)
+    assert all(layout_quotas(sizes, 7, 0.5, rng).sum() == 7 for _ in range(20))
+
+
+def test_one_layout_is_the_single_layout_plan():
+    from training.plan import plan_layouts
+
+    cfg = StreamConfig(seed=2, batch_size=4, shuffle_buffer=5)
+    plan, tags = plan_layouts(COUNTS, np.full(37, 3), cfg, 1, 1, 2)
+    assert np.array_equal(plan, plan_epoch(COUNTS, cfg, 1, 1, 2)) and set(tags.tolist()) == {3}
+
+
+def test_a_layout_with_fewer_samples_than_its_share_is_cycled():
+    from training.plan import plan_layouts
+
+    layout = np.zeros(37, dtype=np.int64)
+    layout[5] = 1  # one sample of its own layout
+    plan, tags = plan_layouts(COUNTS, layout, StreamConfig(seed=0, batch_size=4, layout_alpha=0.0), 0, 0, 2)
+    assert np.all(plan[tags == 1] == 5) and (tags == 1).sum() >= 1

@@ -29,7 +29,7 @@ def corpus(tmp_path_factory):
 def test_single_layout_losses_are_unchanged(corpus, tmp_path, model):
     cfg = PretrainConfig(out=str(tmp_path / model), corpus=str(corpus), model=model, steps=6, batch_size=4,
                          base_lr=0.05, warmup_steps=2, num_workers=0, log_every=1, checkpoint_every=100,
-                         image_every=0, progress=False, deterministic=True, shuffle_buffer=5)
+                         image_every=0, progress=False, deterministic=True, shuffle_buffer=5, lr_floor=0.0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the recording's thread count (sums depend on it)
     try:
