@@ -10,6 +10,7 @@ learning-rate schedule follows the current ``--steps``, so extending a run re-st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -64,7 +65,8 @@ def _precision(cfg: PretrainConfig, device: str) -> torch.dtype | None:
 
 def _check_resume(saved: dict, cfg: PretrainConfig) -> None:
     current = to_dict(cfg)
-    changed = [k for k in _RESUME_FIXED if saved.get(k) != current.get(k)]
+    defaults = {f.name: f.default for f in dataclasses.fields(PretrainConfig)}  # keys older runs lack
+    changed = [k for k in _RESUME_FIXED if saved.get(k, defaults[k]) != current.get(k)]
     if changed:
         raise ValueError(f"{cfg.out} holds a run with other {changed}; use another --out to start afresh")
 
