@@ -26,10 +26,19 @@ _SENTINEL2 = {
 }
 
 
+# Landsat 8/9 OLI bands (B5 is NIR here, red edge on Sentinel-2: names need the sensor)
+_LANDSAT8 = {"B1": (443.0, 30.0), "B2": (482.0, 30.0), "B3": (561.0, 30.0), "B4": (655.0, 30.0),
+             "B5": (865.0, 30.0), "B6": (1609.0, 30.0), "B7": (2201.0, 30.0), "B8": (590.0, 15.0)}
+
+
 def band_spec(sensor: str | None, band: str) -> tuple[float, float | None] | None:
     """``(centre wavelength nm, native GSD m or None)`` of one band, or None when unknown."""
-    if band in _SENTINEL2:
-        return _SENTINEL2[band]
+    family = (sensor or "").lower()
+    if family.startswith("landsat") and band.upper() in _LANDSAT8:
+        return _LANDSAT8[band.upper()]
+    padded = f"B{int(band[1:]):02d}" if band[:1] in "Bb" and band[1:].isdigit() else band.upper()
+    if band in _SENTINEL2 or (family.startswith("sentinel2") and padded in _SENTINEL2):
+        return _SENTINEL2.get(band) or _SENTINEL2[padded]
     nm = _COMMON_NM.get(band.lower())
     return None if nm is None else (nm, None)
 
