@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from catalogs.layout import join
-from catalogs.layouts import layout_key, parse_layout_key
+from catalogs.layouts import layout_key
 from catalogs.manifest import read_manifest
 from training.sources import expand_urls, shard_samples
 from training.transforms import BandStats
@@ -149,7 +149,7 @@ def corpus_of_shards(urls: tuple[str, ...]) -> str | None:
 
 
 def stats_from_manifest(corpus: str) -> dict[str, BandStats]:
-    """``{stats key (sensor): BandStats}`` from the corpus manifest (may be empty)."""
+    """``{stats key (layout key; sensor in older corpora): BandStats}`` from the manifest (may be empty)."""
     stats = read_manifest(corpus).get("stats") or {}
     return {key: BandStats(tuple(map(float, v["mean"])), tuple(map(float, v["std"])))
             for key, v in stats.items()}
@@ -171,12 +171,16 @@ def estimate_stats(samples) -> dict[str, BandStats]:
 
 @dataclass(frozen=True)
 class StatsTable:
-    """Picks the statistics of a sample by its sensor (the manifest's stats key)."""
+    """Picks the statistics of a sample (the manifest's ``stats`` are keyed by layout)."""
 
     stats: dict
 
     def for_sample(self, meta: dict, bands: int) -> BandStats:
-        chosen = self.stats.get(meta.get("sensor"))
+        """By the sample's layout key, else its sensor (manifests before layouts), else the only
+        statistics of that band count."""
+        key = layout_key(meta.get("sensor"), meta.get("bands"), meta.get("dtype"), bands)
+        chosen = next((s for s in (self.stats.get(key), self.stats.get(meta.get("sensor")))
+                       if s is not None and len(s.mean) == bands), None)
         if chosen is None:
             fitting = [s for s in self.stats.values() if len(s.mean) == bands]
             if len(fitting) != 1:
