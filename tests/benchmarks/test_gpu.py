@@ -2,11 +2,13 @@
 
 import math
 
+import pytest
 import torch
 
 from benchmarks import gpu
 
 
+@pytest.mark.slow
 def test_tiny_version_reports_every_figure(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     figures = gpu.run(quick=True)
