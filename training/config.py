@@ -48,7 +48,7 @@ class PretrainConfig:
     pixel_ratio: float = option(0.6, "fraction of pixels masked inside a picked patch (pimask)")
     norm_target: bool = option(False, "L1 against a per-mask-patch normalized target")
     embed: str = option("auto", "input per band layout: layout (a patch embedding each), wavelength (generated from "
-                                "each band's wavelength, DOFA-style), auto (one layout: timm's own; several: wavelength)")
+                                "each band's wavelength, DOFA-style), auto (one layout: timm's own; several: layout)")
     # optimization (RingMo / SimMIM recipe)
     steps: int = option(1000, "optimizer steps in total (rerun with more to continue)")
     batch_size: int = option(32, "samples per rank per micro-batch")

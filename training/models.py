@@ -167,7 +167,9 @@ def stem_kind(layouts: tuple, embed: str = "auto") -> str | None:
     return MIXED_DEFAULT if embed == "auto" else embed
 
 
-MIXED_DEFAULT = "wavelength"
+# (a) won issue 14's CPU comparison: same loss, 25% faster steps, and the only one whose
+# RGB linear probe beat random init after 150 steps (see training.stems for both)
+MIXED_DEFAULT = "layout"
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
