@@ -81,10 +81,10 @@ def score(model: nn.Module, dataset, num_classes: int, ignore_index: int, device
     return matrix, examples
 
 
-def _weights(cfg) -> EncoderWeights:
+def _weights(cfg, in_chans: int | None = None) -> EncoderWeights:
     if cfg.init == "random":
         return EncoderWeights({}, "random", cfg.model)
-    weights = read_weights(cfg.checkpoint)
+    weights = read_weights(cfg.checkpoint, getattr(cfg, "layout", None), in_chans)  # a mixed run: this band set
     if weights.model and weights.model != cfg.model:
         raise ValueError(f"{cfg.checkpoint} holds a {weights.model} encoder, not {cfg.model}")
     return weights
@@ -96,7 +96,7 @@ def build_dense_model(cfg, task: str, in_chans: int, num_classes: int) -> tuple[
     arch, kwargs = classifier_kwargs(cfg.model, in_chans, 0, cfg.img_size, cfg.window_size, drop_path)
     torch.manual_seed(cfg.seed)
     encoder = create(arch, kwargs)
-    weights = _weights(cfg)
+    weights = _weights(cfg, in_chans)
     report = {"source": weights.source, **dict(weights.info)}
     if weights.state:
         if weights.in_chans() not in (None, in_chans):
