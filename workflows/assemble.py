@@ -11,14 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalogs.keys import scene_id_for_unreadable
-from catalogs.layouts import band_list, layout_key
 from catalogs.geoparquet import write_geoparquet, write_parquet
 from catalogs.layout import CATALOG_FILES
 from catalogs.layouts import assumed_wavelengths, layout_key, layout_record, parse_layout_key
 from catalogs.store import Store
 from catalogs.manifest import read_manifest, write_manifest
 from pipeline.leaks import cross_split_pairs
-from pipeline.products import band_spec
 from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, conform
 from workflows.config import config_dict
 from workflows.layouts import band_wavelengths
@@ -80,21 +78,6 @@ def band_stats(kept: pa.Table) -> dict:
         stats[key] = layout_record(sensor, bands, dtype, mean, std, len(rows),
                                    assumed_wavelengths(bands, dtype, wavelengths), gsd)
     return stats
-
-
-def layout_bands(kept: pa.Table) -> dict:
-    """Per band layout of the kept tiles: its bands with centre wavelength and native GSD from
-    the product registry (``None`` where unknown), for a wavelength-aware trainer."""
-    counts = Counter(layout_key(s, b, d) for s, b, d in zip(
-        kept.column("sensor").to_pylist(), kept.column("bands").to_pylist(), kept.column("dtype").to_pylist()))
-    out = {}
-    for key in sorted(counts):
-        sensor, bands, dtype = key.split("/")
-        specs = [band_spec(sensor, band) for band in band_list(bands)]
-        out[key] = {"sensor": sensor, "bands": list(band_list(bands)), "dtype": dtype, "count": counts[key],
-                    "wavelength_nm": [spec[0] if spec else None for spec in specs],
-                    "gsd_m": [spec[1] if spec else None for spec in specs]}
-    return out
 
 
 def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter) -> pa.Table:
@@ -172,7 +155,6 @@ def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict
         "inputs": [{"uri": s.uri, "scene_id": s.scene_id, "checksum": s.checksum} for s in inputs.scenes],
         "stages": {"ingest": "done", "tile": "done", "curate": "done", "pack": "done"},
         "stats": band_stats(kept),
-        "layouts": layout_bands(kept),
         "shards": [{"path": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
                     "samples": len(r["placements"])} for r in packed],
         "summary": {k: v for k, v in summary.items() if k not in ("corpus", "catalog", "leaks")},

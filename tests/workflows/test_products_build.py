@@ -47,8 +47,8 @@ def test_landsat_product_builds_one_scene_with_bands_in_order(tmp_path, capsys):
     assert main(["query", str(corpus), "--sensor", "landsat8", "--format", "count"]) == 0
     assert int(capsys.readouterr().out.strip()) == 4
     manifest = Store(str(corpus)).read_json("manifest.json")
-    layout = manifest["layouts"]["landsat8/B1,B2,B3,B4,B5,B6,B7/uint16"]
-    assert layout["wavelength_nm"] == [443, 482, 561, 655, 865, 1609, 2201]
+    layout = manifest["stats"]["landsat8/B1,B2,B3,B4,B5,B6,B7/uint16"]
+    assert layout["wavelengths_nm"] == [443, 482, 561, 655, 865, 1609, 2201]
 
 
 @pytest.mark.slow
