@@ -15,6 +15,7 @@ import timm
 import torch
 from torch import nn
 
+from catalogs.errors import ConfigError
 from training.masking import MaskConfig
 
 
@@ -50,9 +51,15 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+class UnknownModelError(ConfigError, KeyError):
+    """A model name that is not registered (a ``KeyError`` too: it is a failed registry look-up)."""
+
+    __str__ = ConfigError.__str__  # KeyError would quote the message
+
+
 def model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
+        raise UnknownModelError("--model", f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     return MODELS[name]
 
 
