@@ -20,7 +20,8 @@ BUILD_FLAGS = {"--config", "--tile-size", "--stride", "--gsd", "--edge", "--form
                "--resize", "--dedup-distance", "--dedup-across-places", "--rotation-invariant", "--h3-resolution",
                "--alpha", "--target-size", "--max-per-scene", "--split", "--shard-max-mb", "--shard-max-count",
                "--seed", "--scheduler", "--workers", "--quiet"}
-TILING = {"tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac", "min_std",
+TILING = {"tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac", "min_std", "group_bands",
+          "task", "masks", "pair", "classes", "class_attribute",
           "min_entropy", "sensors", "stac_assets", "labels", "whole_image", "resize"}
 
 
@@ -87,4 +88,4 @@ def test_pretrain_resume_fixed_settings_are_marked_on_their_fields():
               "shuffle_buffer", "resampled", "epoch_samples", "corpus", "shards", "bbox", "polygon", "sensors",
               "gsd_min", "gsd_max", "date_from", "date_to", "splits", "min_quality", "labels", "limit", "scale_min",
               "rot90", "norm_target"}
-    assert set(resume_fixed()) == before | {"antimeridian"}
+    assert set(resume_fixed()) == before | {"antimeridian", "platforms", "products"}  # the selection grew
