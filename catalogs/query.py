@@ -20,7 +20,7 @@ import shapely
 import shapely.errors
 from fsspec.implementations.local import LocalFileSystem
 
-from catalogs.errors import InputError, RingmoWarning, UsageError
+from catalogs.errors import CorpusError, InputError, RingmoWarning, UsageError
 from catalogs.layout import open_filesystem, require_corpus, tiles_path
 from catalogs.options import option
 from catalogs.store import read_parquet_file
@@ -264,7 +264,11 @@ def _check_values(corpus: str, query: Query) -> None:
         wanted = getattr(query, name)
         if not wanted:
             continue
-        present = _read_filtered(tiles_path(corpus), [column], Query()).column(column).unique().to_pylist()
+        try:
+            present = _read_filtered(tiles_path(corpus), [column], Query()).column(column).unique().to_pylist()
+        except (pa.ArrowInvalid, KeyError):
+            raise CorpusError(corpus, f"its catalog has no {column} column (written by an older ringmo): "
+                              f"rebuild it to select by {flag}") from None
         present = sorted(str(v) for v in present if v is not None)
         unknown = [v for v in wanted if v not in present]
         if unknown:
