@@ -2,9 +2,10 @@
 
 Library code (``catalogs``, ``pipeline``, ``training``, ``workflows``) raises these and never
 ``SystemExit``: a function called from Python, a notebook or a Dask worker must not end the
-process. ``ringmo`` (``workflows/cli``) catches :class:`RingmoError` once, prints
-``ringmo: error: <what>: <why>`` on one line and exits with :attr:`RingmoError.exit_code`;
-``--debug`` (or ``RINGMO_DEBUG=1``) shows the traceback instead.
+process. ``ringmo`` (``workflows/cli``, and the trainer's ``python -m training.*`` entry points)
+runs every command through :func:`catalogs.reporting.run_main`, which catches
+:class:`RingmoError` once, prints ``ringmo: error: <what>: <why>`` on one line and exits with
+:attr:`RingmoError.exit_code`; ``--debug`` (or ``RINGMO_DEBUG=1``) shows the traceback too.
 
 Exit codes follow the usual split: 2 for a command that cannot mean anything (bad flag
 values, bad config), 1 for a command that was understood but met bad data or a corpus in the
@@ -73,3 +74,7 @@ class CheckpointError(InputError):
 
 class StorageError(RingmoError, OSError):
     """The storage failed (full disk, quota, read-only): not the input's fault; rerun resumes."""
+
+
+class RingmoWarning(UserWarning):
+    """Something the user should know that did not stop the command (``ringmo: warning: ...``)."""

@@ -8,18 +8,25 @@ them into a GeoDataFrame, a shard list or sample keys for training.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import date, datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import shapely
+import shapely.errors
 from fsspec.implementations.local import LocalFileSystem
 
-from catalogs.layout import open_filesystem, tiles_path
+from catalogs.errors import CorpusError, InputError, RingmoWarning, UsageError
+from catalogs.layout import open_filesystem, require_corpus, tiles_path
+from catalogs.options import option
 from catalogs.store import read_parquet_file
+
+
+SELECTION = "selection (catalog query)"
 
 
 @dataclass(frozen=True)
@@ -27,28 +34,54 @@ class Query:
     """What to select; every field left at its default selects everything.
 
     A spatial filter (``bbox`` or ``polygon``) keeps tiles whose footprint intersects it and
-    drops tiles that are not georeferenced. A bbox with ``xmin > xmax`` crosses the antimeridian.
+    drops tiles that are not georeferenced. These fields are also the selection flags of
+    ``ringmo query`` and of the trainer (``training.config.PretrainConfig`` inherits them), so
+    the selection language is declared once, here. Values are checked when the query is made:
+    a bad bbox, date or polygon raises :class:`catalogs.errors.UsageError` (or
+    :class:`~catalogs.errors.InputError` for an ``@FILE`` that is missing or unreadable).
     """
 
-    bbox: tuple[float, float, float, float] | None = None  # lon/lat: xmin, ymin, xmax, ymax
-    polygon: str | None = None  # WKT or GeoJSON (geometry, Feature, FeatureCollection) or @FILE, EPSG:4326
-    sensors: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()  # e.g. "landsat-8", "sentinel-2a" (the product registry's names)
-    products: tuple[str, ...] = ()  # product type / level, e.g. "L2SP", "MSIL2A", "GRD", "RTC"
-    gsd_min: float | None = None
-    gsd_max: float | None = None
-    date_from: str | None = None  # ISO date or datetime, inclusive
-    date_to: str | None = None  # ISO date or datetime, inclusive (a bare date means its whole day)
-    splits: tuple[str, ...] = ()
-    min_quality: float | None = None
-    labels: tuple[str, ...] = ()
-    limit: int | None = None
+    bbox: tuple[float, float, float, float] | None = option(
+        None, "lon/lat box: --bbox XMIN YMIN XMAX YMAX (or --bbox=XMIN,YMIN,XMAX,YMAX); xmin > xmax needs "
+        "--antimeridian", group=SELECTION)
+    polygon: str | None = option(None, "WKT or GeoJSON text, or @FILE holding either (EPSG:4326); a "
+                                 "self-intersecting polygon is made valid (with a warning)", group=SELECTION)
+    sensors: tuple[str, ...] = option((), "sensor name (repeatable)", flag="--sensor", repeat=True, group=SELECTION)
+    platforms: tuple[str, ...] = option((), "platform of the product registry, e.g. landsat-8, sentinel-2a "
+                                        "(repeatable)", flag="--platform", repeat=True, group=SELECTION)
+    products: tuple[str, ...] = option((), "product type / level, e.g. L2SP, MSIL2A, GRD, RTC (repeatable)",
+                                       flag="--product", repeat=True, group=SELECTION)
+    gsd_min: float | None = option(None, "minimum GSD in metres", group=SELECTION)
+    gsd_max: float | None = option(None, "maximum GSD in metres", group=SELECTION)
+    date_from: str | None = option(None, "acquired on or after (ISO date)", group=SELECTION)
+    date_to: str | None = option(None, "acquired on or before (ISO date; a bare date includes its whole day)",
+                                 group=SELECTION)
+    splits: tuple[str, ...] = option((), "train/val/test (repeatable; default all)", flag="--split", repeat=True,
+                                     group=SELECTION)
+    min_quality: float | None = option(None, "minimum quality score in [0, 1]", group=SELECTION)
+    labels: tuple[str, ...] = option((), "class label (repeatable)", flag="--label", repeat=True, group=SELECTION)
+    limit: int | None = option(None, "at most this many catalog rows", group=SELECTION)
+    antimeridian: bool = option(False, "the --bbox crosses the antimeridian: xmin > xmax is read as two boxes, "
+                                "xmin..180 and -180..xmax", group=SELECTION)
+
+    def __post_init__(self) -> None:
+        self.region()  # a bad bbox or polygon is refused now, not when the catalog is read
+        start = _timestamp(self.date_from, "--date-from", end_of_day=False) if self.date_from else None
+        end = _timestamp(self.date_to, "--date-to", end_of_day=True) if self.date_to else None
+        if start and end and start > end:
+            raise UsageError("--date-from/--date-to", f"{self.date_from} is after {self.date_to}")
+        if self.gsd_min is not None and self.gsd_max is not None and self.gsd_min > self.gsd_max:
+            raise UsageError("--gsd-min/--gsd-max", f"minimum {self.gsd_min} > maximum {self.gsd_max}")
+        if self.min_quality is not None and not 0 <= self.min_quality <= 1:
+            raise UsageError("--min-quality", f"{self.min_quality} is not in [0, 1]")
+        if self.limit is not None and self.limit < 0:
+            raise UsageError("--limit", f"{self.limit} is negative")
 
     def region(self) -> shapely.Geometry | None:
         """The spatial filter as one shapely geometry (bbox ∩ polygon), or None."""
         shapes = []
         if self.bbox is not None:
-            shapes.append(_bbox_geometry(self.bbox))
+            shapes.append(_bbox_geometry(tuple(self.bbox), self.antimeridian))
         if self.polygon:
             shapes.append(parse_geometry(self.polygon))
         if not shapes:
@@ -59,21 +92,61 @@ class Query:
         return region
 
 
-def _bbox_geometry(bbox: tuple[float, float, float, float]) -> shapely.Geometry:
+def _bbox_geometry(bbox: tuple[float, ...], antimeridian: bool = False) -> shapely.Geometry:
+    if len(bbox) != 4:
+        raise UsageError("--bbox", f"takes 4 numbers XMIN YMIN XMAX YMAX, got {len(bbox)}")
     xmin, ymin, xmax, ymax = bbox
     if ymin > ymax:
-        raise ValueError(f"bbox has ymin {ymin} > ymax {ymax}")
+        raise UsageError("--bbox", f"ymin {ymin} > ymax {ymax}: the order is XMIN YMIN XMAX YMAX")
+    if not (-90 <= ymin <= 90 and -90 <= ymax <= 90 and -180 <= xmin <= 180 and -180 <= xmax <= 180):
+        raise UsageError("--bbox", f"{list(bbox)} is not a lon/lat box (lon in [-180, 180], lat in [-90, 90])")
     if xmin <= xmax:
         return shapely.box(xmin, ymin, xmax, ymax)
+    if not antimeridian:
+        raise UsageError("--bbox", f"xmin {xmin} > xmax {xmax}: give --antimeridian for a box that crosses "
+                         "the antimeridian, or swap them")
     return shapely.MultiPolygon([shapely.box(xmin, ymin, 180, ymax), shapely.box(-180, ymin, xmax, ymax)])
 
 
 def parse_geometry(text: str) -> shapely.Geometry:
-    """A geometry from WKT or GeoJSON text, or ``@FILE`` holding either (a FeatureCollection
-    becomes the union of its features)."""
-    text = text.strip()
+    """A valid geometry from WKT or GeoJSON text, or ``@FILE`` holding either (a
+    FeatureCollection becomes the union of its features).
+
+    Text given inline that does not parse is a :class:`UsageError`; a missing or unparsable
+    ``@FILE`` an :class:`InputError` naming the file. An invalid polygon (self-intersecting) is
+    repaired with ``shapely.make_valid`` and a :class:`GeometryRepaired` warning says so.
+    """
+    what, text = "--polygon", text.strip()
+    error = UsageError
     if text.startswith("@"):
-        text = Path(text[1:]).expanduser().read_text().strip()
+        what, error = text[1:], InputError
+        try:
+            text = Path(text[1:]).expanduser().read_text().strip()
+        except FileNotFoundError:
+            raise InputError(what, "no such file (--polygon @FILE)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(what, f"cannot be read as text ({exc})") from None
+    try:
+        geometry = _geometry_from_text(text)
+    except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError) as exc:
+        detail = f"no {exc} member" if isinstance(exc, KeyError) else " ".join(str(exc).split())[:160]
+        detail = detail or type(exc).__name__
+        raise error(what, f"not a WKT or GeoJSON geometry ({detail})") from None
+    if geometry is None or geometry.is_empty:
+        raise error(what, "the geometry is empty")
+    if not geometry.is_valid:
+        reason = shapely.is_valid_reason(geometry)
+        geometry = shapely.make_valid(geometry)
+        warnings.warn(f"{what}: the polygon is invalid ({reason}); using shapely.make_valid of it instead",
+                      GeometryRepaired, stacklevel=2)
+    return geometry
+
+
+class GeometryRepaired(RingmoWarning):
+    """An invalid region was repaired (``shapely.make_valid``) instead of refused."""
+
+
+def _geometry_from_text(text: str) -> shapely.Geometry:
     if not text.startswith("{"):
         return shapely.from_wkt(text)
     obj = json.loads(text)
@@ -84,10 +157,13 @@ def parse_geometry(text: str) -> shapely.Geometry:
     return shapely.geometry.shape(obj)
 
 
-def _timestamp(text: str, *, end_of_day: bool) -> datetime:
-    value = datetime.fromisoformat(text)
-    if len(text) <= 10 and end_of_day:  # a bare date: include its whole day
-        value = datetime.combine(date.fromisoformat(text), datetime.max.time())
+def _timestamp(text: str, what: str = "date", *, end_of_day: bool) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+        if len(text) <= 10 and end_of_day:  # a bare date: include its whole day
+            value = datetime.combine(date.fromisoformat(text), datetime.max.time())
+    except (TypeError, ValueError):
+        raise UsageError(what, f"{text!r} is not an ISO date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS)") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -122,10 +198,10 @@ def filter_expression(query: Query) -> ds.Expression | None:
     if query.gsd_max is not None:
         terms.append(ds.field("gsd_m") <= query.gsd_max)
     if query.date_from:
-        terms.append(ds.field("acquired") >= pa.scalar(_timestamp(query.date_from, end_of_day=False),
+        terms.append(ds.field("acquired") >= pa.scalar(_timestamp(query.date_from, "--date-from", end_of_day=False),
                                                         pa.timestamp("ms", tz="UTC")))
     if query.date_to:
-        terms.append(ds.field("acquired") <= pa.scalar(_timestamp(query.date_to, end_of_day=True),
+        terms.append(ds.field("acquired") <= pa.scalar(_timestamp(query.date_to, "--date-to", end_of_day=True),
                                                         pa.timestamp("ms", tz="UTC")))
     if query.splits:
         terms.append(ds.field("split").isin(list(query.splits)))
@@ -164,6 +240,8 @@ def read_catalog(corpus: str, query: Query | None = None, *, columns: list[str] 
     ``corpus`` is a local path or an fsspec URL of the corpus root.
     """
     query = query or Query()
+    require_corpus(corpus)
+    _check_values(corpus, query)
     needed = columns
     if columns is not None and query.region() is not None and "geometry" not in columns:
         needed = [*columns, "geometry"]
@@ -172,6 +250,31 @@ def read_catalog(corpus: str, query: Query | None = None, *, columns: list[str] 
     if needed is not columns:
         table = table.select(columns)
     return table
+
+
+#: Query fields naming catalog values, with the catalog column and flag they select by.
+_VALUE_FILTERS = (("sensors", "sensor", "--sensor"), ("platforms", "platform", "--platform"),
+                  ("products", "product", "--product"), ("splits", "split", "--split"), ("labels", "label", "--label"))
+
+
+def _check_values(corpus: str, query: Query) -> None:
+    """Refuse a sensor, split or label the catalog does not have, listing the ones it has
+    (a typo would otherwise select nothing, or silently less than asked)."""
+    for name, column, flag in _VALUE_FILTERS:
+        wanted = getattr(query, name)
+        if not wanted:
+            continue
+        try:
+            present = _read_filtered(tiles_path(corpus), [column], Query()).column(column).unique().to_pylist()
+        except (pa.ArrowInvalid, KeyError):
+            raise CorpusError(corpus, f"its catalog has no {column} column (written by an older ringmo): "
+                              f"rebuild it to select by {flag}") from None
+        present = sorted(str(v) for v in present if v is not None)
+        unknown = [v for v in wanted if v not in present]
+        if unknown:
+            has = (f"it has: {', '.join(present)}" if present
+                   else "an unlabeled corpus" if column == "label" else f"it has no {column} values")
+            raise UsageError(f"{flag} {', '.join(unknown)}", f"not in the catalog of {corpus} ({has})")
 
 
 def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Table:

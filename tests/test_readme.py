@@ -1,8 +1,14 @@
-"""The README's Python API examples run as written, in order, on the built-in sample scenes."""
+"""The README's Python API examples run as written, in order, on the built-in sample scenes:
+in-process, and pasted into one script file run by a fresh interpreter (as a user runs them:
+that is where a missing ``if __name__ == "__main__":`` guard breaks the LocalCluster build)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +41,28 @@ def test_readme_api_examples_run(tmp_path, monkeypatch, capsys):
     assert len(namespace["frame"]) > 0 and len(namespace["ranges"]) == len(namespace["frame"])
     images, masks = namespace["images"], namespace["masks"]
     assert images.shape[1:] == (3, 96, 96) and 0.2 < float(masks.float().mean()) < 0.6
+
+
+#: appended to the script: what the in-process test reads from the namespace, as one JSON line
+_REPORT = """
+if __name__ == "__main__":
+    import json
+    print("README-CHECK " + json.dumps({"kept": summary["tiles"]["kept"], "frame": len(frame),
+                                        "ranges": len(ranges), "shape": list(images.shape[1:]),
+                                        "masked": float(masks.float().mean())}))
+"""
+
+
+@pytest.mark.slow
+def test_readme_api_examples_run_as_a_script(tmp_path):
+    write_sample_scenes(tmp_path / "raw", seed=0, scale=0.25)
+    script = tmp_path / "example.py"
+    script.write_text("\n".join(api_examples()) + _REPORT)
+    env = {**os.environ, "PYTHONPATH": str(README.parent)}  # this checkout, whatever is installed
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = next(line for line in done.stdout.splitlines() if line.startswith("README-CHECK "))
+    found = json.loads(report.split(" ", 1)[1])
+    assert found["kept"] > 0 and found["frame"] > 0 and found["ranges"] == found["frame"]
+    assert found["shape"] == [3, 96, 96] and 0.2 < found["masked"] < 0.6

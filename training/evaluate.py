@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from catalogs.reporting import run_main
 from training.labeled import LabeledImages, corpus_stats, labeled_rows, make_loader
 from training.transforms import AugmentConfig
 from training.weights import load_classifier
@@ -163,4 +164,4 @@ def main(argv: list[str] | None = None, prog: str = "ringmo evaluate") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))  # one-line errors, as `ringmo evaluate` reports them

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import torch
 
+from catalogs.errors import UsageError
 from catalogs.layout import join
+from catalogs.reporting import run_main
 from training.models import timm_kwargs
 from training.weights import read_weights
 
@@ -119,7 +121,7 @@ def export_encoder(checkpoint_path: str | Path, out_dir: str | Path, model: str 
     weights = read_weights(checkpoint_path, layout=layout)
     name = model or weights.model
     if name is None:
-        raise ValueError(f"{checkpoint_path} does not record its model: give model=")
+        raise UsageError(str(checkpoint_path), "does not record its model: give --model NAME")
     recipe = json.loads(dict(weights.info).get("config", "{}"))
     arch, kwargs = timm_kwargs(name, weights.in_chans(), recipe.get("img_size"))
     card = _card(arch, kwargs, weights, name)
@@ -164,4 +166,4 @@ def main(argv: list[str] | None = None, prog: str = "ringmo export") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))  # one-line errors, as `ringmo export` reports them

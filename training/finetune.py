@@ -34,7 +34,9 @@ import torch
 import yaml
 from torch import nn
 
-from training.config import option
+from catalogs.errors import CheckpointError, ConfigError
+from catalogs.options import add_options, load_config, option, values_from
+from catalogs.reporting import run_main
 from training.evaluate import metrics, predict, write_results
 from training.labeled import LabeledImages, band_count, corpus_classes, corpus_stats, labeled_rows, make_loader
 from training.probe import FEATURES, ProbeConfig, StageStatsClassifier, extract_features, predictions, train_probe
@@ -84,17 +86,17 @@ class FinetuneConfig:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+            raise ConfigError("--mode", f"must be one of {MODES}, got {self.mode!r}")
         if self.probe_features not in FEATURES:
-            raise ValueError(f"probe_features must be one of {FEATURES}, got {self.probe_features!r}")
+            raise ConfigError("--probe-features", f"must be one of {FEATURES}, got {self.probe_features!r}")
         if self.probe_features != "pooled" and self.mode != "linear":
-            raise ValueError("probe_features applies to --mode linear only")
+            raise ConfigError("--probe-features", "applies to --mode linear only")
         if self.init not in ("checkpoint", "random"):
-            raise ValueError(f"init must be checkpoint or random, got {self.init!r}")
+            raise ConfigError("--init", f"must be checkpoint or random, got {self.init!r}")
         if (self.init == "random") == (self.checkpoint is not None):
-            raise ValueError("give exactly one of --checkpoint CKPT or --init random")
+            raise ConfigError("--checkpoint/--init", "give exactly one of --checkpoint CKPT or --init random")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be >= 1")
+            raise ConfigError("--epochs/--batch-size", "epochs and batch size must be >= 1")
 
 
 def _device(name: str) -> str:
@@ -106,7 +108,8 @@ def _weights(cfg: FinetuneConfig, in_chans: int | None = None) -> EncoderWeights
         return EncoderWeights({}, "random", cfg.model)
     weights = read_weights(cfg.checkpoint, cfg.layout, in_chans)
     if weights.model and weights.model != cfg.model:
-        raise ValueError(f"{cfg.checkpoint} holds a {weights.model} encoder, not {cfg.model}")
+        raise CheckpointError(cfg.checkpoint, f"holds a {weights.model} encoder, not {cfg.model} (give --model "
+                              f"{weights.model})")
     return weights
 
 
@@ -120,7 +123,7 @@ def build_model(cfg: FinetuneConfig, in_chans: int, num_classes: int) -> tuple[n
     report = {"source": weights.source, **dict(weights.info)}
     if weights.state:
         if weights.in_chans() not in (None, in_chans):
-            raise ValueError(f"the weights take {weights.in_chans()} bands, the data has {in_chans}")
+            raise CheckpointError(cfg.checkpoint, f"the weights take {weights.in_chans()} bands, the data has {in_chans}")
         report.update(load_encoder(model, weights))
     return model, arch, kwargs, report
 
@@ -273,28 +276,16 @@ def build_parser(prog: str = "ringmo finetune") -> argparse.ArgumentParser:
     """Flags named after the ``FinetuneConfig`` fields (``--init random`` for the baseline)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="flat YAML file of these options (flags override it)")
-    hints = {f.name: f for f in dataclasses.fields(FinetuneConfig)}
-    for name, f in hints.items():
-        flag = "--" + name.replace("_", "-")
-        kind = {"int": int, "float": float}.get(str(f.type).replace(" | None", ""), str)
-        parser.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
-                            help=f.metadata["help"].replace("%", "%%"))  # argparse %-formats help
+    add_options(parser, FinetuneConfig)
     return parser
 
 
 def config_from_args(argv: list[str] | None = None, prog: str = "ringmo finetune") -> FinetuneConfig:
-    args = vars(build_parser(prog).parse_args(argv))
-    values = {}
-    path = args.pop("config", None)
-    if path:
-        values.update(yaml.safe_load(Path(path).read_text()) or {})
-    values.update(args)
+    args = build_parser(prog).parse_args(argv)
+    values = values_from(args, FinetuneConfig)
     if values.get("init") == "random":
         values.setdefault("checkpoint", None)
-    missing = [k for k in ("data", "out") if not values.get(k)]
-    if missing:
-        raise SystemExit(f"{prog}: --{' --'.join(missing)} required")
-    return FinetuneConfig(**values)
+    return load_config(FinetuneConfig, args.config, **values)
 
 
 def main(argv: list[str] | None = None, prog: str = "ringmo finetune") -> int:
@@ -316,4 +307,4 @@ def main(argv: list[str] | None = None, prog: str = "ringmo finetune") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))  # one-line errors, as `ringmo finetune` reports them

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from catalogs.errors import InputError, RingmoWarning
 from catalogs.layout import join
 from catalogs.layouts import layout_key
 from catalogs.manifest import read_manifest
@@ -82,7 +84,8 @@ def _layouts_of(table: pa.Table) -> tuple[np.ndarray | None, tuple[str, ...], tu
 def index_from_table(table: pa.Table, corpus: str) -> SampleIndex:
     """Index of catalog rows (columns shard, offset, size; shard relative to ``corpus``)."""
     if table.num_rows == 0:
-        raise ValueError("the catalog query selected no samples")
+        raise InputError(corpus, "the selection holds no samples: the catalog query (the selection flags) "
+                         "matched no row; `ringmo query CORPUS ... --format count` shows what matches")
     shards = table.column("shard").to_pylist()
     names = sorted(set(shards))
     ids = {name: i for i, name in enumerate(names)}
@@ -99,8 +102,13 @@ def index_from_catalog(corpus: str, query=None) -> SampleIndex:
     """Index of the catalog rows of ``corpus`` matching a ``catalogs.query.Query``."""
     from catalogs.query import read_catalog
 
-    table = read_catalog(corpus, query, columns=_CATALOG_COLUMNS)
-    return index_from_table(table, corpus)
+    table = read_catalog(corpus, query, columns=[*_CATALOG_COLUMNS, "label"])
+    labeled = table.num_rows - table.column("label").null_count
+    if table.num_rows and labeled == table.num_rows:
+        warnings.warn(f"{corpus}: a labeled corpus (every selected sample has a class label): pretraining ignores "
+                      "the labels; a labeled corpus is meant for `ringmo finetune/evaluate --data`", RingmoWarning,
+                      stacklevel=2)
+    return index_from_table(table.select(_CATALOG_COLUMNS), corpus)
 
 
 def check_one_layout(table: pa.Table) -> None:
@@ -111,7 +119,7 @@ def check_one_layout(table: pa.Table) -> None:
         layouts.setdefault(bands, set()).add(sensor)
     if len(layouts) > 1:
         detail = "; ".join(f"{b} bands: {sorted(s)}" for b, s in sorted(layouts.items(), key=str))
-        raise ValueError(f"the selection mixes band counts ({detail}); select one layout, e.g. --sensor")
+        raise InputError("selection", f"mixes band counts ({detail}); select one layout, e.g. --sensor")
 
 
 def index_from_shards(patterns: list[str] | str, cache_dir: str | None = None) -> SampleIndex:
@@ -124,7 +132,7 @@ def index_from_shards(patterns: list[str] | str, cache_dir: str | None = None) -
             offset.append(off)
             size.append(length)
     if not offset:
-        raise ValueError(f"no samples in {len(urls)} shard(s)")
+        raise InputError(str(patterns), f"no samples in {len(urls)} shard(s)")
     return _sorted_index(urls, np.array(shard), np.array(offset), np.array(size))
 
 

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from catalogs.errors import CorpusError, InputError
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
@@ -48,24 +49,26 @@ def corpus_classes(corpus: str) -> tuple[str, ...]:
     labels = read_catalog(corpus, columns=["label"]).column("label")
     found = sorted(set(pc.drop_null(labels).to_pylist()))
     if not found:
-        raise ValueError(f"{corpus} has no labeled samples: build it with `ringmo build --labels ...`")
+        raise InputError(corpus, "has no labeled samples: it is a pretraining corpus; fine-tuning and evaluation "
+                         "need a labeled one (`ringmo build --labels from-folders|LABELS.csv ...`)")
     return tuple(found)
 
 
 def labeled_rows(corpus: str, split: str, classes: tuple[str, ...] | None = None) -> LabeledRows:
     """Kept, labeled rows of ``split``, in (shard, offset) order so reads run forwards."""
-    classes = classes or corpus_classes(corpus)
+    known = corpus_classes(corpus)  # refuses an unlabeled corpus with a message that says so
+    classes = classes or known
     table = read_catalog(corpus, Query(splits=(split,)), columns=_COLUMNS)
     table = table.filter(pc.is_valid(table.column("label")))
     if table.num_rows == 0:
-        raise ValueError(f"{corpus}: no labeled samples in split {split!r}")
+        raise InputError(corpus, f"no labeled samples in split {split!r}")
     check_one_layout(table)
     table = table.sort_by([("shard", "ascending"), ("offset", "ascending")])
     lookup = {name: i for i, name in enumerate(classes)}
     labels = table.column("label").to_pylist()
     unknown = sorted(set(labels) - set(lookup))
     if unknown:
-        raise ValueError(f"{corpus}: labels {unknown} are not among the classes {list(classes)}")
+        raise InputError(corpus, f"labels {unknown} are not among the classes {list(classes)}")
     return LabeledRows(index_from_table(table, corpus), np.array([lookup[v] for v in labels], np.int64),
                        tuple(table.column("tile_id").to_pylist()), tuple(classes))
 
@@ -107,7 +110,7 @@ class LabeledImages(Dataset):
 def corpus_stats(corpus: str) -> StatsTable:
     stats = stats_from_manifest(corpus)
     if not stats:
-        raise ValueError(f"{corpus}: the manifest has no normalization statistics")
+        raise CorpusError(corpus, "the manifest has no normalization statistics (was the build finished?)")
     return StatsTable(stats)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from catalogs.errors import UsageError
 from catalogs.layouts import assumed_wavelengths, parse_layout_key
 from training.transforms import BandStats
 
@@ -92,7 +93,7 @@ def find_layout(layouts: tuple[RunLayout, ...], name: str | None, bands: int | N
         hits = [i for i, l in enumerate(layouts) if l.key == name] or \
                [i for i, l in enumerate(layouts) if name in l.key]
         if len(hits) != 1:
-            raise KeyError(f"layout {name!r} matches {len(hits)} of {[l.key for l in layouts]}")
+            raise UsageError("--layout", f"{name!r} matches {len(hits)} of {[l.key for l in layouts]}")
         return hits[0]
     if len(layouts) == 1:
         return 0
@@ -101,7 +102,7 @@ def find_layout(layouts: tuple[RunLayout, ...], name: str | None, bands: int | N
     for choice in (visible, fitting):
         if choice:
             return max(choice, key=lambda i: layouts[i].count)
-    raise KeyError(f"no layout with {bands} bands among {[l.key for l in layouts]}; name one with --layout")
+    raise UsageError("--layout", f"no layout with {bands} bands among {[l.key for l in layouts]}; name one")
 
 
 def is_visible(layout: RunLayout) -> bool:

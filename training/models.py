@@ -23,6 +23,7 @@ from torch import nn
 
 from timm.layers import Format, nchw_to
 
+from catalogs.errors import ConfigError
 from training.masking import MaskConfig
 from training.stems import make_stem
 
@@ -59,9 +60,15 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+class UnknownModelError(ConfigError, KeyError):
+    """A model name that is not registered (a ``KeyError`` too: it is a failed registry look-up)."""
+
+    __str__ = ConfigError.__str__  # KeyError would quote the message
+
+
 def model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
+        raise UnknownModelError("--model", f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     return MODELS[name]
 
 

@@ -10,22 +10,23 @@ learning-rate schedule follows the current ``--steps``, so extending a run re-st
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 import yaml
 from tqdm import tqdm
 
+from catalogs.errors import ConfigError
+from catalogs.reporting import run_main
 from training import checkpoint, distributed
-from training.config import PretrainConfig, config_from_args, query_of, to_dict
+from training.config import PretrainConfig, config_from_args, query_of, resume_fixed, to_dict
 from training.data import MimStream, SampleSpec, make_loader, open_source, prepare, probe_bands, run_layouts
 from training.index import corpus_of_shards
 from training.masking import MaskConfig
@@ -40,13 +41,6 @@ from training.visualize import save_grid
 __all__ = ["PretrainConfig", "demo_config", "main", "run"]
 
 log = logging.getLogger("training.pretrain")
-
-# changing these on resume would break the replay of the data order or the model
-_RESUME_FIXED = ("model", "img_size", "mask", "mask_patch", "mask_ratio", "pixel_ratio", "batch_size",
-                 "accum", "seed", "shuffle_buffer", "resampled", "epoch_samples", "corpus", "shards",
-                 "bbox", "polygon", "sensors", "gsd_min", "gsd_max", "date_from", "date_to", "splits",
-                 "min_quality", "labels", "limit", "scale_min", "rot90", "norm_target", "embed", "layout_alpha")
-
 
 def _specs(cfg: PretrainConfig) -> tuple[MaskConfig, SampleSpec, StreamConfig]:
     mask = MaskConfig(cfg.mask, cfg.mask_patch, cfg.mask_ratio, cfg.pixel_ratio)
@@ -65,10 +59,11 @@ def _precision(cfg: PretrainConfig, device: str) -> torch.dtype | None:
 
 def _check_resume(saved: dict, cfg: PretrainConfig) -> None:
     current = to_dict(cfg)
-    defaults = {f.name: f.default for f in dataclasses.fields(PretrainConfig)}  # keys older runs lack
-    changed = [k for k in _RESUME_FIXED if saved.get(k, defaults[k]) != current.get(k)]
+    defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+                for f in fields(PretrainConfig)}  # a setting older runs did not record had its default
+    changed = [k for k in resume_fixed() if saved.get(k, defaults.get(k)) != current.get(k)]
     if changed:
-        raise ValueError(f"{cfg.out} holds a run with other {changed}; use another --out to start afresh")
+        raise ConfigError(cfg.out, f"holds a run with other {changed}; use another --out to start afresh")
 
 
 class Trainer:
@@ -341,4 +336,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m training.pretrain
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))  # one-line errors, as `ringmo pretrain` reports them

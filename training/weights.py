@@ -20,6 +20,7 @@ import timm
 import torch
 from torch import nn
 
+from catalogs.errors import CheckpointError, InputError, RingmoError
 from training import checkpoint
 from training.layouts import RunLayout, find_layout
 from training.models import model_spec, stem_kind
@@ -53,8 +54,27 @@ def read_weights(path: str | Path, layout: str | None = None, bands: int | None 
     to write into ``patch_embed.proj`` (its key, a unique part of it, or its number); without
     it the layout of ``bands`` bands, preferring one in the visible spectrum (RGB data gets the
     RGB input), or the run's only layout.
+
+    A file that is none of those is a :class:`CheckpointError` naming it (never a pickle or
+    safetensors traceback): the usual mistake is passing the wrong file.
     """
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(str(path), "no such checkpoint file" if not path.exists() else "not a file")
+    try:
+        weights = _read_weights(path, layout, bands)
+    except RingmoError:
+        raise
+    except Exception as error:  # noqa: BLE001 - torch.load of a wrong file raises many kinds
+        raise CheckpointError(str(path), "not a checkpoint: neither a `ringmo pretrain` checkpoint nor a timm "
+                              f"state dict (.pt/.pth/.safetensors) ({type(error).__name__})") from None
+    if not weights.state:
+        raise CheckpointError(str(path), "holds no encoder tensors: neither a `ringmo pretrain` checkpoint nor a "
+                              "timm state dict")
+    return weights
+
+
+def _read_weights(path: Path, layout: str | None, bands: int | None) -> EncoderWeights:
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -173,7 +193,13 @@ def load_classifier(out_dir: str | Path) -> tuple[nn.Module, dict]:
     from safetensors.torch import load_file
 
     out_dir = Path(out_dir)
-    card = json.loads((out_dir / CLASSIFIER_CARD).read_text())
+    try:
+        card = json.loads((out_dir / CLASSIFIER_CARD).read_text())
+    except FileNotFoundError:
+        raise InputError(str(out_dir), f"not a classifier: no {CLASSIFIER_CARD} (give a `ringmo finetune --out` "
+                         "directory)") from None
+    except ValueError as error:
+        raise InputError(str(out_dir / CLASSIFIER_CARD), f"not valid JSON ({error})") from None
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in card["timm_kwargs"].items()}
     kwargs.pop("drop_path_rate", None)  # inference only
     model = create(card["timm_arch"], kwargs)

@@ -40,6 +40,7 @@ class Source:
 
 def _sources() -> dict[str, Source]:
     """Every subcommand of ``ringmo``: the trainer's commands own their flags in ``training``."""
+    from catalogs.query import Query
     from training import config as pretrain_config, evaluate, export, finetune
     from workflows import cli
     from workflows.build_config import BuildConfig
@@ -48,6 +49,7 @@ def _sources() -> dict[str, Source]:
     sources = {name: Source(lambda p=p: p) for name, p in sub.choices.items()}
     sources["build"] = Source(lambda: sub.choices["build"], BuildConfig)
     sources["curate"] = Source(lambda: sub.choices["curate"], BuildConfig, inherited="as built")
+    sources["query"] = Source(lambda: sub.choices["query"], Query)
     sources["pretrain"] = Source(lambda: pretrain_config.build_parser("ringmo pretrain"),
                                  pretrain_config.PretrainConfig)
     sources["finetune"] = Source(lambda: finetune.build_parser("ringmo finetune"), finetune.FinetuneConfig)

@@ -6,9 +6,11 @@ import dataclasses
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from catalogs.errors import InputError
 from pipeline.scene import SourceRef
 
 FROM_FOLDERS = "from-folders"
@@ -27,10 +29,15 @@ def _folder_label(uri: str, roots: list[str]) -> str | None:
 
 def read_label_table(path: str) -> dict[str, str]:
     """{uri: label} from a CSV or Parquet file with ``uri`` and ``label`` columns."""
-    table = pq.read_table(path) if path.endswith(".parquet") else pacsv.read_csv(path)
+    try:
+        table = pq.read_table(path) if path.endswith(".parquet") else pacsv.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(path, "no such label table (--labels takes from-folders or a CSV/Parquet file)") from None
+    except (OSError, pa.ArrowInvalid) as error:
+        raise InputError(path, f"not a readable CSV/Parquet label table ({' '.join(str(error).split())})") from None
     missing = {"uri", "label"} - set(table.column_names)
     if missing:
-        raise SystemExit(f"{path}: label table lacks column(s) {sorted(missing)}")
+        raise InputError(path, f"label table lacks column(s) {sorted(missing)}")
     base = os.path.dirname(os.path.abspath(path))
     uris = [u if "://" in u or os.path.isabs(u) else os.path.normpath(os.path.join(base, u))
             for u in table.column("uri").to_pylist()]

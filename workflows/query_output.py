@@ -8,6 +8,7 @@ import sys
 import pyarrow as pa
 import shapely
 
+from catalogs.errors import UsageError
 from catalogs.geoparquet import write_geoparquet
 from catalogs.layout import join
 from catalogs.query import sample_keys, shard_list
@@ -56,7 +57,7 @@ def format_for(output: str | None) -> str:
 def write_query_result(table: pa.Table, corpus: str, fmt: str, output: str | None) -> None:
     if fmt == "parquet":
         if not output:
-            raise SystemExit("ringmo query --format parquet needs --output FILE")
+            raise UsageError("--format parquet", "needs --output FILE")
         write_geoparquet(table, output)  # a path or a URL
         print(f"{table.num_rows} tiles -> {output}", file=sys.stderr)
         return
@@ -73,5 +74,6 @@ def write_query_result(table: pa.Table, corpus: str, fmt: str, output: str | Non
     if output:
         with atomic_output(output) as handle:
             handle.write((text + "\n").encode())
+        print(f"{table.num_rows} tiles -> {output}", file=sys.stderr)
     else:
         print(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from catalogs.errors import ConfigError
 from pipeline.quality import QualityConfig
 from pipeline.tiler import TileConfig
 from pipeline.windows import TileGrid
@@ -14,8 +15,8 @@ def _grid(config: BuildConfig) -> TileGrid:
         return TileGrid(tile_size=config.tile_size, stride=config.stride, target_gsd_m=config.gsd,
                         edge=config.edge)
     if config.stride is not None or config.gsd is not None:
-        raise SystemExit("whole-image samples (the default of labeled builds) take --resize, not --stride "
-                         "or --gsd; give --tile-size (or --no-whole-image) to tile the images instead")
+        raise ConfigError("--stride/--gsd", "whole-image samples (the default of labeled builds) take --resize, "
+                          "not --stride or --gsd; give --tile-size (or --no-whole-image) to tile the images instead")
     return TileGrid(tile_size=config.resize or 0, edge=config.edge, whole=True)
 
 

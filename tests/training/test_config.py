@@ -33,17 +33,18 @@ def test_pretrain_accepts_every_ringmo_query_selection_flag(tmp_path):
     """``ringmo query`` and the trainer share one selection language (flags and parsing)."""
     import argparse
 
-    from catalogs.query_args import add_query_arguments, query_from_args
+    from catalogs.options import add_options, values_from
+    from catalogs.query import Query
     from training.config import build_parser
 
     query_parser = argparse.ArgumentParser()
-    add_query_arguments(query_parser)
+    add_options(query_parser, Query)
     assert _selection_flags(query_parser) <= _selection_flags(build_parser("ringmo pretrain"))
     region = tmp_path / "paris.wkt"
     region.write_text("POLYGON ((2.2 48.8, 2.5 48.8, 2.5 49.0, 2.2 49.0, 2.2 48.8))")
     argv = ["--bbox", "2.0", "48.5", "2.8", "49.2", "--polygon", f"@{region}", "--sensor", "aerial",
             "--gsd-max", "1.0", "--date-from", "2022-01-01", "--split", "train", "--limit", "5"]
-    from_query = query_from_args(query_parser.parse_args(argv))
+    from_query = Query(**values_from(query_parser.parse_args(argv), Query))
     from_trainer = query_of(config_from_args(["--out", str(tmp_path / "run"), "--corpus", "c", *argv]))
     assert from_query == from_trainer
     assert from_query.region().equals(from_trainer.region()) and from_query.region().area > 0

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from catalogs.errors import UsageError
 import timm
 import torch
 
@@ -75,7 +77,7 @@ def test_a_new_sensor_needs_no_new_parameters_with_wavelength_embedding():
 def test_rgb_is_found_for_three_band_data():
     assert find_layout((S2, SAR, RGB), None, 3) == 2
     assert find_layout((S2, SAR, RGB), "B8A") == 0 and find_layout((S2, SAR, RGB), "1") == 1
-    with pytest.raises(KeyError):
+    with pytest.raises(UsageError, match="no layout with 5 bands"):
         find_layout((S2, SAR, RGB), None, 5)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from catalogs.errors import CorpusError
-
 from catalogs.manifest import read_manifest
 from workflows.build import build
 from tests.workflows.conftest import small_build_config

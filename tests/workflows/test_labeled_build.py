@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from catalogs.errors import ConfigError
 from workflows.build import build
 from workflows.build_config import BuildConfig
 from workflows.cli import main
@@ -76,5 +77,5 @@ def test_cli_tile_size_tiles_labeled_images_and_reports_leaks(labeled_raw, tmp_p
 
 
 def test_whole_image_rejects_tiling_settings(labeled_raw, tmp_path):
-    with pytest.raises(SystemExit, match="resize"):
+    with pytest.raises(ConfigError, match="resize"):
         _build(labeled_raw, tmp_path / "bad", stride=8)

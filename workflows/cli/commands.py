@@ -1,73 +1,65 @@
-"""What each ``ringmo`` subcommand does, given its parsed flags (I/O and printing live here)."""
+"""What each ``ringmo`` subcommand does, given its parsed flags (I/O and printing live here).
+
+Errors are raised, typed (``catalogs.errors``), and reported once by ``workflows.cli.main``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from catalogs.errors import CorpusError, InputError, UsageError
+from catalogs.layout import require_corpus
+from catalogs.options import values_from
+from catalogs.store import is_local, local_path
 from workflows.build_config import BuildConfig
 from workflows.config import make_config
 
-_OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "whole_image", "resize", "group_bands",
-              "task", "masks", "pair", "classes", "class_attribute", "dedup_distance",
-              "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
-              "max_per_scene", "split", "split_by", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers",
-              "overwrite", "keep_staging")
 
-
-def _overrides(args: argparse.Namespace) -> dict:
-    return {name: getattr(args, name, None) for name in _OVERRIDES}
+def _check_inputs_exist(inputs: list[str]) -> None:
+    """A local input path that does not exist is a typo: refuse it before anything is written.
+    (Globs, URLs, and paths that exist but hold nothing usable are the build's to judge.)"""
+    for text in inputs:
+        if is_local(text) and not any(c in text for c in "*?[{") and not local_path(text).exists():
+            raise InputError(text, "no such file or directory (a build input)")
 
 
 def build(args: argparse.Namespace) -> int:
     from workflows.build import build as run_build, print_summary
 
-    overrides = _overrides(args)
-    if overrides["whole_image"] is None and args.tile_size is not None:
+    _check_inputs_exist(args.inputs)
+    overrides = values_from(args, BuildConfig)
+    if overrides.get("whole_image") is None and args.tile_size is not None:
         overrides["whole_image"] = False  # an explicit tile size asks to tile labeled images
     config = make_config(BuildConfig, args.config, inputs=tuple(args.inputs), corpus=args.corpus, **overrides)
-    summary = _storage_errors_exit(run_build, config, progress=not args.quiet)
-    print_summary(summary)
+    print_summary(run_build(config, progress=not args.quiet))
     return 0
-
-
-def _storage_errors_exit(run, *args, **kwargs):
-    """A full disk stops a build with one line naming the file, and says how to resume."""
-    from catalogs.store import is_storage_error
-
-    try:
-        return run(*args, **kwargs)
-    except OSError as error:
-        if not is_storage_error(error):
-            raise
-        raise SystemExit(f"ringmo: build stopped: {error}. Finished work is kept: free space (or fix "
-                         "the storage) and run the same command again to resume.") from error
 
 
 def curate(args: argparse.Namespace) -> int:
     from catalogs.manifest import read_manifest
     from workflows.build import build as run_build, print_summary
 
+    require_corpus(args.corpus)
     recorded = read_manifest(args.corpus).get("config")
     if not recorded:
-        raise SystemExit(f"{args.corpus}: no manifest.json with a build config; run `ringmo build` first")
+        raise CorpusError(args.corpus, "no manifest.json with a build config; run `ringmo build` first")
     base = make_config(BuildConfig, None, **recorded)
     config = make_config(BuildConfig, args.config, **{**recorded, "corpus": args.corpus,
-                                                      **{k: v for k, v in _overrides(args).items() if v is not None}})
-    if config.tiling_fields() != base.tiling_fields():
-        raise SystemExit("ringmo curate changes curation settings only; tiling settings need a new build")
-    summary = _storage_errors_exit(run_build, config, progress=not args.quiet, reuse_inputs=True)
-    print_summary(summary)
+                                                      **values_from(args, BuildConfig)})
+    changed = sorted(k for k, v in config.tiling_fields().items() if base.tiling_fields()[k] != v)
+    if changed:
+        raise UsageError(args.config or "ringmo curate", f"changes tiling settings ({', '.join(changed)}); "
+                         "ringmo curate changes curation settings only: tiling settings need a new build")
+    print_summary(run_build(config, progress=not args.quiet, reuse_inputs=True))
     return 0
 
 
 def query(args: argparse.Namespace) -> int:
-    from catalogs.query_args import query_from_args
+    from catalogs.query import Query, read_catalog
     from workflows.query_output import format_for, write_query_result
 
-    from catalogs.query import read_catalog
-
-    table = read_catalog(args.corpus, query_from_args(args))
+    table = read_catalog(args.corpus, Query(**values_from(args, Query)))
     write_query_result(table, args.corpus, args.format or format_for(args.output), args.output)
     return 0
 
@@ -75,6 +67,7 @@ def query(args: argparse.Namespace) -> int:
 def stats(args: argparse.Namespace) -> int:
     from workflows.stats import corpus_stats, format_stats
 
+    require_corpus(args.corpus)
     print(format_stats(corpus_stats(args.corpus)))
     return 0
 
@@ -82,6 +75,7 @@ def stats(args: argparse.Namespace) -> int:
 def validate(args: argparse.Namespace) -> int:
     from workflows.validate import ERROR, format_findings, repair_corpus, validate_corpus
 
+    require_corpus(args.corpus)
     if args.repair:
         for action in repair_corpus(args.corpus):
             print(f"repair: {action}")
@@ -93,6 +87,7 @@ def validate(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from workflows.report import write_report
 
+    require_corpus(args.corpus)
     print(write_report(args.corpus))
     return 0
 
@@ -164,4 +159,4 @@ def export(argv: list[str]) -> int:
     return export_main(argv) or 0
 
 
-TRAINING_COMMANDS = {"finetune": finetune, "evaluate": evaluate, "export": export}
+TRAINING_COMMANDS = {"pretrain": pretrain, "finetune": finetune, "evaluate": evaluate, "export": export}

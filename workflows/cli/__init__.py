@@ -1,0 +1,31 @@
+"""The ``ringmo`` command line: one subcommand per job, each mapping flags onto its config.
+
+Every command runs through :func:`catalogs.reporting.run_main`, the one error path: a
+:class:`catalogs.errors.RingmoError` prints ``ringmo: error: <what>: <why>`` and exits 2
+(usage/config) or 1 (data/state); anything else prints one ``internal error`` line; ``--debug``
+(anywhere) or ``RINGMO_DEBUG=1`` adds the traceback. ``parsers`` holds the argparse parsers
+(generated from the config dataclasses), ``commands`` what each subcommand does.
+"""
+
+from __future__ import annotations
+
+
+from catalogs.reporting import run_main
+from workflows.cli import commands
+from workflows.cli.parsers import parser
+
+__all__ = ["main", "parser"]
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] in commands.TRAINING_COMMANDS:  # training.* modules own these flags (torchrun too)
+        return commands.TRAINING_COMMANDS[argv[0]](argv[1:])
+    args = parser().parse_args(argv)
+    return args.run(args) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``ringmo ARGV``; returns the exit code (``sys.exit(main())``)."""
+    return run_main(_dispatch, argv)
+
+

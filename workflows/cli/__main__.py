@@ -1,0 +1,7 @@
+"""``python -m workflows.cli``: the ``ringmo`` command."""
+
+import sys
+
+from workflows.cli import main
+
+sys.exit(main())
