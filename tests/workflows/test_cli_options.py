@@ -87,5 +87,5 @@ def test_pretrain_resume_fixed_settings_are_marked_on_their_fields():
     before = {"model", "img_size", "mask", "mask_patch", "mask_ratio", "pixel_ratio", "batch_size", "accum", "seed",
               "shuffle_buffer", "resampled", "epoch_samples", "corpus", "shards", "bbox", "polygon", "sensors",
               "gsd_min", "gsd_max", "date_from", "date_to", "splits", "min_quality", "labels", "limit", "scale_min",
-              "rot90", "norm_target"}
+              "rot90", "norm_target", "embed", "layout_alpha"}
     assert set(resume_fixed()) == before | {"antimeridian", "platforms", "products"}  # the selection grew

@@ -9,7 +9,6 @@ Every command runs through :func:`catalogs.reporting.run_main`, the one error pa
 
 from __future__ import annotations
 
-
 from catalogs.reporting import run_main
 from workflows.cli import commands
 from workflows.cli.parsers import parser
