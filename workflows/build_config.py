@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from catalogs.errors import ConfigError
+
+TASKS = ("classification", "segmentation", "change", "detection")  # of labeled builds
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -19,7 +23,7 @@ class BuildConfig:
     tile_size: int = 256
     stride: int | None = None
     gsd: float | None = None  # target metres per pixel; None keeps each scene's own GSD
-    edge: str = "drop"  # pad | drop partial tiles at scene edges
+    edge: str = "drop"  # pad | drop partial tiles at scene edges | shift the last window inside (DOTA)
     format: str = "auto"  # auto | png | jpg | webp | npy | tif
     jpeg_quality: int = 95
     min_valid_frac: float = 0.9
@@ -32,7 +36,9 @@ class BuildConfig:
     whole_image: bool | None = None  # one sample per input image; None: on for labeled builds
     resize: int | None = None  # whole-image samples resized to resize x resize; None keeps the size
     task: str | None = field(default=None, metadata={"help": (
-        "dense labeled data: segmentation (--masks) or change (--pair and --masks); default: none")})
+        "labeled task: segmentation (--masks), change (--pair and --masks), or detection (--labels: a folder of "
+        "DOTA .txt / VOC .xml files, a COCO .json or a vector file; images kept whole (DIOR) unless --tile-size, "
+        "DOTA: --tile-size 1024 --stride 824 --edge shift); default: none (scene classes with --labels)")})
     masks: str | None = field(default=None, metadata={"help": (
         "segmentation/change labels: a folder of label rasters matched to the images by file stem "
         "(mmsegmentation ann_dir, LEVIR-CD label/), one georeferenced label raster, or vector labels "
@@ -44,6 +50,12 @@ class BuildConfig:
         "entries {name, value, color}; 255 is ignore")})
     class_attribute: str = field(default="class", metadata={"help": (
         "vector labels: the attribute holding each polygon's class (name or value)")})
+    min_inside: float = field(default=0.7, metadata={"help": (
+        "detection: an object clipped by a tile is kept when at least this fraction of its area is inside, "
+        "else marked truncated (DOTA: 0.7)")})
+    label_field: str | None = field(default=None, metadata={"help": (
+        "detection with vector labels: the class attribute (default: the first of class, label, category, "
+        "name, type)")})
     # curation
     dedup_distance: int = 8
     dedup_across_places: bool = False  # also merge look-alikes whose footprints do not intersect
@@ -69,11 +81,23 @@ class BuildConfig:
     overwrite: bool = False  # replace a corpus built from other inputs or tiling settings
     keep_staging: bool = False  # keep every staged candidate (default: only what curate needs)
 
+    def __post_init__(self):
+        if self.task is not None and self.task not in TASKS:
+            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "detection" and not self.labels:
+            raise ConfigError("--task detection needs --labels ANNOTATIONS (DOTA/VOC folder, COCO json or "
+                              "vector file)")
+        if not 0.0 < self.min_inside <= 1.0:
+            raise ConfigError(f"min_inside must be in (0, 1], got {self.min_inside}")
+
+    def detection(self) -> bool:
+        return self.task == "detection"
+
     def tiling_fields(self) -> dict:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""
         names = ("tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac",
                  "min_std", "min_entropy", "sensors", "stac_assets", "group_bands", "labels", "whole_image",
-                 "resize", "task", "masks", "pair", "classes", "class_attribute")
+                 "resize", "task", "masks", "pair", "classes", "class_attribute", "min_inside", "label_field")
         return {name: getattr(self, name) for name in names}
 
     def whole(self) -> bool:

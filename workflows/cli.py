@@ -16,15 +16,18 @@ def _field_help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(BuildConfig) if f.name == name)
 
 
-def _dense_options(group) -> None:
-    """``--task --masks --pair --classes --class-attribute``: help from the BuildConfig fields."""
+def _task_options(group) -> None:
+    """``--task --masks --pair --classes --class-attribute --min-inside --label-field``: help from
+    the BuildConfig fields."""
     import dataclasses
 
     from workflows.build_config import BuildConfig
 
     fields = {f.name: f for f in dataclasses.fields(BuildConfig)}
-    for name in ("task", "masks", "pair", "classes", "class_attribute"):
-        extra = {"choices": ["segmentation", "change"]} if name == "task" else {}
+    for name in ("task", "masks", "pair", "classes", "class_attribute", "min_inside", "label_field"):
+        extra = {"choices": ["segmentation", "change", "detection"]} if name == "task" else {}
+        if name == "min_inside":
+            extra["type"] = float
         group.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
                            help=fields[name].metadata["help"], **extra)
 
@@ -36,7 +39,8 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
         tile.add_argument("--tile-size", type=int, help="tile size in sample pixels (default 256)")
         tile.add_argument("--stride", type=int, help="tile stride in sample pixels (default: tile size)")
         tile.add_argument("--gsd", type=float, help="resample to this GSD in metres")
-        tile.add_argument("--edge", choices=["pad", "drop"], help="partial edge tiles")
+        tile.add_argument("--edge", choices=["pad", "drop", "shift"],
+                          help="partial edge tiles: pad, drop, or shift the last window inside (DOTA)")
         tile.add_argument("--format", choices=["auto", "png", "jpg", "webp", "npy", "tif"],
                           help="sample encoding (auto: png for uint8 with 1, 3 or 4 bands, else npy)")
         tile.add_argument("--labels", help="from-folders, or a CSV/Parquet of (uri, label)")
@@ -46,7 +50,7 @@ def _build_options(parser: argparse.ArgumentParser, *, tiling: bool) -> None:
         tile.add_argument("--group-bands", action=argparse.BooleanOptionalAction, default=None,
                           help="stack the per-band files of one product (B1..B7, VV/VH) into one scene "
                                "(default on)")
-        _dense_options(tile)
+        _task_options(tile)
     curate = parser.add_argument_group("curation")
     curate.add_argument("--dedup-distance", type=int, help="near-duplicate Hamming radius (pHash bits)")
     curate.add_argument("--dedup-across-places", action="store_true", default=None,
@@ -127,6 +131,8 @@ def parser() -> argparse.ArgumentParser:
     samples.add_argument("--labeled", action="store_true", help="the labeled set instead")
     samples.add_argument("--dense", action="store_true", help="the segmentation (img_dir/, ann_dir/) and change "
                          "detection (A/, B/, label/) sets instead, under OUT/segmentation and OUT/change")
+    samples.add_argument("--detection", action="store_true",
+                         help="the detection set instead: images with vehicles and buildings + DOTA labelTxt")
     samples.add_argument("--seed", type=int, default=0, help="seed of the generated pixels (same seed, same bytes)")
     samples.set_defaults(run=commands.samples)
 

@@ -9,7 +9,7 @@ from workflows.build_config import BuildConfig
 from workflows.config import make_config
 
 _OVERRIDES = ("tile_size", "stride", "gsd", "edge", "format", "labels", "whole_image", "resize", "group_bands",
-              "task", "masks", "pair", "classes", "class_attribute", "dedup_distance",
+              "task", "masks", "pair", "classes", "class_attribute", "min_inside", "label_field", "dedup_distance",
               "dedup_across_places", "rotation_invariant", "h3_resolution", "alpha", "target_size",
               "max_per_scene", "split", "split_by", "shard_max_mb", "shard_max_count", "seed", "scheduler", "workers",
               "overwrite", "keep_staging")
@@ -108,7 +108,13 @@ def samples(args: argparse.Namespace) -> int:
         print(f"wrote the segmentation set under {folders['segmentation']} and the change set under "
               f"{folders['change']}")
         return 0
-    if args.labeled:
+    if getattr(args, "detection", False):
+        from workflows.samples.detection import write_detection_set
+
+        written = write_detection_set(out / "images", out / "labelTxt", seed=args.seed)
+        print(f"build it with: ringmo build {out / 'images'} CORPUS --task detection --labels {out / 'labelTxt'} "
+              "--tile-size 128 --stride 96 --edge shift")
+    elif args.labeled:
         written = write_labeled_set(out, seed=args.seed)
     else:
         written = write_sample_scenes(out, seed=args.seed, scale=args.scale)
