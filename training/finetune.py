@@ -298,7 +298,7 @@ def config_from_args(argv: list[str] | None = None, prog: str = "ringmo finetune
     return FinetuneConfig(**values)
 
 
-def _task_of(argv: list[str]) -> str:
+def task_of(argv: list[str]) -> str:
     """The ``--task`` of a command line (``--task X`` or ``--task=X``; classification when absent)."""
     for i, arg in enumerate(argv):
         if arg == "--task" and i + 1 < len(argv):
@@ -310,7 +310,7 @@ def _task_of(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "ringmo finetune") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    task = _task_of(argv)
+    task = task_of(argv)
     if task == "detection":  # detection owns its flags (boxes, detector settings)
         from training.tasks import detection
 

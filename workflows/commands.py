@@ -148,13 +148,19 @@ def finetune(argv: list[str]) -> int:
     """Fine-tune, after the contamination audit when the checkpoint's corpus is reachable."""
     import logging
 
-    from training.finetune import config_from_args, main as finetune_main
+    from training.finetune import config_from_args, main as finetune_main, task_of
     from workflows.contamination import audit_before_finetune
 
     if not {"-h", "--help"} & set(argv):
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        cfg = config_from_args(argv)
-        audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.test_split)
+        if task_of(argv) == "detection":  # detection owns its flags
+            from training.tasks.detection import config_from_args as detection_config
+
+            cfg = detection_config(argv)
+            audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.eval_split)
+        else:
+            cfg = config_from_args(argv)
+            audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.test_split)
     return finetune_main(argv) or 0
 
 
