@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import warnings
+import re
+from pathlib import Path
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import date, datetime, timezone
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import shapely
 import shapely.errors
@@ -181,8 +184,22 @@ def _box_filter(region: shapely.Geometry) -> ds.Expression:
     return expr
 
 
-def filter_expression(query: Query) -> ds.Expression | None:
-    """The Arrow filter for everything in ``query`` except the exact footprint test."""
+def _label_filter(labels: tuple[str, ...], names) -> ds.Expression:
+    """A scene label among ``labels``, or (detection corpora) an object of one of those classes.
+
+    ``classes`` holds a tile's object classes comma-joined; catalogs written before it existed
+    lack the column, so it is only consulted where ``names`` (the file's columns) has it.
+    """
+    term = ds.field("label").isin(list(labels))
+    if names is None or "classes" in names:
+        alternatives = "|".join(re.escape(label) for label in labels)
+        term = term | pc.match_substring_regex(ds.field("classes"), f"(^|,)({alternatives})(,|$)")
+    return term
+
+
+def filter_expression(query: Query, names=None) -> ds.Expression | None:
+    """The Arrow filter for everything in ``query`` except the exact footprint test
+    (``names``: the columns of the table filtered, when known)."""
     terms = []
     region = query.region()
     if region is not None:
@@ -208,7 +225,7 @@ def filter_expression(query: Query) -> ds.Expression | None:
     if query.min_quality is not None:
         terms.append(ds.field("quality") >= query.min_quality)
     if query.labels:
-        terms.append(ds.field("label").isin(list(query.labels)))
+        terms.append(_label_filter(query.labels, names))
     expr = None
     for term in terms:
         expr = term if expr is None else expr & term
@@ -217,7 +234,7 @@ def filter_expression(query: Query) -> ds.Expression | None:
 
 def filter_table(table: pa.Table, query: Query) -> pa.Table:
     """Apply ``query`` to an in-memory catalog table (same semantics as ``read_catalog``)."""
-    expr = filter_expression(query)
+    expr = filter_expression(query, table.column_names)
     if expr is not None:
         table = ds.dataset(table).to_table(filter=expr)
     return _exact(table, query)
@@ -285,21 +302,23 @@ def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Tabl
     dataset over fsspec would open it twice, over HTTP first list it as a "directory", and
     hand the Python file to its threads: see :func:`catalogs.store.read_parquet_file`).
     """
-    expr = filter_expression(query)
     fs, path = open_filesystem(url)
     if isinstance(fs, LocalFileSystem):
-        return ds.dataset(path, filesystem=fs, format="parquet").to_table(columns=columns, filter=expr)
+        dataset = ds.dataset(path, filesystem=fs, format="parquet")
+        return dataset.to_table(columns=columns, filter=filter_expression(query, dataset.schema.names))
     with fs.open(path, "rb", cache_type="none") as handle:
         wanted = None if columns is None else sorted(set(columns) | _FILTER_COLUMNS)
         table = read_parquet_file(handle, columns=wanted, row_groups=lambda metadata: [
             i for i in range(metadata.num_row_groups) if _may_overlap(metadata.row_group(i), query)])
+    expr = filter_expression(query, table.column_names)
     if expr is not None:
         table = ds.dataset(table).to_table(filter=expr)
     return table if columns is None else table.select(columns)
 
 
 #: Columns ``filter_expression`` may refer to (read along with the asked-for columns).
-_FILTER_COLUMNS = {"bbox", "sensor", "platform", "product", "gsd_m", "acquired", "split", "quality", "label"}
+_FILTER_COLUMNS = {"bbox", "sensor", "platform", "product", "gsd_m", "acquired", "split", "quality", "label",
+                   "classes"}
 
 
 def _may_overlap(row_group, query: Query) -> bool:

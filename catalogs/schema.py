@@ -81,6 +81,9 @@ CANDIDATE_FIELDS = [
     # "mask.png:SIZE,b.png:SIZE" (null for plain samples), and pixels per class index of the mask
     pa.field("members", pa.string()),
     pa.field("class_pixels", pa.list_(pa.int64())),
+    pa.field("objects", pa.string()),  # detection corpora: the tile's objects as JSON (see pipeline.object_tiles)
+    pa.field("classes", pa.string()),  # detection: the object classes present, sorted, comma-joined (query --label)
+    pa.field("object_counts", pa.string()),  # detection: JSON {class: count}
     pa.field("status", pa.string()),  # KEPT or a reason code; set by the tile stage for
     pa.field("detail", pa.string()),  # quality rejections, by curate for the rest
 ]

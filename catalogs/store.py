@@ -97,9 +97,12 @@ def read_parquet_file(handle: BinaryIO, columns: list[str] | None = None,
     abort the process ("terminate called without an active exception": about 1 run in 4 of a
     CLI reading a catalog from S3, apache/arrow#39162). Reading here keeps every Python object
     on this thread; for catalog-sized files the lost parallelism is negligible. ``row_groups``
-    picks the row groups to read from the file's metadata (all when None).
+    picks the row groups to read from the file's metadata (all when None). Asked-for columns
+    the file lacks are left out (older catalogs lack newer optional columns).
     """
     parquet = pq.ParquetFile(handle, pre_buffer=False)
+    if columns is not None:
+        columns = [c for c in columns if c in parquet.schema_arrow.names]
     if row_groups is None:
         return parquet.read(columns=columns, use_threads=False)
     return parquet.read_row_groups(row_groups(parquet.metadata), columns=columns, use_threads=False)

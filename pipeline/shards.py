@@ -104,6 +104,8 @@ def sample_metadata(row: dict) -> bytes:
     }
     if row.get("members"):  # dense samples: the members that follow the image (pipeline.dense)
         meta["members"] = [name for name, _ in parse_members(row["members"])]
+    if row.get("objects") is not None:  # detection corpora: the tile's clipped objects
+        meta["objects"] = json.loads(row["objects"])
     return json.dumps(meta, sort_keys=True).encode()
 
 

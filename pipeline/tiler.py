@@ -25,6 +25,7 @@ from pipeline.dense import SceneLabels, class_pixels, dense_members, members_fie
 from pipeline.encode import FORMATS, choose_format, encode
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
+from pipeline.object_tiles import TileObjects, row_columns
 from pipeline.quality import Assessment, QualityConfig, assess, band_stats, measure, verdict
 from pipeline.scaling import Scaler, fit_scaler
 from pipeline.scene import SceneError, SceneInfo, SensorRule
@@ -190,15 +191,20 @@ def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, tile_h
     return tiles
 
 
-def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, geo, dense=None):
+def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, geo, dense=None,
+                    objects: TileObjects | None = None):
     """Turn one chunk's tiles into candidate rows; hash and encode only the kept ones.
 
     ``dense`` (a :class:`_DenseReader`) appends the mask and second-date members of kept tiles
-    to their staged bytes, cut from the same window.
+    to their staged bytes, cut from the same window; ``objects`` (detection) adds each window's
+    clipped objects to its row.
     """
     rows = []
     for t in tiles:
         row = {"tile_id": ids[t.index], **geo.row(t.index)}
+        if objects is not None:
+            row.update(row_columns(objects.for_window(row["col_off"], row["row_off"], row["win_width"],
+                                                      row["win_height"], row["width"], row["height"])))
         if t.error is not None:
             row.update(status=UNREADABLE, detail=t.error)
         else:
@@ -281,13 +287,15 @@ class _DenseReader:
 
 
 def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = TileConfig(),
-                    labels: SceneLabels | None = None) -> Iterator[tuple[dict, bytes | None]]:
+                    labels: SceneLabels | None = None, objects: TileObjects | None = None
+                    ) -> Iterator[tuple[dict, bytes | None]]:
     """Yield one ``(row, encoded bytes or None)`` per grid window, in row-major window order.
 
     Rows carry every CANDIDATE_SCHEMA column except the ``stage_*`` ones (set by
     :func:`stage_scene`). Bytes are ``None`` exactly for rows not KEPT (quality rejections,
     unreadable windows). A scene that cannot be opened or planned raises. With ``labels``
-    (dense tasks) the bytes of a kept row are the image followed by its ``members``.
+    (dense tasks) the bytes of a kept row are the image followed by its ``members``; ``objects``
+    (detection builds) adds each window's clipped objects to its row (``pipeline.object_tiles``).
     """
     grid = config.grid
     resampling = Resampling[config.resampling]
@@ -312,7 +320,7 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
         try:
             for chunk in chunks:
                 tiles = _read_chunk(src, plan, windows, chunk, tile_hw, resampling)
-                yield from _rows_for_chunk(tiles, plan, config, ids, geo, dense)
+                yield from _rows_for_chunk(tiles, plan, config, ids, geo, dense, objects)
         finally:
             if dense is not None:
                 dense.close()
@@ -325,7 +333,8 @@ def _write_parquet(table: pa.Table, sink) -> None:
 
 
 def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_dir, *,
-                checkpoint: Callable[[str], None] | None = None, labels: SceneLabels | None = None) -> str:
+                checkpoint: Callable[[str], None] | None = None, labels: SceneLabels | None = None,
+                objects: TileObjects | None = None) -> str:
     """Tile ``scene`` into ``staging_dir/{scene_id}.tiles`` + ``.parquet``; return the parquet.
 
     ``staging_dir`` is a local path or an fsspec URL. Both files are written atomically
@@ -341,7 +350,7 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     if staging.exists(table_name):
         return staging.url(table_name)
     with staging.writing(blob) as fh:
-        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint, labels)
+        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint, labels, objects)
     if checkpoint is not None:
         checkpoint("blob_renamed")
     table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)
@@ -351,10 +360,11 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
 
 
 def _write_blob(scene: SceneInfo, rule: SensorRule, config: TileConfig, fh, rel: str,
-                checkpoint: Callable[[str], None] | None = None, labels: SceneLabels | None = None) -> list[dict]:
+                checkpoint: Callable[[str], None] | None = None, labels: SceneLabels | None = None,
+                objects: TileObjects | None = None) -> list[dict]:
     """Stream the scene's encoded samples into ``fh``; return the rows with their byte ranges."""
     rows, offset = [], 0
-    for row, data in iter_candidates(scene, rule, config, labels):
+    for row, data in iter_candidates(scene, rule, config, labels, objects):
         if data is not None:
             fh.write(data)
             row.update(stage_file=rel, stage_offset=offset, stage_size=len(data))

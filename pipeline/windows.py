@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EDGES = ("pad", "drop")
+EDGES = ("pad", "drop", "shift")
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class TileGrid:
     """Tile size and stride in *sample* pixels; ``stride < tile_size`` makes tiles overlap.
 
     ``edge="pad"`` keeps the partial tiles at the right/bottom edges (filled with nodata, which
-    the mask records); ``"drop"`` keeps only tiles fully inside the scene.
+    the mask records); ``"drop"`` keeps only tiles fully inside the scene; ``"shift"`` moves the
+    last window of a row or column back so it ends at the scene's edge (DOTA's ImgSplit: every
+    pixel covered, no padding; a scene smaller than a tile gets one padded window).
 
     ``whole=True`` makes one window of the whole scene (a labeled image is one sample, as in
     UC Merced / AID / NWPU-RESISC45): ``tile_size`` is then the side it is resized to, or 0 to
@@ -106,10 +108,12 @@ def _offsets(extent: int, size: int, step: int, edge: str) -> np.ndarray:
     if extent >= size:
         span = extent - size
         count = span // step + 1
+        if edge == "shift" and span % step:  # one more window, ending at the edge
+            return np.append(np.arange(count, dtype=np.int64) * step, span)
         if edge == "pad" and span % step:
             count += 1  # one more window, hanging over the edge, covers the remainder
     else:
-        count = 1 if edge == "pad" else 0
+        count = 1 if edge in ("pad", "shift") else 0
     return np.arange(count, dtype=np.int64) * step
 
 

@@ -53,7 +53,8 @@ class FinetuneConfig:
     data: str = option(MISSING, "labeled corpus root or URL (ringmo build --labels ...)")
     out: str = option(MISSING, "output directory (classifier, results.json, confusion PNGs)")
     task: str = option("classification", "classification (a --labels corpus), segmentation or change (a --task "
-                                          "corpus: FPN decoder, results.json with mIoU / change F1)")
+                                          "corpus: FPN decoder, results.json with mIoU / change F1), or detection "
+                                          "(its own flags: ringmo finetune --task detection --help)")
     model: str = option("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
     mode: str = option("linear", "linear (frozen encoder, linear head) or full (every weight trained)")
     probe_features: str = option("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
@@ -288,7 +289,23 @@ def config_from_args(argv: list[str] | None = None, prog: str = "ringmo finetune
     return load_config(FinetuneConfig, args.config, **values)
 
 
+def task_of(argv: list[str]) -> str:
+    """The ``--task`` of a command line (``--task X`` or ``--task=X``; classification when absent)."""
+    for i, arg in enumerate(argv):
+        if arg == "--task" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return "classification"
+
+
 def main(argv: list[str] | None = None, prog: str = "ringmo finetune") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    task = task_of(argv)
+    if task == "detection":  # detection owns its flags (boxes, detector settings)
+        from training.tasks import detection
+
+        return detection.main(argv, f"{prog} --task detection")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     results = run(config_from_args(argv, prog))
     if results.get("task") in ("segmentation", "change"):

@@ -160,10 +160,14 @@ def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict
         "summary": {k: v for k, v in summary.items() if k not in ("corpus", "catalog", "leaks")},
         "leaks": leaks,
     })
-    labels = sorted({label for label in kept.column("label").to_pylist() if label is not None})
+    labels = {label for label in kept.column("label").to_pylist() if label is not None}
+    for joined in kept.column("classes").to_pylist() if "classes" in kept.column_names else []:
+        labels.update(c for c in (joined or "").split(",") if c)  # detection: object classes
     if labels:
-        manifest["classes"] = labels
-    if getattr(config, "task", None):
+        manifest["classes"] = sorted(labels)
+    if config.task in ("segmentation", "change"):  # dense tasks: their own classes and members
         manifest.update(dense_manifest(config, kept))
+    elif config.task:
+        manifest["task"] = config.task
     write_manifest(corpus.root, manifest)
     return summary

@@ -35,7 +35,7 @@ from workflows.curation import curate_config_from, run_curation
 from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
 from workflows.dense_labels import attach_dense, matcher_for
-from workflows.labels import attach_labels
+from workflows.labels import annotated_refs, annotations_of, attach_labels
 from workflows.report import write_report
 from workflows.staging import compact_staging, forget_scene, restore_staging
 from workflows.tiling import tile_config_from
@@ -101,7 +101,10 @@ def _nothing_read(summary: dict) -> str:
 def discover_inputs(config: BuildConfig) -> tuple[list[SourceRef], list[dict]]:
     """List the inputs; refuse a build where not one raster was found (typo'd or empty input)."""
     refs, problems = discover(list(config.inputs), stac_assets=config.stac_assets, group=config.group_bands)
-    refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
+    if config.detection():
+        refs, unlabeled = annotated_refs(refs, annotations_of(config))
+    else:
+        refs, unlabeled = attach_labels(refs, config.labels, list(config.inputs))
     refs, unmasked = attach_dense(refs, config)
     problems = [{"uri": where, "error": message} for where, message in [*problems, *unlabeled, *unmasked]]
     if not refs:
@@ -211,8 +214,9 @@ def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> 
     tile_config = tile_config_from(config)
     rules = _rules(config)
     matcher = matcher_for(config)
+    annotations = annotations_of(config) if config.detection() else None
     jobs = [tasks.TileTask(s, match_rule(s.uri, rules, s.sensor), tile_config, str(config.corpus),
-                           matcher.labels_for(s.uri)[0] if matcher else None)
+                           matcher.labels_for(s.uri)[0] if matcher else None, annotations, config.min_inside)
             for s in scenes]
     failures = {}
     for _, result in engine.map(tasks.tile, jobs, desc="tile"):

@@ -32,6 +32,10 @@ from pipeline.tiler import TileConfig
 TILING, CURATION, PACKING = "tiling", "curation", "packing and engine"
 FORMATS = ("auto", "png", "jpg", "webp", "npy", "tif")
 
+from catalogs.errors import ConfigError
+
+TASKS = ("classification", "segmentation", "change", "detection")  # of labeled builds
+
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -44,7 +48,8 @@ class BuildConfig:
     stride: int | None = option(None, "tile stride in sample pixels (default: tile size)", group=TILING, fixed=True)
     gsd: float | None = option(None, "resample to this GSD in metres (default: each scene's own)", group=TILING,
                                fixed=True)
-    edge: str = option("drop", "partial edge tiles", group=TILING, choices=("pad", "drop"), fixed=True)
+    edge: str = option("drop", "partial edge tiles: pad, drop, or shift the last window inside (DOTA)",
+                       group=TILING, choices=("pad", "drop", "shift"), fixed=True)
     format: str = option("auto", "sample encoding (auto: png for uint8 with 1, 3 or 4 bands, else npy)",
                          group=TILING, choices=FORMATS, fixed=True)
     jpeg_quality: int = option(TileConfig.jpeg_quality, "JPEG quality of jpg samples", cli=False, fixed=True)
@@ -64,8 +69,11 @@ class BuildConfig:
                                       group=TILING, fixed=True)
     resize: int | None = option(None, "whole-image samples: resize to this side (default: keep)", group=TILING,
                                 fixed=True)
-    task: str | None = option(None, "dense labeled data: segmentation (--masks) or change (--pair and --masks); "
-                              "default: none", group=TILING, choices=("segmentation", "change"), fixed=True)
+    task: str | None = option(None, "labeled task: segmentation (--masks), change (--pair and --masks), or "
+                              "detection (--labels: a folder of DOTA .txt / VOC .xml files, a COCO .json or a vector "
+                              "file; images kept whole (DIOR) unless --tile-size, DOTA: --tile-size 1024 --stride 824 "
+                              "--edge shift); default: none (scene classes with --labels)", group=TILING,
+                              choices=("segmentation", "change", "detection"), fixed=True)
     masks: str | None = option(None, "segmentation/change labels: a folder of label rasters matched to the images "
                                "by file stem (mmsegmentation ann_dir, LEVIR-CD label/), one georeferenced label "
                                "raster, or vector labels (GeoJSON, GeoPackage, Shapefile) rasterized onto each tile",
@@ -76,6 +84,10 @@ class BuildConfig:
                                  "or YAML/JSON entries {name, value, color}; 255 is ignore", group=TILING, fixed=True)
     class_attribute: str = option("class", "vector labels: the attribute holding each polygon's class (name or "
                                   "value)", group=TILING, fixed=True)
+    min_inside: float = option(0.7, "detection: an object clipped by a tile is kept when at least this fraction of "
+                               "its area is inside, else marked truncated (DOTA: 0.7)", group=TILING, fixed=True)
+    label_field: str | None = option(None, "detection with vector labels: the class attribute (default: the first "
+                                     "of class, label, category, name, type)", group=TILING, fixed=True)
     # curation
     dedup_distance: int = option(DedupConfig.max_distance, "near-duplicate Hamming radius (pHash bits)",
                                  group=CURATION)
@@ -125,9 +137,25 @@ class BuildConfig:
         if self.dedup_distance < 0 or not 0 <= self.h3_resolution <= 15:
             raise ConfigError("--dedup-distance/--h3-resolution", "need a distance >= 0 and an H3 resolution in 0..15")
 
+    def __post_init__(self):
+        if self.task is not None and self.task not in TASKS:
+            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "detection" and not self.labels:
+            raise ConfigError("--task detection needs --labels ANNOTATIONS (DOTA/VOC folder, COCO json or "
+                              "vector file)")
+        if not 0.0 < self.min_inside <= 1.0:
+            raise ConfigError(f"min_inside must be in (0, 1], got {self.min_inside}")
+
+    def detection(self) -> bool:
+        return self.task == "detection"
+
     def tiling_fields(self) -> dict:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""
         return {name: getattr(self, name) for name in fixed_fields(BuildConfig)}
+    min_inside: float = option(0.7, "detection: an object clipped by a tile is kept when at least this fraction of "
+                               "its area is inside, else marked truncated (DOTA: 0.7)", group=TILING, fixed=True)
+    label_field: str | None = option(None, "detection with vector labels: the class attribute (default: the first "
+                                     "of class, label, category, name, type)", group=TILING, fixed=True)
 
     def whole(self) -> bool:
         """Whether each input image is one sample (the default of labeled builds) or is tiled."""

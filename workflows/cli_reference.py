@@ -58,6 +58,15 @@ def _sources() -> dict[str, Source]:
     return sources
 
 
+def _task_sources() -> dict[str, tuple[str, Source]]:
+    """Fine-tuning tasks other than classification: their own flags, under ``ringmo finetune --task``."""
+    from training.tasks import detection
+
+    return {"finetune --task detection": (
+        "fine-tune a horizontal (hbb) or oriented (obb) box detector on a detection corpus",
+        Source(lambda: detection.build_parser("ringmo finetune --task detection"), detection.DetectionConfig))}
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
@@ -152,6 +161,9 @@ def render() -> str:
     lines = ["| command | what it does |", "|---|---|"]
     lines += [f"| `ringmo {name}` | {_cell(summaries.get(name, ''))} |" for name in sub.choices]
     sections = [command_section(name, _cell(summaries.get(name, "")), sources[name]) for name in sub.choices]
+    for name, (summary, source) in _task_sources().items():  # `ringmo finetune --task X` owns its flags
+        lines.append(f"| `ringmo {name}` | {_cell(summary)} |")
+        sections.append(command_section(name, _cell(summary), source))
     return "\n\n".join(["\n".join(lines), *sections])
 
 

@@ -2,7 +2,8 @@
 
 samples -> build (ingest, tile, curate, pack, report) -> query -> MIM pretraining ->
 fine-tuning pretrained vs random init on the labeled sample set, then on the dense sample sets
-(segmentation mIoU, change-detection F1) -> summary of where to look.
+(segmentation mIoU, change-detection F1) and on the detection set (oriented boxes, DOTA mAP50)
+-> summary of where to look.
 """
 
 from __future__ import annotations
@@ -78,33 +79,45 @@ def downstream_demo(labeled: Path, out: Path, run_dir: Path) -> dict:
     return figures
 
 
+def detection_demo(out: Path, run_dir: Path) -> dict:
+    """Oriented-box fine-tuning on the sample detection set: pretrained encoder vs random init."""
+    from training.pretrain import demo_config
+    from workflows.detection_demo import compare_detection
+
+    return compare_detection(out, run_dir / "checkpoints" / "last.pt", demo_config("", str(run_dir)).model)
+
+
 def run_demo(out: Path, *, steps: int = DEMO_STEPS) -> int:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     raw, labeled = out / "raw", out / "labeled"
-    _banner("1/6 sample scenes")
+    _banner("1/7 sample scenes")
     _samples(raw, labeled)
     print(f"raw scenes: {raw}\nlabeled set: {labeled}")
-    _banner("2/6 build the corpus (ingest, tile, dedup, balance, pack)")
+    _banner("2/7 build the corpus (ingest, tile, dedup, balance, pack)")
     summary = build_demo_corpus(raw, out / "corpus")
-    _banner("3/6 query the catalog")
+    _banner("3/7 query the catalog")
     query_demo(out / "corpus", out)
-    _banner(f"4/6 RingMo pretraining ({steps} CPU steps, Swin-nano, PIMask)")
+    _banner(f"4/7 RingMo pretraining ({steps} CPU steps, Swin-nano, PIMask)")
     pretrained = pretrain_demo(out / "corpus", out / "pretrain", steps)
-    _banner("5/6 downstream: linear probe, pretrained vs random init")
+    _banner("5/7 downstream: linear probe, pretrained vs random init")
     downstream = downstream_demo(labeled, out / "downstream", Path(pretrained["run_dir"]))
-    _banner("6/6 dense downstream: segmentation and change detection, pretrained vs random init")
+    _banner("6/7 dense downstream: segmentation and change detection, pretrained vs random init")
     from workflows.dense_demo import run_dense_demo
     from training.pretrain import demo_config
 
     dense = run_dense_demo(out / "dense", Path(pretrained["run_dir"]) / "checkpoints" / "last.pt",
                            demo_config("", "").model)
+    _banner("7/7 detection: oriented boxes, pretrained vs random init")
+    detection = detection_demo(out / "detection", Path(pretrained["run_dir"]))
     results = {"corpus": str(out / "corpus"), "report": summary["report"],
                "reconstruction": pretrained["picture"], "metrics": str(Path(pretrained["run_dir"]) / "metrics.jsonl"),
                "pretrained_top1": downstream["pretrained_top1"], "random_top1": downstream["random_top1"],
                "finetune_results": downstream["pretrained_results"],
                "segmentation_miou": {k: dense["segmentation"][k] for k in ("pretrained", "random")},
-               "change_f1": {k: dense["change"][k] for k in ("pretrained", "random")}}
+               "change_f1": {k: dense["change"][k] for k in ("pretrained", "random")},
+               "detection_map50": {k: v["map50"] for k, v in detection.items()},
+               "detection_results": detection["pretrained"]["results"]}
     _banner("done")
     print(json.dumps(results, indent=2))
     print(f"demo finished in {time.perf_counter() - started:.0f} s")

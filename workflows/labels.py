@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from catalogs.errors import InputError
+from pipeline.objects import Annotations
 from pipeline.scene import SourceRef
 
 FROM_FOLDERS = "from-folders"
@@ -57,3 +58,16 @@ def attach_labels(refs: list[SourceRef], labels: str | None,
     labeled = [dataclasses.replace(ref, label=found[ref.uri]) for ref in refs if found[ref.uri]]
     problems = [(ref.uri, f"no label for this file in {labels}") for ref in refs if not found[ref.uri]]
     return labeled, problems
+
+
+def annotations_of(config) -> Annotations:
+    """The object annotations of a detection build (``--labels``, ``--label-field``)."""
+    return Annotations(config.labels, config.label_field)
+
+
+def annotated_refs(refs: list[SourceRef], annotations: Annotations) -> tuple[list[SourceRef], list[tuple[str, str]]]:
+    """Refs of images that have annotations, and (uri, problem) for those that have none."""
+    found = [ref for ref in refs if annotations.has(ref.uri)]
+    problems = [(ref.uri, f"no annotations for this image in {annotations.path}")
+                for ref in refs if not annotations.has(ref.uri)]
+    return found, problems

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from catalogs.store import Store, is_storage_error
 from pipeline.dense import SceneLabels
 from pipeline.ingest import read_scene_info
+from pipeline.object_tiles import MIN_INSIDE, TileObjects
+from pipeline.objects import Annotations
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
 from pipeline.shards import write_shard
 from pipeline.tiler import TileConfig, stage_scene
@@ -34,6 +36,8 @@ class TileTask:
     config: TileConfig
     corpus: str
     labels: SceneLabels | None = None  # dense tasks: the scene's mask (and second date)
+    annotations: Annotations | None = None  # detection builds: where the scene's objects come from
+    min_inside: float = MIN_INSIDE
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,12 @@ def tile(task: TileTask) -> dict:
     if store.exists(failed):
         return store.read_json(failed)
     try:
+        objects = None
+        if task.annotations is not None:  # a bad annotation file rejects its scene, as a bad image does
+            found = task.annotations.objects(task.scene.uri, task.scene.crs, task.scene.transform)
+            objects = TileObjects(found, task.min_inside)
         stage_scene(task.scene, task.rule, task.config, store.url("staging"), checkpoint=hook("tile"),
-                    labels=task.labels)
+                    labels=task.labels, objects=objects)
     except Exception as error:  # noqa: BLE001
         if is_storage_error(error):
             raise

@@ -20,11 +20,19 @@ def _grid(config: BuildConfig) -> TileGrid:
     return TileGrid(tile_size=config.resize or 0, edge=config.edge, whole=True)
 
 
+def _quality(config: BuildConfig) -> QualityConfig:
+    """Detection tiles are kept whatever their texture: a plain tile of sea with one ship, or an
+    image smaller than a tile (padded), still holds objects to learn or to score."""
+    if config.detection():
+        return QualityConfig(min_valid_frac=0.0, min_std=0.0, min_entropy=0.0)
+    return QualityConfig(min_valid_frac=config.min_valid_frac, min_std=config.min_std,
+                         min_entropy=config.min_entropy)
+
+
 def tile_config_from(config: BuildConfig) -> TileConfig:
     return TileConfig(
         grid=_grid(config),
-        quality=QualityConfig(min_valid_frac=config.min_valid_frac, min_std=config.min_std,
-                              min_entropy=config.min_entropy),
+        quality=_quality(config),
         format=None if config.format == "auto" else config.format,
         jpeg_quality=config.jpeg_quality,
     )

@@ -88,3 +88,15 @@ def test_outputs_for_training(corpus):
     assert set(shard_list(got)) == {r[0] for r in ranges}
     columns = read_catalog(root, Query(bbox=(2.2, 48.8, 2.5, 49.0)), columns=["tile_id"])
     assert columns.column_names == ["tile_id"] and columns.num_rows == got.num_rows
+
+
+def test_label_matches_detection_object_classes_whole_names_only():
+    import pyarrow as pa
+
+    from catalogs.query import Query, filter_table
+
+    table = pa.table({"label": pa.array([None, None, "x"], pa.string()),
+                      "classes": ["small-vehicle,plane", "large-vehicle", None]})
+    assert filter_table(table, Query(labels=("small-vehicle",))).column("classes").to_pylist() == ["small-vehicle,plane"]
+    assert filter_table(table, Query(labels=("vehicle", "x"))).column("label").to_pylist() == ["x"]
+    assert filter_table(table.drop_columns(["classes"]), Query(labels=("x",))).num_rows == 1  # older catalogs

@@ -97,3 +97,12 @@ def test_chunk_always_holds_at_least_one_tile():
 def test_clip_window():
     assert clip_window((512, 0, 256, 256), 600, 200) == (512, 0, 88, 200)
     assert clip_window((700, 0, 256, 256), 600, 200)[2] == 0
+
+
+def test_edge_shift_ends_the_last_window_at_the_scene_edge():
+    """DOTA's ImgSplit: 1024 px tiles, stride 824 over 2000 px -> 0, 824, then 976 (= 2000 - 1024)."""
+    w = grid_windows(2000, 1024, None, TileGrid(1024, stride=824, edge="shift"))
+    assert sorted(set(w[:, 0].tolist())) == [0, 824, 976] and set(w[:, 1].tolist()) == {0}
+    assert (w[:, 0] + w[:, 2]).max() == 2000
+    assert grid_windows(1848, 1024, None, TileGrid(1024, stride=824, edge="shift"))[:, 0].tolist() == [0, 824]
+    assert grid_windows(800, 600, None, TileGrid(1024, edge="shift")).tolist() == [[0, 0, 1024, 1024]]

@@ -103,7 +103,13 @@ def samples(args: argparse.Namespace) -> int:
         print(f"wrote the segmentation set under {folders['segmentation']} and the change set under "
               f"{folders['change']}")
         return 0
-    if args.labeled:
+    if getattr(args, "detection", False):
+        from workflows.samples.detection import write_detection_set
+
+        written = write_detection_set(out / "images", out / "labelTxt", seed=args.seed)
+        print(f"build it with: ringmo build {out / 'images'} CORPUS --task detection --labels {out / 'labelTxt'} "
+              "--tile-size 128 --stride 96 --edge shift")
+    elif args.labeled:
         written = write_labeled_set(out, seed=args.seed)
     else:
         written = write_sample_scenes(out, seed=args.seed, scale=args.scale)
@@ -137,13 +143,19 @@ def finetune(argv: list[str]) -> int:
     """Fine-tune, after the contamination audit when the checkpoint's corpus is reachable."""
     import logging
 
-    from training.finetune import config_from_args, main as finetune_main
+    from training.finetune import config_from_args, main as finetune_main, task_of
     from workflows.contamination import audit_before_finetune
 
     if not {"-h", "--help"} & set(argv):
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        cfg = config_from_args(argv)
-        audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.test_split)
+        if task_of(argv) == "detection":  # detection owns its flags
+            from training.tasks.detection import config_from_args as detection_config
+
+            cfg = detection_config(argv)
+            audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.eval_split)
+        else:
+            cfg = config_from_args(argv)
+            audit_before_finetune(cfg.data, cfg.checkpoint, cfg.out, cfg.test_split)
     return finetune_main(argv) or 0
 
 

@@ -70,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     samples.add_argument("--labeled", action="store_true", help="the labeled set instead")
     samples.add_argument("--dense", action="store_true", help="the segmentation (img_dir/, ann_dir/) and change "
                          "detection (A/, B/, label/) sets instead, under OUT/segmentation and OUT/change")
+    samples.add_argument("--detection", action="store_true",
+                         help="the detection set instead: images with vehicles and buildings + DOTA labelTxt")
     samples.add_argument("--seed", type=int, default=0, help="seed of the generated pixels (same seed, same bytes)")
     samples.set_defaults(run=commands.samples)
 
