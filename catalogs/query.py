@@ -8,11 +8,10 @@ them into a GeoDataFrame, a shard list or sample keys for training.
 from __future__ import annotations
 
 import json
-import warnings
 import re
+import warnings
 from pathlib import Path
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import date, datetime, timezone
 
 import numpy as np
@@ -286,12 +285,23 @@ def _check_values(corpus: str, query: Query) -> None:
         except (pa.ArrowInvalid, KeyError):
             raise CorpusError(corpus, f"its catalog has no {column} column (written by an older ringmo): "
                               f"rebuild it to select by {flag}") from None
-        present = sorted(str(v) for v in present if v is not None)
+        if column == "label":  # --label also selects detection tiles by the classes of their objects
+            present += _object_classes(corpus)
+        present = sorted({str(v) for v in present if v is not None})
         unknown = [v for v in wanted if v not in present]
         if unknown:
             has = (f"it has: {', '.join(present)}" if present
                    else "an unlabeled corpus" if column == "label" else f"it has no {column} values")
             raise UsageError(f"{flag} {', '.join(unknown)}", f"not in the catalog of {corpus} ({has})")
+
+
+def _object_classes(corpus: str) -> list[str]:
+    """Every object class of a detection catalog (empty for other catalogs and older ones)."""
+    try:
+        joined = _read_filtered(tiles_path(corpus), ["classes"], Query()).column("classes").unique().to_pylist()
+    except (pa.ArrowInvalid, KeyError):
+        return []
+    return [name for text in joined if text for name in text.split(",")]
 
 
 def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Table:

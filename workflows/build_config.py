@@ -32,8 +32,6 @@ from pipeline.tiler import TileConfig
 TILING, CURATION, PACKING = "tiling", "curation", "packing and engine"
 FORMATS = ("auto", "png", "jpg", "webp", "npy", "tif")
 
-from catalogs.errors import ConfigError
-
 TASKS = ("classification", "segmentation", "change", "detection")  # of labeled builds
 
 
@@ -136,15 +134,13 @@ class BuildConfig:
                               f"{','.join(map(str, self.split))}")
         if self.dedup_distance < 0 or not 0 <= self.h3_resolution <= 15:
             raise ConfigError("--dedup-distance/--h3-resolution", "need a distance >= 0 and an H3 resolution in 0..15")
-
-    def __post_init__(self):
         if self.task is not None and self.task not in TASKS:
-            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+            raise ConfigError("--task", f"must be one of {TASKS}, got {self.task!r}")
         if self.task == "detection" and not self.labels:
-            raise ConfigError("--task detection needs --labels ANNOTATIONS (DOTA/VOC folder, COCO json or "
-                              "vector file)")
+            raise ConfigError("--task detection", "needs --labels ANNOTATIONS (DOTA/VOC folder, COCO json or vector "
+                              "file)")
         if not 0.0 < self.min_inside <= 1.0:
-            raise ConfigError(f"min_inside must be in (0, 1], got {self.min_inside}")
+            raise ConfigError("--min-inside", f"must be in (0, 1], got {self.min_inside}")
 
     def detection(self) -> bool:
         return self.task == "detection"
@@ -152,10 +148,6 @@ class BuildConfig:
     def tiling_fields(self) -> dict:
         """The settings that decide the staged candidates (a corpus keeps them for life)."""
         return {name: getattr(self, name) for name in fixed_fields(BuildConfig)}
-    min_inside: float = option(0.7, "detection: an object clipped by a tile is kept when at least this fraction of "
-                               "its area is inside, else marked truncated (DOTA: 0.7)", group=TILING, fixed=True)
-    label_field: str | None = option(None, "detection with vector labels: the class attribute (default: the first "
-                                     "of class, label, category, name, type)", group=TILING, fixed=True)
 
     def whole(self) -> bool:
         """Whether each input image is one sample (the default of labeled builds) or is tiled."""

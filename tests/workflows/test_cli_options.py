@@ -21,7 +21,7 @@ BUILD_FLAGS = {"--config", "--tile-size", "--stride", "--gsd", "--edge", "--form
                "--alpha", "--target-size", "--max-per-scene", "--split", "--shard-max-mb", "--shard-max-count",
                "--seed", "--scheduler", "--workers", "--quiet"}
 TILING = {"tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac", "min_std", "group_bands",
-          "task", "masks", "pair", "classes", "class_attribute",
+          "task", "masks", "pair", "classes", "class_attribute", "min_inside", "label_field",
           "min_entropy", "sensors", "stac_assets", "labels", "whole_image", "resize"}
 
 

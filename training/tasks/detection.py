@@ -21,7 +21,6 @@ import time
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
