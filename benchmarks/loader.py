@@ -1,13 +1,22 @@
-"""Streaming loader: samples/s of ``training.data.MimStream`` against its limit and ImageFolder.
+"""Streaming loader: samples/s of ``training.data.MimStream`` against its limit, ImageFolder,
+plain webdataset and LitData.
 
 One synthetic corpus of aerial-like 512x512 RGB PNG tiles (the packer's default codec for uint8
 RGB) is written as shards + catalog + manifest, and the same tiles as loose files. Measured:
 
-* the limit: decoding the same image bytes in a bare loop on one core (no tar, no augment);
+* the limit: decoding the same image bytes in a bare loop on one core (no tar, no augment) with
+  the loader's decoder (libspng for 8-bit PNG, OpenCV otherwise); tiles are encoded with the
+  packer's own codec (``pipeline.encode``), as a built corpus holds them;
 * ours: the full stream (plan, byte-range reads, tar parse, decode, RandomResizedCrop to 192,
   flips/rot90, PIMask, normalization, collation) in process and with 1 and 2 workers;
+* the stream with ``on_device=True``: the workers only decode and draw the crops; crop, resize,
+  flips and masks run batched on the training GPU (not measured here: the figure is the loader's
+  CPU per sample, the cores a GPU needs);
 * the baseline: ``torchvision.datasets.ImageFolder`` over the loose files with the equivalent
   torchvision transforms and the same PIMask generator, 1 and 2 workers;
+* peers, per CPU-second in this process, same crop + mask: plain webdataset's own pipeline
+  (WebDataset -> decode("rgb8") -> map -> batched) over the same shards, and LitData
+  (``litdata.optimize`` of the same encoded samples, its StreamingDataset, our decoder);
 * bytes read by a catalog query selecting ~5 % of the samples, against those samples' bytes;
 * the same stream over JPEG q95 tiles (4x cheaper to decode: the fixed per-sample work weighs more).
 
@@ -65,9 +74,10 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _encode(tile: np.ndarray, fmt: str) -> bytes:
-    bgr = cv2.cvtColor(tile, cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if fmt == "png" else [cv2.IMWRITE_JPEG_QUALITY, 95]
-    return cv2.imencode(f".{fmt}", bgr, params)[1].tobytes()
+    """The packer's own codec (``pipeline.encode``), as a built corpus holds the samples."""
+    from pipeline.encode import encode
+
+    return encode(tile, fmt, jpeg_quality=95)
 
 
 def build(root: Path, n: int, per_shard: int = 64, fmt: str = "png") -> dict:
@@ -127,16 +137,16 @@ def _children_cpu() -> float:
 def bare_decode_rate(corpus: Path) -> Rate:
     """The limit: decode every image member's bytes in a loop (bytes already in memory)."""
     from training.data import Fetcher, open_source
-    from training.decode import parse_fragment
+    from training.decode import decode_image, parse_fragment
 
     index, _ = open_source(corpus=str(corpus))
     samples = [parse_fragment(f) for f in Fetcher(index).fetch(np.arange(len(index)))]
-    payloads = [bytes(s.get("png", s.get("jpg"))) for s in samples]
+    payloads = [(bytes(s.get("png", s.get("jpg"))), "png" if "png" in s else "jpg") for s in samples]
     cv2.setNumThreads(1)
     cpu = time.process_time()
     with stopwatch() as elapsed:
-        for payload in payloads:
-            cv2.cvtColor(cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+        for payload, ext in payloads:  # the loader's own decoder (libspng for 8-bit PNG, else OpenCV)
+            decode_image(payload, ext)
     return Rate(len(payloads) / elapsed[0], len(payloads) / (time.process_time() - cpu))
 
 
@@ -154,17 +164,75 @@ def _rate(loader, workers: int) -> Rate:
     return Rate(wall, count / cpu)
 
 
-def stream_rate(corpus: Path, workers: int, epochs: int = 1) -> Rate:
+def stream_rate(corpus: Path, workers: int, epochs: int = 1, on_device: bool = False) -> Rate:
+    """Our stream; ``on_device``: the workers only decode and draw (crop, resize, flips and
+    masks run batched on the training GPU, which this CPU-only figure leaves out)."""
     from training.data import MimStream, SampleSpec, make_loader, open_source
     from training.plan import StreamConfig
     from training.transforms import AugmentConfig
 
     index, stats = open_source(corpus=str(corpus))
     stream = MimStream(index, stats, StreamConfig(seed=0, batch_size=BATCH, shuffle_buffer=256),
-                       SampleSpec(AugmentConfig(img_size=CROP)))
+                       SampleSpec(AugmentConfig(img_size=CROP), on_device=on_device))
     stream.set_position(0, 0, epochs=epochs)
     # fork: workers must be children of this process for their CPU time to be counted
     return _rate(make_loader(stream, workers, start_method="fork"), workers)
+
+
+def _same_work(image: np.ndarray, i: int):
+    """What our CPU path does to a decoded tile: the same crop/resize/flips and PIMask."""
+    from training.masking import MaskConfig, generate_mask
+    from training.transforms import AugmentConfig, augment
+
+    rng = np.random.default_rng(i)
+    return augment(image, AugmentConfig(img_size=CROP), rng), generate_mask(CROP, MaskConfig(), rng)
+
+
+def webdataset_rate(corpus: Path, fmt: str) -> Rate:
+    """Plain webdataset in this process: WebDataset -> decode("rgb8") -> map(same crop + mask)
+    -> batched; per CPU-second of this process."""
+    import webdataset as wds
+
+    urls = sorted(str(p) for p in (corpus / "shards").glob("*.tar"))
+    counter = iter(range(1 << 30))
+    pipeline = (wds.WebDataset(urls, shardshuffle=False).decode("rgb8").to_tuple(fmt)
+                .map(lambda t: _same_work(t[0], next(counter))).batched(BATCH))
+    return _rate(pipeline, 0)
+
+
+def _litdata_item(path: str) -> dict:
+    return {"image": Path(path).read_bytes()}
+
+
+class _LitSamples:
+    """LitData's StreamingDataset of the encoded samples, decoded and cropped like ours."""
+
+    def __init__(self, root: Path, fmt: str):
+        import litdata
+
+        self.data, self.fmt = litdata.StreamingDataset(str(root)), fmt
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        from training.decode import decode_image
+
+        return _same_work(decode_image(self.data[i]["image"], self.fmt), i)
+
+
+def litdata_rate(files: Path, root: Path, fmt: str) -> Rate:
+    """``litdata.optimize`` of the same encoded samples (bytes, not re-encoded), then its
+    StreamingDataset through a DataLoader in this process, decoded with our decoder: per
+    CPU-second, so the difference to ours is the streaming format and loop."""
+    import litdata
+    import torch
+
+    inputs = sorted(str(p) for p in files.rglob(f"*.{fmt}"))
+    litdata.optimize(fn=_litdata_item, inputs=inputs, output_dir=str(root), chunk_bytes="64MB",
+                     num_workers=1, verbose=False)
+    loader = torch.utils.data.DataLoader(_LitSamples(root, fmt), batch_size=BATCH, num_workers=0)
+    return _rate(loader, 0)
 
 
 class _MaskedFolder:
@@ -226,11 +294,19 @@ def run(quick: bool) -> list[Figure]:
         corpus, files, stats = built["corpus"], built["files"], built["stats"]
         limit = _best(lambda: bare_decode_rate(corpus), repeats)
         ours = {w: _best(lambda w=w: stream_rate(corpus, w, epochs=1 if w == 0 else 2), repeats) for w in (0, 1, 2)}
+        device = _best(lambda: stream_rate(corpus, 1, epochs=2, on_device=True), repeats)
         folder = {w: _best(lambda w=w: folder_rate(files, stats, w), repeats) for w in (1, 2)}
+        peers = {"webdataset": _best(lambda: webdataset_rate(corpus, "png"), repeats),
+                 "LitData": _best(lambda: litdata_rate(files, Path(tmp) / "lit-png", "png"), 1)}
         read, selected, total = query_bytes(corpus, n)
-        jpg = build(Path(tmp) / "jpg", n, fmt="jpg")["corpus"]
+        jpg_built = build(Path(tmp) / "jpg", n, fmt="jpg")
+        jpg = jpg_built["corpus"]
         jpg_limit = _best(lambda: bare_decode_rate(jpg), repeats)
         jpg_ours = _best(lambda: stream_rate(jpg, 1, epochs=2), repeats)
+        jpg_device = _best(lambda: stream_rate(jpg, 1, epochs=2, on_device=True), repeats)
+        jpg_in_process = _best(lambda: stream_rate(jpg, 0), repeats)
+        jpg_peers = {"webdataset": _best(lambda: webdataset_rate(jpg, "jpg"), repeats),
+                     "LitData": _best(lambda: litdata_rate(jpg_built["files"], Path(tmp) / "lit-jpg", "jpg"), 1)}
     png, jpeg = f"loader ({SIZE}px PNG -> {CROP})", f"loader ({SIZE}px JPEG q95 -> {CROP})"
     per_cpu = "samples/CPU-s"
     return [
@@ -238,6 +314,11 @@ def run(quick: bool) -> list[Figure]:
                ours[0].cpu / limit.cpu, ">= 0.9"),
         Figure(png, "stream, per worker CPU-second (1 worker)", ours[1].cpu, limit.cpu, "bare decode loop", per_cpu,
                ours[1].cpu / limit.cpu, ">= 0.9"),
+        Figure(png, "stream, decode only (crop+mask on GPU), per worker CPU-second", device.cpu, limit.cpu,
+               "bare decode loop", per_cpu, device.cpu / limit.cpu, ">= 0.9"),
+        *[Figure(png, "stream in process, per CPU-second, vs peer", ours[0].cpu, rate.cpu,
+                 f"{name} in process (same crop + mask)", per_cpu, ours[0].cpu / rate.cpu, "> 1")
+          for name, rate in peers.items()],
         Figure(png, "per worker CPU-second vs ImageFolder", ours[1].cpu, folder[1].cpu, "ImageFolder 1 worker",
                per_cpu, ours[1].cpu / folder[1].cpu, ">= 1"),
         Figure(png, "1 worker, wall clock", ours[1].wall, folder[1].wall, "ImageFolder 1 worker", "samples/s",
@@ -248,10 +329,19 @@ def run(quick: bool) -> list[Figure]:
                "samples/s", ours[2].wall / (2 * limit.wall), "(2 cores shared with other jobs)"),
         Figure(png, "bytes read by a 5% query", read, selected, "selected samples' bytes", "bytes",
                read / selected, f"<= 1.2 (corpus {total:,} B)"),
-        Figure(png, "loader cores per H100 (Swin-B 192)", H100_SWIN_B_192 / ours[1].cpu, None,
+        Figure(png, "loader cores per H100 (Swin-B 192), all on CPU", H100_SWIN_B_192 / ours[1].cpu, None,
                f"{H100_SWIN_B_192} img/s assumed", "cores", None, "estimate"),
+        Figure(png, "loader cores per H100 (Swin-B 192), crop+mask on GPU", H100_SWIN_B_192 / device.cpu, None,
+               f"{H100_SWIN_B_192} img/s assumed", "cores", None, "≤ 10"),
         Figure(jpeg, "stream, per worker CPU-second (1 worker)", jpg_ours.cpu, jpg_limit.cpu, "bare decode loop",
                per_cpu, jpg_ours.cpu / jpg_limit.cpu, "(information)"),
-        Figure(jpeg, "loader cores per H100 (Swin-B 192)", H100_SWIN_B_192 / jpg_ours.cpu, None,
+        Figure(jpeg, "stream, decode only (crop+mask on GPU), per worker CPU-second", jpg_device.cpu, jpg_limit.cpu,
+               "bare decode loop", per_cpu, jpg_device.cpu / jpg_limit.cpu, "(information)"),
+        *[Figure(jpeg, "stream in process, per CPU-second, vs peer", jpg_in_process.cpu, rate.cpu,
+                 f"{name} in process (same crop + mask)", per_cpu, jpg_in_process.cpu / rate.cpu, "> 1")
+          for name, rate in jpg_peers.items()],
+        Figure(jpeg, "loader cores per H100 (Swin-B 192), all on CPU", H100_SWIN_B_192 / jpg_ours.cpu, None,
                f"{H100_SWIN_B_192} img/s assumed", "cores", None, "estimate"),
+        Figure(jpeg, "loader cores per H100 (Swin-B 192), crop+mask on GPU", H100_SWIN_B_192 / jpg_device.cpu, None,
+               f"{H100_SWIN_B_192} img/s assumed", "cores", None, "≤ 4"),
     ]

@@ -7,17 +7,20 @@ them into a GeoDataFrame, a shard list or sample keys for training.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import warnings
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import shapely
 import shapely.errors
 from fsspec.implementations.local import LocalFileSystem
@@ -314,6 +317,9 @@ def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Tabl
     """
     fs, path = open_filesystem(url)
     if isinstance(fs, LocalFileSystem):
+        region = query.region()
+        if region is not None:
+            return _read_local_region(path, columns, query, region)
         dataset = ds.dataset(path, filesystem=fs, format="parquet")
         return dataset.to_table(columns=columns, filter=filter_expression(query, dataset.schema.names))
     with fs.open(path, "rb", cache_type="none") as handle:
@@ -324,6 +330,88 @@ def _read_filtered(url: str, columns: list[str] | None, query: Query) -> pa.Tabl
     if expr is not None:
         table = ds.dataset(table).to_table(filter=expr)
     return table if columns is None else table.select(columns)
+
+
+@dataclass(frozen=True)
+class _Footer:
+    """A local file's parsed footer and its row groups' ``bbox`` bounds ([groups, 4] arrays of
+    min xmin, min ymin, max xmax, max ymax; NaN where a group has no statistics)."""
+
+    metadata: pq.FileMetaData
+    bounds: np.ndarray
+
+    def groups(self, region: shapely.Geometry) -> np.ndarray:
+        """Row groups whose bounds may meet ``region`` (statistics only, no data read)."""
+        parts = list(region.geoms) if hasattr(region, "geoms") else [region]
+        b, hit = self.bounds, np.isnan(self.bounds).any(axis=1)
+        for xmin, ymin, xmax, ymax in (part.bounds for part in parts):
+            hit |= (b[:, 2] >= xmin) & (b[:, 0] <= xmax) & (b[:, 3] >= ymin) & (b[:, 1] <= ymax)
+        return np.flatnonzero(hit)
+
+
+@functools.lru_cache(maxsize=8)
+def _footer(path: str, mtime_ns: int, size: int) -> _Footer:
+    """Parse the footer once per file version: at 10⁶ rows it is ~4 ms of a ~10 ms query, and
+    callers (the trainer, notebooks) query one catalog many times. Keyed by mtime and size, so
+    a rewritten catalog is read afresh."""
+    metadata = pq.read_metadata(path)
+    names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    if not all(f"bbox.{k}" in names for k in _BOX):
+        return _Footer(metadata, np.full((metadata.num_row_groups, 4), np.nan))
+    index = [names.index(f"bbox.{k}") for k in _BOX]
+    bounds = np.full((metadata.num_row_groups, 4), np.nan)
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for j, (column, use_max) in enumerate(zip(index, (False, False, True, True))):
+            stats = group.column(column).statistics
+            if stats is not None and stats.has_min_max:
+                bounds[g, j] = stats.max if use_max else stats.min
+    return _Footer(metadata, bounds)
+
+
+_BOX = ("xmin", "ymin", "xmax", "ymax")
+
+
+def _read_local_region(path: str, columns: list[str] | None, query: Query,
+                       region: shapely.Geometry) -> pa.Table:
+    """A spatial query on a local file: prune row groups on cached statistics, read each
+    remaining group's ``bbox`` alone, then the other columns only of groups with a hit, keeping
+    only the hit rows before any other filter runs.
+
+    Row groups are cut along a Hilbert curve, so one group can span places far apart: its
+    statistics overlap a box that none of its rows meets, and reading its 4 ``bbox`` columns
+    (a few % of its bytes) proves it.
+    """
+    stat = os.stat(path)
+    footer = _footer(path, stat.st_mtime_ns, stat.st_size)
+    parquet = pq.ParquetFile(path, metadata=footer.metadata)
+    hits, rows = [], []
+    for group in footer.groups(region):
+        inside = _box_rows(parquet.read_row_group(int(group), columns=["bbox"], use_threads=False), region)
+        if inside.size:
+            hits.append(int(group))
+            rows.append(inside + sum(footer.metadata.row_group(g).num_rows for g in hits[:-1]))
+    wanted = None if columns is None else sorted(set(columns) | _FILTER_COLUMNS & set(parquet.schema_arrow.names))
+    if not hits:
+        table = parquet.schema_arrow.empty_table()
+        return table if columns is None else table.select(columns)
+    table = parquet.read_row_groups(hits, columns=wanted, use_threads=False).take(np.concatenate(rows))
+    expr = filter_expression(replace(query, bbox=None, polygon=None), table.column_names)
+    if expr is not None:
+        table = ds.dataset(table).to_table(filter=expr)
+    return table if columns is None else table.select(columns)
+
+
+def _box_rows(bbox: pa.Table, region: shapely.Geometry) -> np.ndarray:
+    """Indices of the rows whose ``bbox`` overlaps a part of ``region``'s bounds."""
+    box = bbox.column("bbox").combine_chunks()
+    # struct_field (not .field) so that a null bbox (not georeferenced) reads as NaN: no hit
+    xmin, ymin, xmax, ymax = (pc.fill_null(pc.struct_field(box, k), np.nan).to_numpy() for k in _BOX)
+    hit = np.zeros(len(xmin), dtype=bool)
+    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
+    for x0, y0, x1, y1 in (part.bounds for part in parts):
+        hit |= (xmax >= x0) & (xmin <= x1) & (ymax >= y0) & (ymin <= y1)
+    return np.flatnonzero(hit)
 
 
 #: Columns ``filter_expression`` may refer to (read along with the asked-for columns).

@@ -3,8 +3,8 @@ holding its pixels, and reject scenes that cannot be used with a message naming 
 
 Checks run cheapest first: the file exists and is not empty, GDAL opens it, its declared size
 is sane (a decompression-bomb guard before any pixel is decoded), its transform is invertible,
-and a decimated read (<= 512 px on the long side, from overviews when present) finds at least
-one valid pixel.
+and a few sampled blocks (or, for small scenes, scenes with overviews and scenes whose samples
+are all nodata, a decimated read) find at least one valid pixel.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_gcps
+from rasterio.windows import Window
 
 from catalogs.keys import scene_id_for, scene_id_for_unreadable
 from pipeline.footprint import densified_footprint, gsd_metres
@@ -38,6 +39,7 @@ MAX_PIXELS = 2**34
 MAX_SIDE = 2**20
 MAX_BLOCK_BYTES = 256 * 2**20  # one internal block GDAL must decode whole (tile or strip)
 PROBE_SIDE = 512  # long side of the decimated read that checks for valid pixels
+SAMPLE_GRID = 3  # sampled blocks per side that look for a valid pixel before any decimated read
 CHUNK = 1 << 20  # checksum read size
 GCP_TOLERANCE = 0.005  # max affine-fit residual of GCPs, as a fraction of the scene diagonal
 
@@ -217,21 +219,51 @@ def _probe_shape(width: int, height: int) -> tuple[int, int]:
     return max(1, round(height / scale)), max(1, round(width / scale))
 
 
-def _check_valid_pixels(ds, uri: str) -> None:
-    """Decode a decimated view (<= PROBE_SIDE px) of band 1, so truncated or corrupt pixel data
-    fails here, and require one valid pixel (dataset mask: nodata, alpha, mask bands; NaN)."""
-    shape = _probe_shape(ds.width, ds.height)
-    try:
-        first = ds.read(1, out_shape=shape)
-        valid = np.ones(shape, dtype=bool)
-        if any(MaskFlags.all_valid not in flags for flags in ds.mask_flag_enums):
-            valid = ds.dataset_mask(out_shape=shape) > 0
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
-        raise SceneError(uri, f"pixel data could not be read ({ds.driver}): {_gdal_message(exc)}") from exc
+def _valid_in(ds, window=None, out_shape=None) -> bool:
+    """Whether band 1 of ``window`` (read at ``out_shape``) has a valid pixel (dataset mask:
+    nodata, alpha, mask bands; NaN)."""
+    first = ds.read(1, window=window, out_shape=out_shape)
+    valid = np.ones(first.shape, dtype=bool)
+    if any(MaskFlags.all_valid not in flags for flags in ds.mask_flag_enums):
+        valid = ds.dataset_mask(window=window, out_shape=first.shape) > 0
     if np.issubdtype(first.dtype, np.floating):
         valid &= ~np.isnan(first)
-    if not valid.any():
-        raise SceneError(uri, f"all pixels are nodata (checked on a {shape[1]}x{shape[0]} decimated read)")
+    return bool(valid.any())
+
+
+def _sample_windows(ds) -> list[Window]:
+    """A SAMPLE_GRID x SAMPLE_GRID grid of block-aligned windows spread over the scene."""
+    bh, bw = ds.block_shapes[0]
+    bh, bw = min(max(bh, 64), 512, ds.height), min(max(bw, 64), 512, ds.width)
+    windows = []
+    for i in range(SAMPLE_GRID):
+        for j in range(SAMPLE_GRID):
+            row = int((i + 0.5) * ds.height / SAMPLE_GRID) // bh * bh
+            col = int((j + 0.5) * ds.width / SAMPLE_GRID) // bw * bw
+            windows.append(Window(col, row, min(bw, ds.width - col), min(bh, ds.height - row)))
+    return windows
+
+
+def _check_valid_pixels(ds, uri: str) -> None:
+    """Require one valid pixel, and decode some pixel data so truncated or corrupt files fail here.
+
+    Cheapest read first: a decimated view (<= PROBE_SIDE px) when the scene is small or has
+    overviews; otherwise a few sampled source blocks, because a decimated read of a scene
+    without overviews decodes every block (the whole scene, ~as costly as tiling it). Only a
+    scene whose sampled blocks are all nodata pays for the full decimated read, so an all-nodata
+    scene is still rejected here with its reason. Corruption in blocks not sampled surfaces in
+    the tile stage, which rejects the scene with its error.
+    """
+    shape = _probe_shape(ds.width, ds.height)
+    cheap_decimated = ds.width * ds.height <= 4 * PROBE_SIDE**2 or bool(ds.overviews(1))
+    try:
+        if not cheap_decimated and any(_valid_in(ds, window=w) for w in _sample_windows(ds)):
+            return
+        if _valid_in(ds, out_shape=shape):
+            return
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
+        raise SceneError(uri, f"pixel data could not be read ({ds.driver}): {_gdal_message(exc)}") from exc
+    raise SceneError(uri, f"all pixels are nodata (checked on a {shape[1]}x{shape[0]} decimated read)")
 
 
 def _sha256_stream(handle) -> str:

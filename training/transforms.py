@@ -3,7 +3,9 @@
 RingMo/SimMIM recipe: RandomResizedCrop (scale 0.67-1) and flips; imagery has no canonical up,
 so 90-degree rotations too. Crop and resize run in the sample dtype on the decoded tile;
 normalization (corpus statistics from the manifest, never ImageNet's) runs later on the device
-(``training.data.prepare``), so workers ship uint8 rather than float32. Every draw comes from the generator handed in, which the stream
+(``training.data.prepare``), so workers ship uint8 rather than float32. When training on a GPU
+the crop, resize and flips can move there too (``augment_batch``, same draws), so the loader
+workers only decode. Every draw comes from the generator handed in, which the stream
 seeds from the sample's place in the epoch plan.
 """
 
@@ -69,16 +71,53 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate(parts, axis=2)
 
 
+def draw(height: int, width: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """One sample's random steps as ``[top, left, h, w, hflip, vflip, turns]`` int32.
+
+    The CPU path (``augment``) and the batched device path (``augment_batch``) both apply these
+    draws, so a sample gets the same crop and orientation on either.
+    """
+    if not cfg.train:
+        return np.array([0, 0, height, width, 0, 0, 0], dtype=np.int32)
+    top, left, h, w = crop_box(height, width, cfg, rng)
+    draws = rng.integers(0, 4, size=3)  # always drawn, so the stream of draws is fixed
+    hflip, vflip = cfg.flips and bool(draws[0] % 2), cfg.flips and bool(draws[1] % 2)
+    turns = int(draws[2]) if cfg.rot90 else 0
+    return np.array([top, left, h, w, hflip, vflip, turns], dtype=np.int32)
+
+
 def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """Crop, resize, flip and rotate one ``[H, W, C]`` tile to ``[img, img, C]`` (sample dtype)."""
     if not cfg.train:
         return resize(image, cfg.img_size)
-    top, left, h, w = crop_box(image.shape[0], image.shape[1], cfg, rng)
+    top, left, h, w, hflip, vflip, turns = (int(v) for v in draw(image.shape[0], image.shape[1], cfg, rng))
     out = resize(image[top : top + h, left : left + w], cfg.img_size)
-    draws = rng.integers(0, 4, size=3)  # always drawn, so the stream of draws is fixed
-    hflip, vflip = cfg.flips and bool(draws[0] % 2), cfg.flips and bool(draws[1] % 2)
-    turns = int(draws[2]) if cfg.rot90 else 0
-    return _orient(out, hflip, vflip, turns)
+    return _orient(out, bool(hflip), bool(vflip), turns)
+
+
+def augment_batch(images, draws, size: int):
+    """The device path of ``augment``: ``[B, C, H, W]`` float tiles and ``[B, 7]`` draws ->
+    ``[B, C, size, size]``, on whatever device the tensors are on (the training GPU).
+
+    Crop, then an integer box shrink when >= 2x and a bilinear resize (as ``resize`` does on
+    the CPU), then flips and counter-clockwise quarter turns. Values match the CPU path to
+    within rounding (it works in the sample dtype, this in float32).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for image, (top, left, h, w, hflip, vflip, turns) in zip(images, draws.tolist()):
+        crop = image[None, :, top : top + h, left : left + w]  # [1, C, h, w]
+        factor = min(h, w) // size
+        if factor >= 2:
+            crop = F.avg_pool2d(crop[..., : h // factor * factor, : w // factor * factor], factor)
+        if crop.shape[-2:] != (size, size):
+            crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)
+        dims = [d for d, flip in ((3, hflip), (2, vflip)) if flip]
+        crop = torch.flip(crop, dims) if dims else crop
+        out.append(torch.rot90(crop, turns, dims=(2, 3)) if turns else crop)
+    return torch.cat(out)  # [B, C, size, size]
 
 
 _CV_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}

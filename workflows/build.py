@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -36,7 +38,6 @@ from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
 from workflows.dense_labels import attach_dense, matcher_for
 from workflows.labels import annotated_refs, annotations_of, attach_labels
-from workflows.report import write_report
 from workflows.staging import compact_staging, forget_scene, restore_staging
 from workflows.tiling import tile_config_from
 
@@ -55,12 +56,47 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     ``reuse_inputs`` (``ringmo curate``) takes the inputs from the ingest records instead of
     listing the raw inputs again, so re-curation works even when the raw scenes are gone.
     """
-    corpus = Store(config.corpus)
+    clock, corpus = Stopwatch(), Store(config.corpus)
+    with ThreadPoolExecutor(2) as pool:
+        # off the critical path: inputs are listed while the cluster starts, the report's plotting
+        # stack loads while scenes are tiled, the cluster shuts down while the catalog is written
+        prepared = pool.submit(_prepare, corpus, config, reuse_inputs)
+        report = pool.submit(_warm_report)
+        engine_context = open_engine(config.scheduler, config.workers, progress=progress)
+        engine = engine_context.__enter__()
+        try:
+            config, listed = prepared.result()
+            clock.lap("start")
+            failures, curated, packed, inputs = _stages(corpus, config, listed, engine, clock)
+        except BaseException:
+            engine_context.__exit__(*sys.exc_info())
+            raise
+        closed = pool.submit(_close_engine, engine_context, corpus)
+        fault_point("assemble.started")
+        summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
+        clock.lap("catalog")
+        fault_point("report.started")
+        summary["report"] = str(report.result()(corpus.root))
+        clock.lap("report")
+        closed.result()
+    if not config.keep_staging:
+        summary["staging"] = compact_staging(corpus, curated)
+        clock.lap("staging")
+    if summary["scenes"]["read"] == 0:
+        raise InputError(", ".join(config.inputs), _nothing_read(summary))
+    summary["timings"] = clock.laps()
+    _record_timings(corpus, summary["timings"])
+    return summary
+
+
+def _prepare(corpus: Store, config: BuildConfig, reuse_inputs: bool) -> tuple[BuildConfig, tuple | None]:
+    """List the inputs and check the corpus before anything is written (a typo'd path writes
+    nothing), then mark the build started; returns the config to record and the listing."""
     if reuse_inputs:
         require_staging(corpus)
         listed = None
     else:
-        listed = discover_inputs(config)  # before anything is written: a typo'd path writes nothing
+        listed = discover_inputs(config)
         if config.overwrite:
             remove_corpus(corpus)
         else:
@@ -69,25 +105,62 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     _start_manifest(corpus, config)
     _remove_temporaries(corpus)
     fault_point("build.started")
-    with open_engine(config.scheduler, config.workers, progress=progress) as engine:
-        inputs = recorded_inputs(corpus) if reuse_inputs else ingest_stage(config, listed, engine)
-        failures, curated = tile_and_curate(corpus, config, inputs, engine)
-        lost = restore_for_packing(corpus, curated, config)
-        if lost:  # bytes gone with a lost shard: tile those scenes again (same bytes)
-            for blob in lost:
-                forget_scene(corpus, blob)
-            failures, curated = tile_and_curate(corpus, config, inputs, engine)
-        packed = pack_stage(corpus, curated, config, engine)
+    return config, listed
+
+
+def _stages(corpus: Store, config: BuildConfig, listed, engine: Engine, clock: Stopwatch) -> tuple:
+    """Ingest (or reuse the ingest records), tile, curate and pack, timing each stage."""
+    inputs = recorded_inputs(corpus) if listed is None else ingest_stage(config, listed, engine)
+    clock.lap("ingest")
+    failures, curated = tile_and_curate(corpus, config, inputs, engine, clock)
+    lost = restore_for_packing(corpus, curated, config)
+    if lost:  # bytes gone with a lost shard: tile those scenes again (same bytes)
+        for blob in lost:
+            forget_scene(corpus, blob)
+        failures, curated = tile_and_curate(corpus, config, inputs, engine, clock)
+    packed = pack_stage(corpus, curated, config, engine)
+    clock.lap("pack")
+    return failures, curated, packed, inputs
+
+
+def _close_engine(engine_context, corpus: Store) -> None:
+    engine_context.__exit__(None, None, None)
     _remove_temporaries(corpus)  # those of workers killed and retried during this run
-    fault_point("assemble.started")
-    summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
-    fault_point("report.started")
-    summary["report"] = str(write_report(corpus.root))
-    if not config.keep_staging:
-        summary["staging"] = compact_staging(corpus, curated)
-    if summary["scenes"]["read"] == 0:
-        raise InputError(", ".join(config.inputs), _nothing_read(summary))
-    return summary
+
+
+def _warm_report():
+    """Import the report (matplotlib, pandas: ~1-2 s) and load its fonts; returns write_report."""
+    from workflows.report import warm_up, write_report
+
+    warm_up()
+    return write_report
+
+
+class Stopwatch:
+    """Wall seconds per build stage, in stage order (the manifest's ``timings``)."""
+
+    def __init__(self):
+        self._start = self._last = time.perf_counter()
+        self._laps: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._laps[stage] = round(self._laps.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
+
+    def laps(self) -> dict[str, float]:
+        return {**self._laps, "total": round(self._last - self._start, 3)}
+
+
+def _record_timings(corpus: Store, timings: dict[str, float]) -> None:
+    """Per-stage wall seconds in the manifest, written last (the report is timed too).
+
+    They describe this run only: the one part of the manifest that differs between two
+    otherwise byte-identical builds.
+    """
+    manifest = read_manifest(corpus.root)
+    manifest["timings"] = timings
+    write_manifest(corpus.root, manifest)
 
 
 def _nothing_read(summary: dict) -> str:
@@ -225,13 +298,18 @@ def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> 
     return failures
 
 
-def tile_and_curate(corpus: Store, config: BuildConfig, inputs: Inputs, engine: Engine) -> tuple[dict, pa.Table]:
+def tile_and_curate(corpus: Store, config: BuildConfig, inputs: Inputs, engine: Engine,
+                    clock: Stopwatch | None = None) -> tuple[dict, pa.Table]:
     """Tile what is not staged yet, then curate every candidate (metadata only)."""
     failures = tile_stage(config, inputs.scenes, engine)
+    if clock is not None:
+        clock.lap("tile")
     candidates = load_candidates(corpus, inputs.scenes, failures)
     curated = run_curation(candidates, curate_config_from(config))
     write_parquet(curated, corpus.url("staging/curated.parquet"))
     fault_point("curate.written")
+    if clock is not None:
+        clock.lap("curate")
     return failures, curated
 
 
@@ -308,6 +386,9 @@ def print_summary(summary: dict, file=None) -> None:
         f"catalog: {summary['catalog']}",
         f"report: {summary['report']}",
     ]
+    timings = summary.get("timings") or {}
+    if timings:
+        lines.append("wall seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in timings.items()))
     leaks = summary.get("leaks") or {}
     if leaks.get("pairs"):
         lines.append(f"split leaks: {leaks['pairs']} kept near-duplicate pair(s) across splits "

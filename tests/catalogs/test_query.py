@@ -100,3 +100,18 @@ def test_label_matches_detection_object_classes_whole_names_only():
     assert filter_table(table, Query(labels=("small-vehicle",))).column("classes").to_pylist() == ["small-vehicle,plane"]
     assert filter_table(table, Query(labels=("vehicle", "x"))).column("label").to_pylist() == ["x"]
     assert filter_table(table.drop_columns(["classes"]), Query(labels=("x",))).num_rows == 1  # older catalogs
+
+
+def test_spatial_query_sees_a_rewritten_catalog_and_selects_columns(tmp_path):
+    """The parsed footer is cached per file version: rewriting the catalog must not serve stale rows."""
+    path = tmp_path / "catalog" / "tiles.parquet"
+    bbox = (2.2, 48.8, 2.5, 49.0)
+    write_geoparquet(random_catalog(600, seed=1), path, row_group_size=100)
+    first = read_catalog(str(tmp_path), Query(bbox=bbox), columns=["tile_id", "shard"])
+    assert first.column_names == ["tile_id", "shard"] and first.num_rows > 0
+    table = random_catalog(900, seed=2)
+    write_geoparquet(table, path, row_group_size=100)
+    again = read_catalog(str(tmp_path), Query(bbox=bbox, splits=("train",)), columns=["tile_id"])
+    region = Query(bbox=bbox).region()
+    assert set(again.column("tile_id").to_pylist()) == brute_force(table, region, splits=("train",))
+    assert read_catalog(str(tmp_path), Query(bbox=(100, 10, 101, 11)), columns=["tile_id"]).num_rows == 0

@@ -264,3 +264,49 @@ def test_gdal_env_remote_options_only_for_remote_uris():
 def test_file_uri_is_read(utm_tif):
     info = read_scene_info(SourceRef(uri="file://" + utm_tif))
     assert info.georeferenced and info.width == 64
+
+
+def _large_nodata_scene(path, patch=None):
+    """A 1536 px tiled scene, nodata=0 everywhere except ``patch`` (row, col) slices."""
+    data = np.zeros((1, 1536, 1536), dtype="uint8")
+    if patch is not None:
+        data[(0, *patch)] = 9
+    return write_tif(path, width=1536, height=1536, data=data, nodata=0, crs="EPSG:32631",
+                     transform=from_origin(500000, 5000000, 1, 1), tiled=True, blockxsize=256,
+                     blockysize=256, compress="deflate")
+
+
+def _reads(monkeypatch) -> list:
+    import pipeline.ingest as ingest
+
+    calls, real = [], ingest._valid_in
+    monkeypatch.setattr(ingest, "_valid_in", lambda ds, window=None, out_shape=None: (
+        calls.append("decimated" if window is None else "block"), real(ds, window, out_shape))[1])
+    return calls
+
+
+def test_large_scene_probes_sampled_blocks_not_a_full_decode(tmp_path, monkeypatch):
+    calls = _reads(monkeypatch)
+    _info(_large_nodata_scene(tmp_path / "big.tif", patch=(slice(0, 1536), slice(0, 1536))))
+    assert calls == ["block"]  # the first sampled block has data: nothing else is decoded
+
+
+def test_large_scene_valid_only_between_samples_is_kept_via_decimated_read(tmp_path, monkeypatch):
+    calls = _reads(monkeypatch)
+    # 64 px patch at the scene's corner: no sampled block covers it, the decimated read does
+    assert _info(_large_nodata_scene(tmp_path / "corner.tif", patch=(slice(0, 64), slice(0, 64)))).nodata == 0.0
+    assert calls == ["block"] * 9 + ["decimated"]
+
+
+def test_large_all_nodata_scene_is_rejected_with_its_reason(tmp_path):
+    with pytest.raises(SceneError, match="all pixels are nodata"):
+        _info(_large_nodata_scene(tmp_path / "empty.tif"))
+
+
+REAL_ALL_NODATA = "/work/shared/realdata/geotiff/rasterio_all-nodata.tif"
+
+
+@pytest.mark.skipif(not os.path.exists(REAL_ALL_NODATA), reason="real data not present")
+def test_real_all_nodata_scene_is_rejected():
+    with pytest.raises(SceneError, match="all pixels are nodata"):
+        _info(REAL_ALL_NODATA)

@@ -161,3 +161,21 @@ def test_resampled_stream_gives_each_rank_its_share(corpus):
     batches = [_epoch(_stream(source, rank=r, world=2, resampled=True, epoch_samples=64), 1) for r in range(2)]
     assert [len(b) for b in batches] == [8, 8]  # 64 // 2 // 4
     assert [b["key"] for b in batches[0]] != [b["key"] for b in batches[1]]
+
+
+def test_on_device_stream_matches_the_cpu_path(corpus):
+    """Workers ship full tiles + draws; ``prepare`` crops, flips and masks them batched. Same
+    crops as the CPU path (same draws), values within resize rounding, masks of the same kind."""
+    source = open_source(corpus=str(corpus))
+    device_spec = SampleSpec(SPEC.augment, SPEC.mask, on_device=True)
+    cpu, dev = _epoch(_stream(source)), _epoch(_stream(source, spec=device_spec))
+    assert "mask" not in dev[0] and dev[0]["draws"].shape == (4, 7) and dev[0]["image"].shape[1:] == (48, 48, 3)
+    for a, b in zip(cpu, dev):
+        assert a["key"] == b["key"]
+        image_cpu, _ = prepare(a)
+        image_dev, mask = prepare(b, spec=device_spec)
+        assert image_dev.shape == image_cpu.shape and mask.shape == (4, 32, 32) and mask.dtype == torch.uint8
+        assert (image_dev - image_cpu).abs().mean() < 0.02  # uint8 rounding of the CPU resize only
+        assert torch.equal(mask, prepare(b, spec=device_spec)[1])  # masks follow the batch's seed
+    with pytest.raises(ValueError, match="SampleSpec"):
+        prepare(dev[0])

@@ -64,3 +64,19 @@ def test_a_fragment_without_image_is_an_error(tmp_path):
     (offset, size), = write_shard(tmp_path / "s.tar", [("k", b"hello", "txt", {})])
     with pytest.raises(SampleError):
         decode_sample((tmp_path / "s.tar").read_bytes()[offset:offset + size])
+
+
+@pytest.mark.parametrize("shape, dtype", [((9, 11, 3), np.uint8), ((9, 11, 4), np.uint8), ((9, 11), np.uint8),
+                                          ((9, 11), np.uint16)])
+def test_png_decodes_exactly_whichever_decoder(shape, dtype):
+    """8-bit PNGs go through libspng, 16-bit ones through OpenCV: the same pixels either way."""
+    import cv2
+
+    from training.decode import decode_image
+
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    bgr = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if len(shape) == 3 and shape[2] == 3 else
+                       cv2.COLOR_RGBA2BGRA) if len(shape) == 3 else array
+    decoded = decode_image(cv2.imencode(".png", bgr)[1].tobytes(), "png")
+    assert decoded.dtype == dtype and np.array_equal(decoded, array.reshape(9, 11, -1))

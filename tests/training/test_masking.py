@@ -136,3 +136,21 @@ def test_exact_subsets_draw_among_tied_keys():
     draws = np.stack([exact_subsets(2, 10, 4, AllTied()) for _ in range(2000)])
     assert np.all(draws.sum(axis=2) == 4)
     assert np.abs(draws.mean(axis=0) - 0.4).max() < 0.06
+
+
+@pytest.mark.parametrize("kind", ["pimask", "simmim", "random"])
+def test_batched_device_masks_have_the_cpu_masks_counts(kind):
+    import torch
+
+    from training.masking import mask_batch
+
+    cfg = MaskConfig(kind, mask_patch=16)
+    batch = mask_batch(5, 64, cfg, torch.Generator().manual_seed(1), "cpu")  # [B, H, W]
+    single = generate_mask(64, cfg, np.random.default_rng(0))
+    assert batch.shape == (5, 64, 64) and batch.dtype == torch.uint8
+    assert (batch.sum(dim=(1, 2)) == int(single.sum())).all()  # exact counts, as on the CPU
+    patches = batch.view(5, 4, 16, 4, 16).sum(dim=(2, 4))  # masked pixels per patch
+    if kind != "random":
+        assert set(patches.unique().tolist()) == {0, int(single.reshape(4, 16, 4, 16).sum(axis=(1, 3)).max())}
+    assert not torch.equal(batch[0], batch[1])
+    assert torch.equal(batch, mask_batch(5, 64, cfg, torch.Generator().manual_seed(1), "cpu"))

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -37,3 +38,19 @@ def test_flips_and_rotations_cover_the_eight_symmetries():
     seen = {augment(tile, cfg, np.random.default_rng(s)).tobytes() for s in range(200)}
     assert len(seen) == 8
     assert augment(tile, AugmentConfig(img_size=16, train=False), np.random.default_rng(0)).tobytes() == tile.tobytes()
+
+
+def test_batched_device_augment_applies_the_same_draws_as_the_cpu_path():
+    import torch
+
+    from training.transforms import augment_batch, draw
+
+    rng = np.random.default_rng(4)
+    tiles = rng.integers(0, 255, (6, 96, 96, 3)).astype(np.uint8)
+    tiles = np.stack([cv2.GaussianBlur(t, (0, 0), 3) for t in tiles])  # smooth: resizes agree
+    cfg = AugmentConfig(img_size=40)
+    draws = np.stack([draw(96, 96, cfg, np.random.default_rng(i)) for i in range(6)])
+    cpu = np.stack([augment(t, cfg, np.random.default_rng(i)) for i, t in enumerate(tiles)])
+    dev = augment_batch(torch.from_numpy(tiles).permute(0, 3, 1, 2).float(), torch.from_numpy(draws), 40)
+    assert dev.shape == (6, 3, 40, 40)
+    assert np.abs(dev.permute(0, 2, 3, 1).numpy() - cpu).max() <= 1.0  # rounding of the uint8 path

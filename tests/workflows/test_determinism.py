@@ -23,6 +23,7 @@ def comparable_manifest(corpus: Path) -> dict:
     manifest["config"].pop("corpus")
     manifest["config"].pop("scheduler")
     manifest["config"].pop("workers")
+    manifest.pop("timings")  # wall seconds of that run
     return manifest
 
 

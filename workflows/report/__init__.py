@@ -19,7 +19,7 @@ from workflows.report.data import load_corpus, load_scenes
 from workflows.report.metrics import balance_summary
 from workflows.report.thumbs import load_clusters
 
-__all__ = ["write_report"]
+__all__ = ["warm_up", "write_report"]
 
 FIGURE_NAMES = ("status", "density_map", "histograms", "balance", "duplicates")
 
@@ -39,6 +39,18 @@ def write_report(corpus: str | Path) -> str:
             if f"figures/{name}.png" not in names:
                 store.remove(f"report/figures/{name}.png")
     return store.url("report/index.html")
+
+
+def warm_up() -> None:
+    """Draw and discard a tiny figure: matplotlib's first draw loads fonts and caches (seconds),
+    which a build does in a background thread while scenes are tiled."""
+    import io
+
+    fig, ax = figures.plt.subplots(figsize=(2, 1), layout="constrained")
+    ax.bar([0, 1], [1, 2])
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), dpi=figures.DPI, bbox_inches="tight")
+    figures.plt.close(fig)
 
 
 def _draw_report(store: Store, out: Path) -> Path:

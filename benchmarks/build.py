@@ -1,0 +1,208 @@
+"""Whole ``ringmo build`` against the source-decode + encode limit of the same tiles.
+
+Scenes: deflate (predictor 2), 512-block-tiled GeoTIFFs in which every block is different (a
+block of aerial-like texture from a pool, rotated, over a coarse field of its own), so dedup
+keeps every tile and the build packs all of them. Two cases: RGB uint8 (PNG samples) and
+4-band uint16 (the default multiband codec). Each build runs the real CLI in a fresh
+interpreter (imports, cluster start, ingest, tile, curate, pack, catalog and report: every
+fixed cost included), once in process (``--scheduler sync``) and once on a 2-worker
+LocalCluster. The limit: decoding every scene in block-aligned strips plus encoding its tiles
+with the sample codec, nothing else, in this process (per core), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.figures import Figure, cpu_count, stopwatch
+
+NAME = "build"
+TILE = 512
+TARGET_TILES = 2_000_000  # RingMo's corpus: 2·10⁶ tiles of 448²
+TARGET_SIDE = 448
+TARGET_CORES = 16
+
+
+def _block(rng: np.random.Generator, pool: list[np.ndarray], bands: int, scale: float) -> np.ndarray:
+    """``[TILE, TILE, bands]`` float32: a pooled texture, rotated, over a coarse field of its own
+    (the field changes the block's low frequencies, so every block has its own pHash)."""
+    import cv2
+
+    texture = np.rot90(pool[int(rng.integers(len(pool)))], int(rng.integers(4)))
+    field = cv2.resize(rng.random((4, 4, 3)).astype(np.float32), (TILE, TILE), interpolation=cv2.INTER_CUBIC)
+    rgb = 0.5 * texture.astype(np.float32) / 255.0 + 0.5 * field
+    if bands == 4:
+        rgb = np.concatenate([rgb, rgb.mean(axis=2, keepdims=True) * 1.3], axis=2)
+    return np.clip(rgb * scale, 0, scale)
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> list[np.ndarray]:
+    """The textures every scene's blocks draw from (each block adds its own coarse field)."""
+    from benchmarks.tiling import _texture_block
+
+    rng = np.random.default_rng(1234)
+    return [_texture_block(rng, TILE) for _ in range(8)]
+
+
+def make_scene(path: Path, side: int, seed: int, *, bands: int = 3, dtype: str = "uint8") -> Path:
+    """A ``side`` x ``side`` scene, block by block, every block different."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    pool = _pool()
+    scale = 230.0 if dtype == "uint8" else 9000.0
+    x0 = 500000.0 + seed * side * 0.5  # scenes side by side: footprints never overlap
+    profile = dict(driver="GTiff", width=side, height=side, count=bands, dtype=dtype, tiled=True,
+                   blockxsize=TILE, blockysize=TILE, compress="deflate", predictor=2, zlevel=1,
+                   crs="EPSG:32631", transform=Affine(0.5, 0.0, x0, 0.0, -0.5, 5000000.0),
+                   **({"photometric": "RGB"} if bands == 3 else {}))
+    with rasterio.open(path, "w", **profile) as dst:
+        for row in range(0, side, TILE):
+            for col in range(0, side, TILE):
+                block = _block(rng, pool, bands, scale).astype(dtype)
+                dst.write(np.moveaxis(block, 2, 0), window=Window(col, row, TILE, TILE))
+    return path
+
+
+def _timed(fn) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``fn()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _read_all(path: Path) -> None:
+    """Only decode the scene: block-aligned strips into one buffer."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.Env(GDAL_CACHEMAX=96 * 2**20), rasterio.open(path) as src:
+        strip = np.empty((src.count, TILE, src.width), src.dtypes[0])
+        for row in range(0, src.height - TILE + 1, TILE):
+            src.read(window=Window(0, row, src.width, TILE), out=strip)
+
+
+def _encode_sample(path: Path, count: int):
+    """A function encoding ``count`` of the scene's tiles with the default codec."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from pipeline.encode import choose_format, encode
+
+    with rasterio.open(path) as src:
+        per_row = src.width // TILE
+        tiles = [np.ascontiguousarray(np.moveaxis(src.read(window=Window(
+            (i % per_row) * TILE, (i // per_row) * TILE, TILE, TILE)), 0, 2)) for i in range(count)]
+        fmt = choose_format(src.dtypes[0], src.count)
+    return lambda: [encode(tile, fmt) for tile in tiles]
+
+
+def limit_rate(paths: list[Path], tiles: int, sample: int) -> tuple[float, float]:
+    """(tiles/s, tiles per CPU-second) on one core of decoding every scene and encoding every
+    tile (encode timed on ``sample`` tiles), nothing else."""
+    reads = [_timed(lambda p=p: _read_all(p)) for p in paths]
+    encode_wall, encode_cpu = _timed(_encode_sample(paths[0], sample))
+    wall = sum(w for w, _ in reads) + encode_wall / sample * tiles
+    cpu = sum(c for _, c in reads) + encode_cpu / sample * tiles
+    return tiles / wall, tiles / cpu
+
+
+def run_build(inputs: Path, corpus: Path, scheduler: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of every process, manifest) of ``ringmo build`` in a fresh
+    interpreter, imports included (the CPU time counts the cluster's workers: children reaped
+    by their nanny are added to it, and so on up)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "workflows.cli", "build", str(inputs), str(corpus), "--tile-size",
+               str(TILE), "--quiet", *scheduler]
+    start, cpu = time.perf_counter(), _children_cpu()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
+    if done.returncode != 0:
+        raise RuntimeError(f"ringmo build failed ({done.returncode}): {done.stderr[-2000:]}")
+    return wall, cpu, json.loads((corpus / "manifest.json").read_text())
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def disk_bytes(corpus: Path) -> int:
+    return sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
+
+
+STAGES = ("start", "ingest", "tile", "curate", "pack", "catalog", "report", "staging")
+
+
+def _stages(manifest: dict) -> str:
+    timings = manifest.get("timings") or {}
+    return ", ".join(f"{k} {timings[k]:.1f}" for k in STAGES if k in timings)
+
+
+def extrapolated_hours(tiles_per_cpu_second: float) -> float:
+    """Hours for 2·10⁶ tiles of 448² on 16 cores at a measured per-core rate (tiles of 512² per
+    CPU-second of a whole build, fixed costs included), linear in pixels and cores."""
+    pixels = (TARGET_SIDE / TILE) ** 2
+    return TARGET_TILES * pixels / (tiles_per_cpu_second * TARGET_CORES) / 3600
+
+
+def _case(root: Path, label: str, scenes: int, side: int, bands: int, dtype: str, sample: int,
+          both: bool) -> list[Figure]:
+    inputs = root / f"in-{label}"
+    inputs.mkdir()
+    paths = [make_scene(inputs / f"scene{i}.tif", side, seed=i, bands=bands, dtype=dtype) for i in range(scenes)]
+    tiles = scenes * (side // TILE) ** 2
+    limit, limit_cpu = limit_rate(paths, tiles, sample)
+    name = f"{label}, {scenes} scenes {side}px, {tiles} tiles of {TILE}"
+    figures = []
+    runs = [("1 process", ["--scheduler", "sync"], 1)] + ([("2 workers", ["--workers", "2"], 2)] if both else [])
+    for how, flags, cores in runs:
+        corpus = root / f"corpus-{label}-{cores}"
+        wall, cpu, manifest = run_build(inputs, corpus, flags)
+        kept = manifest["summary"]["tiles"]["kept"]
+        shard_bytes = sum(s["bytes"] for s in manifest["shards"])
+        rate = kept / wall
+        figures += [
+            Figure(NAME, f"tiles/s, whole build, {how}, {name} (stages s: {_stages(manifest)})", rate,
+                   limit * cores, f"source decode + encode limit x {cores}", "tiles/s", rate / (limit * cores),
+                   ">= 0.8" if cores == 1 else ">= 0.7"),
+            Figure(NAME, f"tiles per CPU-second, whole build (every process), {how}, {name}", kept / cpu,
+                   limit_cpu, "source decode + encode limit, per CPU-second", "tiles/cpu-s",
+                   kept / cpu / limit_cpu, "(load-independent)"),
+            Figure(NAME, f"disk after build / shard bytes, {how}, {name}", disk_bytes(corpus) / 1e6,
+                   shard_bytes / 1e6, "shard bytes", "MB", disk_bytes(corpus) / shard_bytes, "<= 1.1"),
+        ]
+        if cores == 1:
+            figures.append(Figure(NAME, f"extrapolated hours for 2e6 tiles of {TARGET_SIDE}px on {TARGET_CORES} "
+                                  f"cores, {label} (whole 1-process build, tiles per CPU-second x 16)",
+                                  extrapolated_hours(kept / cpu), None, "-", "h", None, "< 1"))
+        if kept != tiles:
+            figures.append(Figure(NAME, f"tiles kept of generated, {how}, {name}", kept, tiles,
+                                  "generated tiles", "tiles", kept / tiles, "= 1"))
+    return figures
+
+
+def run(quick: bool) -> list[Figure]:
+    """Full: 8 RGB scenes of 8192 px (2048 tiles) and 2 uint16 4-band scenes of 8192 px
+    (512 tiles); quick: 2 RGB scenes of 1536 px (18 tiles) and one 4-band 1024 px scene."""
+    with tempfile.TemporaryDirectory(prefix="ringmo-build-") as tmp:
+        root = Path(tmp)
+        if quick:
+            return (_case(root, "RGB uint8", 2, 1536, 3, "uint8", 8, both=cpu_count() > 1)
+                    + _case(root, "4-band uint16", 1, 1024, 4, "uint16", 4, both=False))
+        return (_case(root, "RGB uint8", 8, 8192, 3, "uint8", 128, both=True)
+                + _case(root, "4-band uint16", 2, 8192, 4, "uint16", 64, both=True))
