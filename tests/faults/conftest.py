@@ -53,6 +53,7 @@ def corpus_digest(corpus: Path) -> dict[str, str]:
     manifest = read_manifest(str(corpus))
     for key in ("corpus", "scheduler", "workers"):
         manifest.get("config", {}).pop(key, None)
+    manifest.pop("timings", None)  # wall seconds of that run
     digest["manifest"] = hashlib.sha256(repr(sorted(manifest.items())).encode()).hexdigest()
     return digest
 
