@@ -35,7 +35,7 @@ from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
 from training.plan import StreamConfig, batches_per_epoch, plan_layouts, sample_rng
 from training.sources import PipeReader, open_reader
-from training.transforms import AugmentConfig, augment, augment_batch, draw
+from training.transforms import AugmentConfig, apply_draws, augment, augment_batch, draw, identity_draws
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,8 @@ class MimStream(IterableDataset):
             samples.append(sample)
         if skipped:
             samples = self._fill(fetcher, plan, epoch, j, fragments, samples, tags)
+        if self.spec.on_device and len({s[1].shape for s in samples}) > 1:
+            samples = [_cropped(s, self.spec.augment.img_size) for s in samples]
         shapes = {s[1].shape for s in samples}
         if len(shapes) > 1:  # only a shard list without catalog can get here (no layouts known)
             raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: train from a corpus catalog, "
@@ -322,6 +324,13 @@ class MimStream(IterableDataset):
 
 
 _TRANSPORT = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+def _cropped(sample: tuple, size: int) -> tuple:
+    """An on-device sample cropped on the CPU after all (its batch mixes tile sizes, which cannot
+    be stacked whole): the tile with its draws applied, and draws that leave it unchanged."""
+    key, tile, draws, stats = sample
+    return key, np.ascontiguousarray(apply_draws(tile, draws, size)), identity_draws(size), stats
 
 
 def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool = False,

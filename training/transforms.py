@@ -90,9 +90,19 @@ def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> 
     """Crop, resize, flip and rotate one ``[H, W, C]`` tile to ``[img, img, C]`` (sample dtype)."""
     if not cfg.train:
         return resize(image, cfg.img_size)
-    top, left, h, w, hflip, vflip, turns = (int(v) for v in draw(image.shape[0], image.shape[1], cfg, rng))
-    out = resize(image[top : top + h, left : left + w], cfg.img_size)
+    return apply_draws(image, draw(image.shape[0], image.shape[1], cfg, rng), cfg.img_size)
+
+
+def apply_draws(image: np.ndarray, draws: np.ndarray, size: int) -> np.ndarray:
+    """``[H, W, C]`` -> ``[size, size, C]``: the crop, resize, flips and turns of ``draw``."""
+    top, left, h, w, hflip, vflip, turns = (int(v) for v in draws)
+    out = resize(image[top : top + h, left : left + w], size)
     return _orient(out, bool(hflip), bool(vflip), turns)
+
+
+def identity_draws(size: int) -> np.ndarray:
+    """The draws of a tile already cropped to ``size``: ``augment_batch`` leaves it as it is."""
+    return np.array([0, 0, size, size, 0, 0, 0], dtype=np.int32)
 
 
 def augment_batch(images, draws, size: int):

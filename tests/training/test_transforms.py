@@ -54,3 +54,18 @@ def test_batched_device_augment_applies_the_same_draws_as_the_cpu_path():
     dev = augment_batch(torch.from_numpy(tiles).permute(0, 3, 1, 2).float(), torch.from_numpy(draws), 40)
     assert dev.shape == (6, 3, 40, 40)
     assert np.abs(dev.permute(0, 2, 3, 1).numpy() - cpu).max() <= 1.0  # rounding of the uint8 path
+
+
+def test_identity_draws_leave_a_cropped_tile_unchanged_on_the_device():
+    """A batch mixing tile sizes is cropped on the CPU and shipped with identity draws."""
+    import torch
+
+    from training.transforms import apply_draws, augment_batch, draw, identity_draws
+
+    tile = np.random.default_rng(0).integers(0, 255, (70, 90, 3)).astype(np.uint8)
+    cfg = AugmentConfig(img_size=32)
+    cropped = apply_draws(tile, draw(70, 90, cfg, np.random.default_rng(1)), 32)
+    assert np.array_equal(cropped, augment(tile, cfg, np.random.default_rng(1)))
+    out = augment_batch(torch.from_numpy(cropped[None]).permute(0, 3, 1, 2).float(),
+                        torch.from_numpy(identity_draws(32)[None]), 32)
+    assert torch.equal(out[0].permute(1, 2, 0), torch.from_numpy(cropped).float())
