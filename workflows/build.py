@@ -124,8 +124,10 @@ def _stages(corpus: Store, config: BuildConfig, listed, engine: Engine, clock: S
 
 
 def _close_engine(engine_context, corpus: Store) -> None:
+    """Shut the cluster down, then delete what workers killed and retried during this run left
+    (staging and shards only: the catalog is being written meanwhile)."""
     engine_context.__exit__(None, None, None)
-    _remove_temporaries(corpus)  # those of workers killed and retried during this run
+    _remove_temporaries(corpus, _WORKER_TEMPORARIES)
 
 
 def _warm_report():
@@ -224,7 +226,10 @@ def _start_manifest(corpus: Store, config: BuildConfig) -> None:
     write_manifest(corpus.root, manifest)
 
 
-def _remove_temporaries(corpus: Store) -> None:
+_WORKER_TEMPORARIES = ("staging/*.tmp", "staging/.*.tmp", "staging/*/.*.tmp", "shards/.*.tmp")
+
+
+def _remove_temporaries(corpus: Store, patterns=(*_WORKER_TEMPORARIES, "catalog/.*.tmp", ".*.tmp")) -> None:
     """Delete temp files of killed runs or workers; only called while no task is running.
 
     Only local corpora have any: on object stores a write is one upload that either happened
@@ -232,8 +237,7 @@ def _remove_temporaries(corpus: Store) -> None:
     """
     if not corpus.local:
         return
-    for pattern in ("staging/*.tmp", "staging/.*.tmp", "staging/*/.*.tmp", "shards/.*.tmp",
-                    "catalog/.*.tmp", ".*.tmp"):
+    for pattern in patterns:
         for rel in corpus.glob(pattern):
             corpus.remove(rel)
 
