@@ -50,10 +50,11 @@ class InputError(RingmoError, ValueError):
 class SceneError(InputError):
     """One scene that cannot be used; the build records it as rejected and goes on."""
 
-    def __init__(self, uri: str, problem: str):
+    def __init__(self, uri: str, problem: str, status: str = "rejected"):
         super().__init__(uri, problem)
         self.uri = uri
         self.problem = problem
+        self.status = status  # the scene status recorded (e.g. "too_coarse"); "rejected" by default
 
 
 class SampleError(InputError):

@@ -64,6 +64,8 @@ class Query:
     splits: tuple[str, ...] = option((), "train/val/test (repeatable; default all)", flag="--split", repeat=True,
                                      group=SELECTION)
     min_quality: float | None = option(None, "minimum quality score in [0, 1]", group=SELECTION)
+    max_cloud: float | None = option(None, "maximum cloud fraction in [0, 1] (tiles whose cloud_frac is unknown "
+                                     "are kept)", group=SELECTION)
     labels: tuple[str, ...] = option((), "class label (repeatable)", flag="--label", repeat=True, group=SELECTION)
     limit: int | None = option(None, "at most this many catalog rows", group=SELECTION)
     antimeridian: bool = option(False, "the --bbox crosses the antimeridian: xmin > xmax is read as two boxes, "
@@ -79,6 +81,8 @@ class Query:
             raise UsageError("--gsd-min/--gsd-max", f"minimum {self.gsd_min} > maximum {self.gsd_max}")
         if self.min_quality is not None and not 0 <= self.min_quality <= 1:
             raise UsageError("--min-quality", f"{self.min_quality} is not in [0, 1]")
+        if self.max_cloud is not None and not 0 <= self.max_cloud <= 1:
+            raise UsageError("--max-cloud", f"{self.max_cloud} is not in [0, 1]")
         if self.limit is not None and self.limit < 0:
             raise UsageError("--limit", f"{self.limit} is negative")
 
@@ -226,6 +230,9 @@ def filter_expression(query: Query, names=None) -> ds.Expression | None:
         terms.append(ds.field("split").isin(list(query.splits)))
     if query.min_quality is not None:
         terms.append(ds.field("quality") >= query.min_quality)
+    if query.max_cloud is not None:  # null = not measured (no QA, no usable bands): not cloudy
+        limit = pa.scalar(query.max_cloud, pa.float32())  # the column's precision: 0.3 keeps 0.3
+        terms.append(ds.field("cloud_frac").is_null() | (ds.field("cloud_frac") <= limit))
     if query.labels:
         terms.append(_label_filter(query.labels, names))
     expr = None

@@ -23,11 +23,13 @@ BLANK = "blank"  # low information: flat (std) or low entropy
 DUPLICATE = "duplicate"  # exact or near duplicate of ``duplicate_of``
 BALANCED_OUT = "balanced_out"  # dropped by geo/sensor balancing or a cap
 UNREADABLE = "unreadable"  # the window could not be read or decoded
-REASONS = (NODATA, BLANK, DUPLICATE, BALANCED_OUT, UNREADABLE)
+CLOUD = "cloud"  # cloud_frac above the build's max_cloud
+REASONS = (NODATA, BLANK, CLOUD, DUPLICATE, BALANCED_OUT, UNREADABLE)
 
 #: Scene-level statuses (``scenes.parquet``).
 SCENE_OK = "ok"
 SCENE_REJECTED = "rejected"
+TOO_COARSE = "too_coarse"  # the target GSD would upsample the scene more than max_upsample
 
 BBOX_TYPE = pa.struct(
     [
@@ -69,6 +71,8 @@ CANDIDATE_FIELDS = [
     pa.field("std", pa.float32()),  # std of valid pixels in sample units
     pa.field("entropy", pa.float32()),  # Shannon entropy (bits) of the 8-bit histogram
     pa.field("quality", pa.float32()),  # composite score in [0, 1]; higher is better
+    pa.field("cloud_frac", pa.float32()),  # cloudy fraction of valid pixels (QA or spectral test); null: unknown
+    pa.field("shadow_frac", pa.float32()),  # cloud-shadow fraction (product QA only); null: unknown
     pa.field("band_mean", pa.list_(pa.float32())),  # per-band mean of valid pixels, sample units
     pa.field("band_std", pa.list_(pa.float32())),  # per-band std: corpus normalization stats
     pa.field("pixel_hash", pa.string()),  # hex XXH3-128 of decoded sample pixels (exact dedup)
@@ -106,7 +110,7 @@ SCENE_SCHEMA = pa.schema(
     [
         pa.field("scene_id", pa.string(), nullable=False),
         pa.field("uri", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),  # SCENE_OK or SCENE_REJECTED
+        pa.field("status", pa.string(), nullable=False),  # SCENE_OK, SCENE_REJECTED or TOO_COARSE
         pa.field("error", pa.string()),  # why it was rejected, naming the problem
         pa.field("driver", pa.string()),
         pa.field("width", pa.int32()),

@@ -60,7 +60,10 @@ def _lonlat_rings(transform, crs, windows: np.ndarray, points_per_edge: int):
     y = a.d * cols + a.e * rows + a.f
     lon, lat = _to_lonlat(_crs_key(crs)).transform(x.ravel(), y.ravel(), errcheck=False)
     lon = np.asarray(lon, dtype=np.float64).reshape(x.shape)
-    lat = np.clip(np.asarray(lat, dtype=np.float64).reshape(x.shape), -90.0, 90.0)
+    lat = np.asarray(lat, dtype=np.float64).reshape(x.shape)
+    off = ~(np.isfinite(lon) & np.isfinite(lat))  # off the Earth (geostationary disk corners): inf
+    lon[off], lat[off] = np.nan, np.nan
+    lat = np.clip(lat, -90.0, 90.0)
     # Sources in 0..360 longitudes: fold only the points outside [-180, 180] so 180 stays 180.
     lon = np.where(np.abs(lon) > 180.0, (lon + 180.0) % 360.0 - 180.0, lon)
     return lon, lat
@@ -109,15 +112,44 @@ def densified_footprint(transform, width: int, height: int, crs, *, points_per_e
     """The scene outline in EPSG:4326 (Polygon, or MultiPolygon when split at the antimeridian).
 
     ``transform`` is an affine (or its 6 coefficients a..f), ``crs`` anything pyproj accepts
-    (rasterio CRS, pyproj CRS, "EPSG:32631", WKT).
+    (rasterio CRS, pyproj CRS, "EPSG:32631", WKT). A scene whose edges leave the Earth (a
+    geostationary full disk) is outlined by its pixels that have a place on Earth instead.
     """
     windows = np.array([[0, 0, width, height]], dtype=np.float64)
     lon, lat = _lonlat_rings(transform, crs, windows, points_per_edge)
+    if np.isnan(lon).any():
+        return _on_earth_outline(transform, width, height, crs)
     return _geometries(lon, lat)[0]
 
 
-def window_footprints(transform, crs, windows, *, points_per_edge: int = 5) -> list[bytes]:
-    """WKB footprints in EPSG:4326 of many pixel windows ``[N, 4]`` (col_off, row_off, w, h).
+def _on_earth_outline(transform, width: int, height: int, crs, grid: int = 129):
+    """Outline of the pixels that project onto the Earth, from a ``grid`` x ``grid`` lattice:
+    the first and last on-Earth point of every lattice row, walked down the left side and up
+    the right (exact for row-convex regions such as a geostationary disk)."""
+    cols = np.linspace(0.0, width, grid)
+    rows = np.linspace(0.0, height, grid)
+    cc, rr = np.meshgrid(cols, rows)
+    a = _affine(transform)
+    x, y = a.a * cc + a.b * rr + a.c, a.d * cc + a.e * rr + a.f
+    lon, lat = _to_lonlat(_crs_key(crs)).transform(x.ravel(), y.ravel(), errcheck=False)
+    lon = np.asarray(lon, dtype=np.float64).reshape(cc.shape)
+    lat = np.asarray(lat, dtype=np.float64).reshape(cc.shape)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    left, right = [], []
+    for r in np.flatnonzero(ok.any(axis=1)):
+        idx = np.flatnonzero(ok[r])
+        left.append((lon[r, idx[0]], lat[r, idx[0]]))
+        right.append((lon[r, idx[-1]], lat[r, idx[-1]]))
+    ring = left + right[::-1]
+    if len(ring) < 3:
+        raise ValueError("no pixel of the scene projects onto the Earth")
+    ring_lon, ring_lat = np.array(ring + ring[:1]).T
+    return _split_ring(ring_lon, np.clip(ring_lat, -90.0, 90.0))
+
+
+def window_footprints(transform, crs, windows, *, points_per_edge: int = 5) -> list[bytes | None]:
+    """WKB footprints in EPSG:4326 of many pixel windows ``[N, 4]`` (col_off, row_off, w, h);
+    ``None`` for a window off the Earth (fewer than 4 of its ring points project).
 
     Vectorized: one pyproj call and one shapely call per scene, because the tiler calls this
     for thousands of tiles per scene.
@@ -126,7 +158,13 @@ def window_footprints(transform, crs, windows, *, points_per_edge: int = 5) -> l
     if len(windows) == 0:
         return []
     lon, lat = _lonlat_rings(transform, crs, windows, points_per_edge)
-    return shapely.to_wkb(_geometries(lon, lat)).tolist()
+    off = np.isnan(lon).sum(axis=1) > lon.shape[1] - 4  # off the Earth: no footprint (None)
+    out: list[bytes | None] = [None] * len(windows)
+    if (~off).any():
+        wkb = shapely.to_wkb(_geometries(lon[~off], lat[~off])).tolist()
+        for i, w in zip(np.flatnonzero(~off), wkb):
+            out[i] = w
+    return out
 
 
 def _geodesic_gsd(a: Affine, crs, width: int, height: int) -> float:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalogs.schema import BLANK, KEPT, NODATA
+from catalogs.schema import BLANK, CLOUD, KEPT, NODATA
 
 _ENTROPY_FULL = 7.0  # bits; natural imagery sits around 6-7.5, so >= 7 counts as full detail
 _MAX_STAT_PIXELS = 1 << 14
@@ -26,12 +26,14 @@ class QualityConfig:
     ``min_valid_frac`` 0.9 keeps edge tiles with a thin collar (they still teach the model)
     but rejects tiles that are mostly fill; ``min_std`` 2 rejects flat fill, saturated or
     constant-colour tiles; ``min_entropy`` 1.5 bits rejects near-binary tiles (open water with
-    a few glints, clipped clouds).
+    a few glints, clipped clouds); ``max_cloud`` 0.5 rejects tiles mostly under cloud, as Major
+    TOM, Clay and SSL4EO screen their pretraining data.
     """
 
     min_valid_frac: float = 0.9
     min_std: float = 2.0
     min_entropy: float = 1.5
+    max_cloud: float = 0.5  # tiles more cloudy than this get status "cloud" (unknown: kept)
 
 
 @dataclass(frozen=True)
@@ -120,4 +122,11 @@ def verdict(assessment: Assessment, config: QualityConfig) -> tuple[str, str | N
         return BLANK, f"std {a.std:.2f} < {config.min_std:g}"
     if a.entropy < config.min_entropy:
         return BLANK, f"entropy {a.entropy:.2f} bits < {config.min_entropy:g}"
+    return KEPT, None
+
+
+def cloud_verdict(cloud_frac: float | None, config: QualityConfig) -> tuple[str, str | None]:
+    """``(status, detail)`` of a tile that passed :func:`verdict`: CLOUD above ``max_cloud``."""
+    if cloud_frac is not None and cloud_frac > config.max_cloud:
+        return CLOUD, f"cloud_frac {cloud_frac:.3f} > {config.max_cloud:g}"
     return KEPT, None

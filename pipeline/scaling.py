@@ -53,22 +53,28 @@ class Scaler:
         return (y + 0.5).astype(np.uint8)
 
 
-def choose_method(rule: SensorRule, dtype: str, bands: int) -> str:
-    """Resolve ``rule.scaling`` ("auto" included) for a source ``dtype`` and band count.
+def choose_method(rule: SensorRule, dtype: str, bands: int, sar: bool = False) -> str:
+    """Resolve the display stretch of ``rule`` ("auto" included) for a dtype and band count.
 
-    auto: uint8 -> none; integers -> percentile; float single band -> sar_db (SAR backscatter
-    is the common single-band float product); float multi-band -> percentile. A rule asking
-    for native output never scales.
+    Native rules (the default) never scale. Display rules with auto: uint8 -> none; SAR rules
+    -> sar_db; other integers -> percentile; float single band -> sar_db (the common
+    single-band float product is SAR backscatter); float multi-band -> percentile.
     """
-    if rule.out_dtype == "native":
+    if rule.scale != "display":
         return "none"
     if rule.scaling != "auto":
         if rule.scaling not in METHODS:
             raise ValueError(f"unknown scaling {rule.scaling!r}; expected auto or one of {METHODS}")
         return rule.scaling
+    return _auto_method(dtype, bands, sar=sar or rule.sar is not None)
+
+
+def _auto_method(dtype: str, bands: int, sar: bool) -> str:
     kind = np.dtype(dtype).kind
     if np.dtype(dtype) == np.uint8:
         return "none"
+    if sar:
+        return "sar_db"
     if kind in "iu":
         return "percentile"
     if kind == "f":
@@ -76,53 +82,83 @@ def choose_method(rule: SensorRule, dtype: str, bands: int) -> str:
     raise ValueError(f"cannot scale pixels of dtype {dtype} (complex data needs an explicit rule)")
 
 
+_FIT_PIXELS = 1 << 18  # percentiles of 262k pixels are as good as of millions, at a 16th of the cost
+
+
 def _valid_values(sample: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
-    """``[K, C]`` float64 values of valid, finite pixels from an ``[H, W, C]`` sample."""
-    flat = sample.reshape(-1, sample.shape[-1]).astype(np.float64, copy=False)
+    """``[K, C]`` float64 values of valid, finite pixels from an ``[H, W, C]`` sample (every
+    n-th pixel of a large sample: a regular, deterministic decimation)."""
+    step = max(1, -(-sample.shape[0] * sample.shape[1] // _FIT_PIXELS))
+    flat = sample.reshape(-1, sample.shape[-1])[::step].astype(np.float64)
+    if valid is not None:
+        valid = valid.reshape(-1)[::step]
     keep = np.isfinite(flat).all(axis=1)
     if valid is not None:
-        keep &= valid.reshape(-1)
+        keep &= valid
     return flat[keep]
 
 
-def _fit_sar(values: np.ndarray, rule: SensorRule, dtype: str, bands: int) -> Scaler:
-    """Float input: calibrated linear power (or dB when negatives occur) mapped through the
-    rule's absolute ``db_range``. Integer input: uncalibrated amplitude DN (e.g. Sentinel-1
-    GRD), whose dB have no absolute meaning, so the range is the scene's dB percentiles."""
-    if np.dtype(dtype).kind == "f":
-        input_db = bool(values.size) and bool((values < 0).any())
+def _fit_sar(values: np.ndarray, rule: SensorRule, bands: int, kind: str, absolute: bool) -> Scaler:
+    """A dB stretch fitted on valid pixels only (zeros of amplitude/linear data are fill and
+    would read as -200 dB, the cause of white GRD tiles).
+
+    ``linear`` data displayed for users (``absolute``) maps the rule's absolute ``db_range``
+    (calibrated dB mean the same in every scene); amplitude DN (uncalibrated) and every
+    8-bit view use the scene's dB percentiles.
+    """
+    input_db, factor = kind == "db", (20.0 if kind == "amplitude" else 10.0)
+    if absolute and kind != "amplitude":
         lo, hi = rule.db_range
-        return Scaler("sar_db", (float(lo),) * bands, (float(hi),) * bands, input_db)
-    db = 20.0 * np.log10(np.maximum(values, _DB_FLOOR))
-    if db.size == 0:
-        return Scaler("sar_db", (0.0,) * bands, (1.0,) * bands, db_factor=20.0)
+        return Scaler("sar_db", (float(lo),) * bands, (float(hi),) * bands, input_db, factor)
+    if not input_db:
+        values = values[(values > 0).all(axis=1)]
+    if values.size == 0:
+        return Scaler("sar_db", (0.0,) * bands, (1.0,) * bands, input_db, factor)
+    db = values if input_db else factor * np.log10(values)
     lo, hi = np.percentile(db, rule.percentiles, axis=0)
     hi = np.where(hi > lo, hi, lo + 1.0)
-    return Scaler("sar_db", tuple(float(v) for v in lo), tuple(float(v) for v in hi), db_factor=20.0)
+    return Scaler("sar_db", tuple(float(v) for v in lo), tuple(float(v) for v in hi), input_db, factor)
 
 
-def fit_scaler(
-    sample_pixels: np.ndarray, nodata_mask: np.ndarray | None, rule: SensorRule, dtype: str
-) -> Scaler:
-    """Fit the scene's scaler on ``sample_pixels`` ``[H, W, C]`` (a decimated read).
-
-    ``nodata_mask`` is True where pixels are *valid* (GDAL mask convention) or ``None``.
-    A scene without any valid pixel gets a degenerate scaler; its tiles are all rejected as
-    nodata anyway.
-    """
-    bands = sample_pixels.shape[-1]
-    method = choose_method(rule, dtype, bands)
-    if method == "none":
-        return Scaler("none")
-    values = _valid_values(sample_pixels, nodata_mask)
-    if method == "sar_db":
-        return _fit_sar(values, rule, dtype, bands)
+def _fit(values: np.ndarray, method: str, rule: SensorRule, bands: int) -> Scaler:
     if values.size == 0:
         return Scaler(method, (0.0,) * bands, (1.0,) * bands)
     if method == "percentile":
-        p_lo, p_hi = rule.percentiles
-        lo, hi = np.percentile(values, [p_lo, p_hi], axis=0)
+        lo, hi = np.percentile(values, rule.percentiles, axis=0)
     else:  # minmax
         lo, hi = values.min(axis=0), values.max(axis=0)
     hi = np.where(hi > lo, hi, lo + 1.0)  # a constant band maps to 0 instead of dividing by 0
     return Scaler(method, tuple(float(v) for v in lo), tuple(float(v) for v in hi))
+
+
+def fit_scaler(sample_pixels: np.ndarray, nodata_mask: np.ndarray | None, rule: SensorRule, dtype: str,
+               sar_kind: str | None = None) -> Scaler:
+    """Fit the scene's display scaler on ``sample_pixels`` ``[H, W, C]`` (a decimated read).
+
+    ``nodata_mask`` is True where pixels are *valid* (GDAL mask convention) or ``None``; only
+    valid pixels enter the fit. ``sar_kind`` (``pipeline.sar``) says what SAR values are. A
+    scene without any valid pixel gets a degenerate scaler (its tiles are rejected anyway).
+    """
+    bands = sample_pixels.shape[-1]
+    method = choose_method(rule, dtype, bands, sar=sar_kind is not None)
+    if method == "none":
+        return Scaler("none")
+    values = _valid_values(sample_pixels, nodata_mask)
+    if method == "sar_db":
+        kind = sar_kind or ("amplitude" if np.dtype(dtype).kind in "iu" else
+                            "db" if values.size and (values < 0).any() else "linear")
+        return _fit_sar(values, rule, bands, kind, absolute=True)
+    return _fit(values, method, rule, bands)
+
+
+def fit_view(sample_pixels: np.ndarray, nodata_mask: np.ndarray | None, rule: SensorRule, dtype: str,
+             sar_kind: str | None = None) -> Scaler:
+    """The 8-bit view quality and pHash see: identity for uint8, else a per-scene stretch on
+    valid pixels (percentiles; in dB for SAR), whatever the samples are stored as."""
+    if np.dtype(dtype) == np.uint8:
+        return Scaler("none")
+    values = _valid_values(sample_pixels, nodata_mask)
+    bands = sample_pixels.shape[-1]
+    if sar_kind is not None:
+        return _fit_sar(values, rule, bands, sar_kind, absolute=False)
+    return _fit(values, "percentile", rule, bands)

@@ -45,12 +45,17 @@ class SensorRule:
     # default selection, see ``pipeline.products.bands.DEFAULT_BANDS``).
     bands: tuple[int | str, ...] | None = None
     band_names: tuple[str, ...] | None = None  # names for the selected bands
-    scaling: str = "auto"  # auto | none | percentile | sar_db | minmax
-    out_dtype: str = "uint8"  # uint8 | native
-    format: str = "auto"  # auto | png | jpg | webp | npy | tif  (auto: png for uint8 <= 4 bands else npy)
+    # native: samples keep the source dtype and values; display: a uint8 stretch (``scaling``)
+    # for users who want small JPEG/PNG corpora. Quality and pHash always see an 8-bit view.
+    scale: str = "native"  # native | display
+    scaling: str = "auto"  # display stretch: auto | none | percentile | sar_db | minmax
+    format: str = "auto"  # auto (measured default per dtype and band count) or a codec name
     percentiles: tuple[float, float] = (2.0, 98.0)
     db_range: tuple[float, float] = (-25.0, 0.0)  # SAR: dB clip range mapped to 0..255
     acquired_pattern: str | None = None  # regex with a named group 'date' (YYYYMMDD or ISO)
+    nodata: float | None = None  # a fill value the files do not flag (overrides theirs)
+    sar: str | None = None  # SAR values: amplitude | linear | db; None = detect (SAR rules only)
+    allow_upsample: bool = False  # let --gsd upsample this sensor more than max_upsample
 
 
 @dataclass(frozen=True)

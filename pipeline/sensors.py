@@ -12,23 +12,28 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 
+from pipeline.encode import FORMATS
 from pipeline.scene import SensorRule
 
 #: Settings per sensor name; which sensor a scene is comes from the product registry
 #: (``pipeline.products``), so these rules have no glob (``pattern=""``: matched by name only)
-#: and the catch-all "unknown" comes last. SAR is scaled from dB by default.
+#: and the catch-all "unknown" comes last. Samples keep native values; SAR rules say how a
+#: display (uint8) corpus is stretched: dB percentiles 0.5/99.5 (speckle tails are long, so
+#: tighter percentiles clip several % of a tile).
+_SAR = dict(scaling="sar_db", percentiles=(0.5, 99.5))
 DEFAULT_RULES: tuple[SensorRule, ...] = (
-    SensorRule(name="sentinel1", pattern="", scaling="sar_db"),
-    SensorRule(name="iceye", pattern="", scaling="sar_db"),
-    SensorRule(name="capella", pattern="", scaling="sar_db"),
+    SensorRule(name="sentinel1", pattern="", **_SAR),
+    SensorRule(name="iceye", pattern="", **_SAR),
+    SensorRule(name="capella", pattern="", **_SAR),
     SensorRule(name="unknown", pattern="*"),
 )
 
 UNKNOWN = SensorRule(name="unknown", pattern="*")
 
 _SCALINGS = ("auto", "none", "percentile", "sar_db", "minmax")
-_OUT_DTYPES = ("uint8", "native")
-_FORMATS = ("auto", "png", "jpg", "webp", "npy", "tif")
+_SCALES = ("native", "display")
+_SARS = (None, "amplitude", "linear", "db")
+_FORMATS = ("auto", *FORMATS)
 
 
 def _squash(text: str) -> str:
@@ -63,8 +68,10 @@ def match_rule(uri: str, rules: Sequence[SensorRule] = DEFAULT_RULES, hint: str 
 def _check_rule(rule: SensorRule) -> None:
     if rule.scaling not in _SCALINGS:
         raise ValueError(f"sensor rule {rule.name!r}: scaling must be one of {_SCALINGS}")
-    if rule.out_dtype not in _OUT_DTYPES:
-        raise ValueError(f"sensor rule {rule.name!r}: out_dtype must be one of {_OUT_DTYPES}")
+    if rule.scale not in _SCALES:
+        raise ValueError(f"sensor rule {rule.name!r}: scale must be one of {_SCALES}")
+    if rule.sar not in _SARS:
+        raise ValueError(f"sensor rule {rule.name!r}: sar must be one of {_SARS[1:]} (or unset)")
     if rule.format not in _FORMATS:
         raise ValueError(f"sensor rule {rule.name!r}: format must be one of {_FORMATS}")
     if rule.bands is not None and not all(isinstance(b, (int, str)) and not isinstance(b, bool) for b in rule.bands):
@@ -74,6 +81,23 @@ def _check_rule(rule: SensorRule) -> None:
     if rule.acquired_pattern is not None:
         if "date" not in re.compile(rule.acquired_pattern).groupindex:
             raise ValueError(f"sensor rule {rule.name!r}: acquired_pattern needs a (?P<date>...) group")
+
+
+_LEGACY_SCALE = {"native": "native", "uint8": "display"}
+
+
+def _legacy_out_dtype(item: Mapping) -> Mapping:
+    """Configs written before ``scale`` said ``out_dtype: native | uint8``: read them as
+    ``scale: native | display`` (native is now the default)."""
+    if "out_dtype" not in item:
+        return item
+    value = item["out_dtype"]
+    if value not in _LEGACY_SCALE:
+        raise ValueError(f"sensor rule {item['name']!r}: out_dtype must be one of {tuple(_LEGACY_SCALE)} "
+                         "(or use scale: native | display)")
+    if "scale" in item and item["scale"] != _LEGACY_SCALE[value]:
+        raise ValueError(f"sensor rule {item['name']!r}: out_dtype {value} contradicts scale {item['scale']}")
+    return {**{k: v for k, v in item.items() if k != "out_dtype"}, "scale": _LEGACY_SCALE[value]}
 
 
 def rules_from_dicts(items: Sequence[Mapping]) -> tuple[SensorRule, ...]:
@@ -92,6 +116,7 @@ def rules_from_dicts(items: Sequence[Mapping]) -> tuple[SensorRule, ...]:
     for item in items:
         if "name" not in item:
             raise ValueError(f"sensor rule without a name: {dict(item)}")
+        item = _legacy_out_dtype(item)
         unknown = set(item) - known
         if unknown:
             raise ValueError(f"sensor rule {item['name']!r}: unknown keys {sorted(unknown)}")

@@ -30,6 +30,7 @@ class BandPlan:
     nodata: float | None
     mask_source: str  # "mask" (alpha/internal mask band), "nodata", or "none"
     fill: float  # value written where pixels are invalid or padded
+    fill_values: tuple[float, ...] = ()  # unflagged fill (a rule's nodata, SAR zeros): invalid too
 
 
 _RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
@@ -73,11 +74,14 @@ def _representable(value: float | None, dtype: str) -> bool:
 
 
 def plan_bands(src, uri: str, bands: tuple[int | str, ...] | None, names: tuple[str, ...] | None,
-               known: tuple[str, ...] | None = None) -> BandPlan:
+               known: tuple[str, ...] | None = None, fill_values: tuple[float, ...] = ()) -> BandPlan:
     """Resolve a rule's band selection against an open dataset (alpha bands are never samples).
 
     ``known`` are the scene's band names from the product registry (``SceneInfo.band_names``):
-    they name the sample bands and resolve band names in the selection.
+    they name the sample bands and resolve band names in the selection. ``fill_values`` mark
+    missing pixels although the file does not flag them (a sensor rule's ``nodata``, the zeros
+    of SAR amplitude): a pixel whose every band holds one is invalid, and the first becomes
+    the fill written over invalid pixels.
     """
     if known is not None and len(known) != src.count:
         known = None
@@ -103,8 +107,11 @@ def plan_bands(src, uri: str, bands: tuple[int | str, ...] | None, names: tuple[
         mask_source = "none"  # a nodata value the dtype cannot hold matches no pixel
     nodata = src.nodata
     fill = float(nodata) if _representable(nodata, dtype) and np.isfinite(nodata) else 0.0
+    fill_values = tuple(float(v) for v in fill_values if _representable(v, dtype))
+    if fill_values and mask_source == "none" and np.isfinite(fill_values[0]):
+        fill = fill_values[0]
     names = names or tuple(known[b - 1] if known else _band_name(src, b) for b in bands)
-    return BandPlan(tuple(bands), tuple(names), dtype, nodata, mask_source, fill)
+    return BandPlan(tuple(bands), tuple(names), dtype, nodata, mask_source, fill, fill_values)
 
 
 def _validity(src, plan: BandPlan, data: np.ndarray, window: Window, out_hw) -> np.ndarray | None:
@@ -122,6 +129,9 @@ def _validity(src, plan: BandPlan, data: np.ndarray, window: Window, out_hw) -> 
     if np.dtype(plan.dtype).kind == "f":
         finite = np.isfinite(data).all(axis=2)
         valid = finite if valid is None else valid & finite
+    for value in plan.fill_values:
+        filled = np.isnan(data).all(axis=2) if np.isnan(value) else (data == data.dtype.type(value)).all(axis=2)
+        valid = ~filled if valid is None else valid & ~filled
     if valid is not None and valid.all():
         return None
     return valid

@@ -60,9 +60,15 @@ class GeoColumns:
         self._centre = np.full((n, 2), np.nan)
         if scene.georeferenced and scene.crs and n:
             self._wkb = window_footprints(scene.transform, scene.crs, windows)
-            geoms = shapely.from_wkb(self._wkb)
-            self._bounds = shapely.bounds(geoms)
-            self._centre = lonlat_centroids(geoms, self._bounds)
+            on = np.array([w is not None for w in self._wkb])
+            if on.any():
+                geoms = shapely.from_wkb([w for w in self._wkb if w is not None])
+                self._bounds[on] = shapely.bounds(geoms)
+                self._centre[on] = lonlat_centroids(geoms, self._bounds[on])
+
+    def off_earth(self, i: int) -> bool:
+        """A window of a georeferenced scene with no place on Earth (geostationary disk corners)."""
+        return self._scene.georeferenced and bool(self._scene.crs) and self._wkb[i] is None
 
     def row(self, i: int) -> dict:
         col, row, w, h = (int(v) for v in self._windows[i])

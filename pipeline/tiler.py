@@ -9,7 +9,7 @@ are measured and recorded but never encoded: encoding is most of this stage's co
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -19,16 +19,18 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
-from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
+from catalogs.schema import CANDIDATE_SCHEMA, KEPT, NODATA, TOO_COARSE, UNREADABLE, conform, empty_table
 from catalogs.store import Store
 from pipeline.dense import SceneLabels, class_pixels, dense_members, members_field, open_masks
 from pipeline.encode import FORMATS, choose_format, encode
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
 from pipeline.object_tiles import TileObjects, row_columns
-from pipeline.quality import Assessment, QualityConfig, assess, band_stats, measure, verdict
-from pipeline.scaling import Scaler, fit_scaler
+from pipeline.quality import Assessment, QualityConfig, assess, band_stats, cloud_verdict, measure, verdict
+from pipeline.sar import is_sar, sar_kind, zero_is_fill
+from pipeline.scaling import Scaler, fit_scaler, fit_view
 from pipeline.scene import SceneError, SceneInfo, SensorRule
+from pipeline.screening import Screen, open_screen
 from pipeline.strips import BandPlan, plan_bands, read_strip, scaler_sample
 from pipeline.tile_rows import geo_columns, scene_columns
 from pipeline.uris import to_gdal_path
@@ -51,14 +53,15 @@ class TileConfig:
     batch_size: int = 64  # max tiles per strip read (and per pHash batch)
     max_strip_mb: float = 96.0  # wider strips are split by columns
     scaler_pixels: int = 1 << 20  # pixels of the decimated read that fits the scaler
+    max_upsample: float = 2.0  # refuse (status too_coarse) a --gsd that upsamples a scene more
 
     def __post_init__(self):
         if self.resampling not in Resampling.__members__:
             raise ValueError(f"unknown resampling {self.resampling!r}; expected a rasterio Resampling name")
         if self.format not in (None, "auto", *FORMATS):
             raise ValueError(f"unknown sample format {self.format!r}; expected one of {FORMATS}")
-        if self.batch_size < 1 or self.max_strip_mb <= 0 or self.scaler_pixels < 1:
-            raise ValueError("batch_size, max_strip_mb and scaler_pixels must be positive")
+        if self.batch_size < 1 or self.max_strip_mb <= 0 or self.scaler_pixels < 1 or self.max_upsample <= 0:
+            raise ValueError("batch_size, max_strip_mb, scaler_pixels and max_upsample must be positive")
 
 
 @contextmanager
@@ -84,31 +87,54 @@ class _Plan:
     """What a scene's tiles are made of, decided once before any tile is read."""
 
     bands: BandPlan
-    scaler: Scaler  # source -> sample
+    scaler: Scaler  # source -> sample (identity unless the rule asks scale: display)
     view: Scaler  # source -> 8-bit view for quality and pHash (same as scaler for uint8 out)
     sample_dtype: str
     fmt: str
+    sar: str | None = None  # SAR value kind (pipeline.sar), None for optical data
+
+
+def _plan_fill(src, scene: SceneInfo, rule: SensorRule) -> tuple[BandPlan, str | None]:
+    """Bands with their unflagged fill (the rule's nodata; zeros of SAR amplitude/linear) and
+    the SAR kind as far as dtype and product tell it (None for optical data)."""
+    fills = () if rule.nodata is None else (float(rule.nodata),)
+    bands = plan_bands(src, scene.uri, rule.bands, rule.band_names, scene.band_names, fills)
+    if not is_sar(rule, scene):
+        return bands, None
+    kind = sar_kind(rule, scene, bands.dtype, None)
+    if zero_is_fill(kind):
+        bands = replace(bands, fill_values=(*bands.fill_values, 0.0))
+    return bands, kind
+
+
+def _refine_sar(bands: BandPlan, kind: str, rule: SensorRule, scene: SceneInfo, sample, valid):
+    """Float SAR: the values decide linear vs dB; in dB an exact 0 is data, not fill."""
+    kind = sar_kind(rule, scene, bands.dtype, sample if valid is None else sample[valid])
+    if not zero_is_fill(kind) and rule.nodata != 0.0:
+        bands = replace(bands, fill_values=tuple(v for v in bands.fill_values if v != 0.0))
+    return bands, kind
 
 
 def _make_plan(src, scene: SceneInfo, rule: SensorRule, config: TileConfig) -> _Plan:
-    """Bands, the scene's scaler (fitted on a decimated read unless uint8 passes through),
-    and the sample format. Native non-uint8 samples get a separate percentile preview so
-    quality and pHash still see 8-bit pixels."""
-    bands = plan_bands(src, scene.uri, rule.bands, rule.band_names, scene.band_names)
-    n = len(bands.indexes)
-    needs_fit = np.dtype(bands.dtype) != np.uint8 or rule.scaling not in ("auto", "none")
+    """Bands, the scene's scalers (fitted on valid pixels of a decimated read) and the format.
+
+    Samples keep native values unless the rule asks ``scale: display``; non-uint8 data gets
+    an 8-bit view (percentiles, in dB for SAR) so quality and pHash see 8-bit pixels.
+    """
+    bands, kind = _plan_fill(src, scene, rule)
+    explicit = rule.scale == "display" and rule.scaling not in ("auto", "none")
+    needs_fit = np.dtype(bands.dtype) != np.uint8 or explicit
     sample, valid = scaler_sample(src, bands, config.scaler_pixels) if needs_fit else (None, None)
+    if kind is not None and sample is not None and rule.sar is None and np.dtype(bands.dtype).kind == "f":
+        bands, kind = _refine_sar(bands, kind, rule, scene, sample, valid)
     if sample is None:
         scaler = view = Scaler("none")
     else:
-        scaler = fit_scaler(sample, valid, rule, bands.dtype)
-        view = scaler
-        if scaler.method == "none" and np.dtype(bands.dtype) != np.uint8:
-            preview = SensorRule(name=rule.name, scaling="percentile", percentiles=rule.percentiles)
-            view = fit_scaler(sample, valid, preview, bands.dtype)
+        scaler = fit_scaler(sample, valid, rule, bands.dtype, kind)
+        view = scaler if scaler.method != "none" else fit_view(sample, valid, rule, bands.dtype, kind)
     sample_dtype = scaler.out_dtype or bands.dtype
-    fmt = choose_format(sample_dtype, n, config.format or rule.format)
-    return _Plan(bands, scaler, view, sample_dtype, fmt)
+    fmt = choose_format(sample_dtype, len(bands.indexes), config.format or rule.format)
+    return _Plan(bands, scaler, view, sample_dtype, fmt, kind)
 
 
 def _strip_chunks(windows: np.ndarray, plan: _Plan, config: TileConfig, block_cols: int,
@@ -138,6 +164,8 @@ class _Tile:
     view: np.ndarray | None = None  # [T, T, C] uint8 (the sample itself when uint8)
     valid: np.ndarray | None = None  # [T, T] bool, None = all valid
     error: str | None = None  # the read failed: status UNREADABLE
+    cloud_frac: float | None = None  # None: not measured (no QA, no usable optical bands)
+    shadow_frac: float | None = None
 
 
 def _measure(t: _Tile) -> tuple[Assessment, list | None, list | None, float]:
@@ -158,19 +186,30 @@ def _aslist(values) -> list | None:
     return None if values is None else values.tolist()
 
 
-def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, tile_hw: tuple[int, int],
-                resampling: Resampling) -> list[_Tile]:
+def _read_screened(src, plan: _Plan, screen: Screen, window, out_hw, resampling: Resampling):
+    """A strip, its validity with collars marked invalid, and its QA window (or None)."""
+    strip, valid = read_strip(src, plan.bands, window, out_hw, resampling)
+    collar = screen.collar_mask(strip, window)
+    if collar is not None:
+        valid = ~collar if valid is None else valid & ~collar
+        strip[collar] = plan.bands.fill
+    return strip, valid, screen.read_qa(window, out_hw)
+
+
+def _read_chunk(src, plan: _Plan, screen: Screen, windows: np.ndarray, chunk: np.ndarray,
+                tile_hw: tuple[int, int], resampling: Resampling) -> list[_Tile]:
     """Read one strip and cut it into ``tile_hw`` tiles; a failed strip is retried tile by tile."""
     th, tw = tile_hw
     col0, row0, w, h = strip_window(windows, chunk)
     win_w, win_h = int(windows[chunk[0], 2]), int(windows[chunk[0], 3])
     try:
-        strip, valid = read_strip(src, plan.bands, (col0, row0, w, h),
-                                  (h * th // win_h, w * tw // win_w), resampling)
+        strip, valid, qa = _read_screened(src, plan, screen, (col0, row0, w, h),
+                                          (h * th // win_h, w * tw // win_w), resampling)
     except RasterioIOError as exc:
         if len(chunk) > 1:  # isolate the bad window(s): retry one window at a time
             singles = (np.array([i]) for i in chunk)
-            return [t for one in singles for t in _read_chunk(src, plan, windows, one, tile_hw, resampling)]
+            return [t for one in singles
+                    for t in _read_chunk(src, plan, screen, windows, one, tile_hw, resampling)]
         return [_Tile(int(chunk[0]), error=f"read failed: {exc}")]
     tiles = []
     for i in chunk:
@@ -180,6 +219,7 @@ def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, tile_h
         tvalid = None if valid is None else valid[oy:oy + th, ox:ox + tw]
         if tvalid is not None and tvalid.all():
             tvalid = None
+        cloud, shadow = screen.clouds(raw, tvalid, None if qa is None else qa[oy:oy + th, ox:ox + tw])
         sample = plan.scaler.apply(raw)
         view = sample if plan.view is plan.scaler else plan.view.apply(raw)
         if tvalid is not None:
@@ -187,7 +227,7 @@ def _read_chunk(src, plan: _Plan, windows: np.ndarray, chunk: np.ndarray, tile_h
                 sample[~tvalid] = 0
             if view is not sample:
                 view[~tvalid] = 0
-        tiles.append(_Tile(int(i), sample, view, tvalid))
+        tiles.append(_Tile(int(i), sample, view, tvalid, cloud_frac=cloud, shadow_frac=shadow))
     return tiles
 
 
@@ -207,11 +247,16 @@ def _rows_for_chunk(tiles: list[_Tile], plan: _Plan, config: TileConfig, ids, ge
                                                       row["win_height"], row["width"], row["height"])))
         if t.error is not None:
             row.update(status=UNREADABLE, detail=t.error)
+        elif geo.off_earth(t.index):
+            row.update(valid_frac=0.0, status=NODATA, detail="off the Earth (no footprint)")
         else:
             a, mean, std, pooled = _measure(t)
             status, detail = verdict(a, config.quality)
+            if status == KEPT:
+                status, detail = cloud_verdict(t.cloud_frac, config.quality)
             row.update(valid_frac=a.valid_frac, std=pooled, entropy=a.entropy, quality=a.quality,
-                       band_mean=mean, band_std=std, status=status, detail=detail)
+                       band_mean=mean, band_std=std, status=status, detail=detail,
+                       cloud_frac=t.cloud_frac, shadow_frac=t.shadow_frac)
         rows.append(row)
     kept = [k for k, row in enumerate(rows) if row["status"] == KEPT]
     phashes = phash_batch([tiles[k].view for k in kept]).tolist()
@@ -298,8 +343,8 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     (detection builds) adds each window's clipped objects to its row (``pipeline.object_tiles``).
     """
     grid = config.grid
-    resampling = Resampling[config.resampling]
     gsd = scene.gsd_m if scene.georeferenced else None  # no GSD known: tile natively
+    _check_upsample(scene, rule, config)
     windows = grid_windows(scene.width, scene.height, gsd, grid)
     win, step = source_window_size(gsd, grid)
     if len(windows) == 0:
@@ -310,6 +355,30 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
     with open_source(scene.read_uri or scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
+        yield from _tile_scene(src, scene, plan, config, windows, ids, tile_hw, (win, step), labels)
+
+
+def _check_upsample(scene: SceneInfo, rule: SensorRule, config: TileConfig) -> None:
+    """Refuse a target GSD that would blow a coarse scene up into blocky tiles (GOES at 2 km
+    to a 100 m grid: 29x, 932 tiles of interpolated pixels), unless the rule allows it."""
+    target = config.grid.target_gsd_m
+    if target is None or not scene.georeferenced or not scene.gsd_m or rule.allow_upsample:
+        return
+    factor = scene.gsd_m / target
+    if factor > config.max_upsample:
+        raise SceneError(scene.uri, f"GSD {scene.gsd_m:.4g} m would be upsampled {factor:.1f}x to "
+                                    f"{target:g} m (max_upsample {config.max_upsample:g}); set "
+                                    "allow_upsample on its sensor rule to tile it anyway",
+                         status=TOO_COARSE)
+
+
+def _tile_scene(src, scene: SceneInfo, plan: _Plan, config: TileConfig, windows, ids, tile_hw, win_step,
+                labels=None):
+    """Rows of every window of an open scene, strip by strip, screened."""
+    grid, (win, step) = config.grid, win_step
+    resampling = Resampling[config.resampling]
+    gsd = scene.gsd_m if scene.georeferenced else None
+    with open_screen(src, scene, plan.bands, sar=plan.sar is not None) as screen:
         out_gsd = whole_sample_gsd(gsd, scene.width, grid) if grid.whole else sample_gsd(gsd, grid)
         const = scene_columns(scene, plan.bands.names, plan.sample_dtype, plan.fmt, out_gsd, tile_hw[1])
         const["height"] = tile_hw[0]
@@ -319,7 +388,7 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
         dense = None if labels is None else _DenseReader(scene, labels, windows, resampling)
         try:
             for chunk in chunks:
-                tiles = _read_chunk(src, plan, windows, chunk, tile_hw, resampling)
+                tiles = _read_chunk(src, plan, screen, windows, chunk, tile_hw, resampling)
                 yield from _rows_for_chunk(tiles, plan, config, ids, geo, dense, objects)
         finally:
             if dense is not None:

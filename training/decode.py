@@ -17,7 +17,7 @@ import numpy as np
 
 from catalogs.errors import SampleError  # noqa: F401  (re-exported: decoding raises it)
 
-IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "npy", "tif", "tiff")
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "npy", "npz", "npy.zst", "tif", "tiff")
 _BLOCK = 512
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")  # webdataset's key/extension split
 _FROM_CV = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
@@ -105,6 +105,13 @@ def decode_image(payload, ext: str) -> np.ndarray:
     if ext == "npy":
         array = np.load(io.BytesIO(payload), allow_pickle=False)
         return _hwc(array)
+    if ext == "npy.zst":  # plain webdataset: handle_extension("npy.zst", this one-liner)
+        import zstandard
+
+        return _hwc(np.load(io.BytesIO(zstandard.decompress(bytes(payload))), allow_pickle=False))
+    if ext == "npz":  # plain webdataset decodes it natively: sample["npz"]["image"]
+        with np.load(io.BytesIO(bytes(payload)), allow_pickle=False) as archive:
+            return _hwc(archive["image"])
     if ext in ("tif", "tiff"):
         from rasterio.io import MemoryFile
 

@@ -17,7 +17,7 @@ from catalogs.layouts import assumed_wavelengths, layout_key, layout_record, par
 from catalogs.store import Store
 from catalogs.manifest import read_manifest, write_manifest
 from pipeline.leaks import cross_split_pairs
-from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, conform
+from catalogs.schema import CATALOG_SCHEMA, KEPT, SCENE_OK, SCENE_REJECTED, SCENE_SCHEMA, TOO_COARSE, conform
 from workflows.config import config_dict
 from workflows.layouts import band_wavelengths
 
@@ -80,13 +80,20 @@ def band_stats(kept: pa.Table) -> dict:
     return stats
 
 
+def _scene_status(uri: str, error: str | None) -> str:
+    """ok, too_coarse (the tile task's error reads "URI: too_coarse: ..."), or rejected."""
+    if not error:
+        return SCENE_OK
+    return TOO_COARSE if error.startswith(f"{uri}: {TOO_COARSE}:") else SCENE_REJECTED
+
+
 def scenes_table(inputs, failures: dict[str, str], candidates_per_scene: Counter) -> pa.Table:
     rows = []
     for scene in inputs.scenes:
         error = failures.get(scene.scene_id)
         rows.append({
             "scene_id": scene.scene_id, "uri": scene.uri,
-            "status": SCENE_REJECTED if error else SCENE_OK, "error": error,
+            "status": _scene_status(scene.uri, error), "error": error,
             "driver": scene.driver, "width": scene.width, "height": scene.height,
             "band_count": scene.band_count, "dtypes": ",".join(scene.dtypes), "nodata": scene.nodata,
             "src_crs": scene.crs, "georeferenced": scene.georeferenced, "gsd_m": scene.gsd_m,

@@ -14,6 +14,7 @@ import hashlib
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+import warnings
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -290,6 +291,7 @@ def tile_stage(config: BuildConfig, scenes: list[SceneInfo], engine: Engine) -> 
     """Tile every scene into staging; returns {scene_id: error} for scenes that failed."""
     tile_config = tile_config_from(config)
     rules = _rules(config)
+    _warn_gsd_ignored(config, scenes)
     matcher = matcher_for(config)
     annotations = annotations_of(config) if config.detection() else None
     jobs = [tasks.TileTask(s, match_rule(s.uri, rules, s.sensor), tile_config, str(config.corpus),
@@ -315,6 +317,15 @@ def tile_and_curate(corpus: Store, config: BuildConfig, inputs: Inputs, engine: 
     if clock is not None:
         clock.lap("curate")
     return failures, curated
+
+
+def _warn_gsd_ignored(config: BuildConfig, scenes: list[SceneInfo]) -> None:
+    """One warning per build: --gsd cannot resample inputs whose pixel size is unknown."""
+    plain = [s.uri for s in scenes if not s.georeferenced]
+    if config.gsd is not None and plain:
+        warnings.warn(f"--gsd {config.gsd:g} is ignored for {len(plain)} input(s) that are not georeferenced "
+                      f"(their pixel size is unknown; tiled at native resolution), e.g. {plain[0]}",
+                      UserWarning, stacklevel=2)
 
 
 def load_candidates(corpus: Store, scenes: list[SceneInfo], failures: dict[str, str]) -> pa.Table:

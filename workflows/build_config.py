@@ -24,13 +24,14 @@ from catalogs.errors import ConfigError
 from catalogs.options import fixed_fields, option
 from pipeline.balance import BalanceConfig
 from pipeline.dedup import DedupConfig
+from pipeline.encode import FORMATS as ENCODINGS
 from pipeline.quality import QualityConfig
 from pipeline.shards import PackConfig
 from pipeline.split import SplitConfig
 from pipeline.tiler import TileConfig
 
 TILING, CURATION, PACKING = "tiling", "curation", "packing and engine"
-FORMATS = ("auto", "png", "jpg", "webp", "npy", "tif")
+FORMATS = ("auto", *ENCODINGS)
 
 TASKS = ("classification", "segmentation", "change", "detection")  # of labeled builds
 
@@ -48,7 +49,8 @@ class BuildConfig:
                                fixed=True)
     edge: str = option("drop", "partial edge tiles: pad, drop, or shift the last window inside (DOTA)",
                        group=TILING, choices=("pad", "drop", "shift"), fixed=True)
-    format: str = option("auto", "sample encoding (auto: png for uint8 with 1, 3 or 4 bands, else npy)",
+    format: str = option("auto", "sample encoding (auto: png for uint8 grey or RGB, else npy.zst, chosen by "
+                         "benchmarks/codecs.py)",
                          group=TILING, choices=FORMATS, fixed=True)
     jpeg_quality: int = option(TileConfig.jpeg_quality, "JPEG quality of jpg samples", cli=False, fixed=True)
     min_valid_frac: float = option(QualityConfig.min_valid_frac, "reject tiles with less valid data", cli=False,
@@ -56,6 +58,10 @@ class BuildConfig:
     min_std: float = option(QualityConfig.min_std, "reject flatter tiles (8-bit units)", cli=False, fixed=True)
     min_entropy: float = option(QualityConfig.min_entropy, "reject tiles of lower entropy (bits)", cli=False,
                                 fixed=True)
+    max_cloud: float = option(QualityConfig.max_cloud, "tiles more cloudy than this fraction get status cloud",
+                              group=TILING, fixed=True)
+    max_upsample: float = option(TileConfig.max_upsample, "refuse a --gsd that upsamples a scene more than this "
+                                 "(scene status too_coarse)", group=TILING, fixed=True)
     sensors: tuple[dict, ...] = option((), "sensor rules (see pipeline.sensors); empty = built-in rules",
                                        cli=False, fixed=True)
     stac_assets: tuple[str, ...] = option(("visual", "data", "image"), "STAC asset keys read, in order",

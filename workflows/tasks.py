@@ -89,8 +89,10 @@ def tile(task: TileTask) -> dict:
     except Exception as error:  # noqa: BLE001
         if is_storage_error(error):
             raise
+        status = getattr(error, "status", "rejected")
+        what = "tiling failed" if status == "rejected" else status  # e.g. "too_coarse"
         record = {"scene_id": task.scene.scene_id,
-                  "error": f"{task.scene.uri}: tiling failed: {_problem(error)}",
+                  "error": f"{task.scene.uri}: {what}: {_problem(error)}",
                   "trace": traceback.format_exc(limit=3)}
         store.write_json(failed, record)
         return record

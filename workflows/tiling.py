@@ -24,9 +24,9 @@ def _quality(config: BuildConfig) -> QualityConfig:
     """Detection tiles are kept whatever their texture: a plain tile of sea with one ship, or an
     image smaller than a tile (padded), still holds objects to learn or to score."""
     if config.detection():
-        return QualityConfig(min_valid_frac=0.0, min_std=0.0, min_entropy=0.0)
+        return QualityConfig(min_valid_frac=0.0, min_std=0.0, min_entropy=0.0, max_cloud=1.0)
     return QualityConfig(min_valid_frac=config.min_valid_frac, min_std=config.min_std,
-                         min_entropy=config.min_entropy)
+                         min_entropy=config.min_entropy, max_cloud=config.max_cloud)
 
 
 def tile_config_from(config: BuildConfig) -> TileConfig:
@@ -35,4 +35,5 @@ def tile_config_from(config: BuildConfig) -> TileConfig:
         quality=_quality(config),
         format=None if config.format == "auto" else config.format,
         jpeg_quality=config.jpeg_quality,
+        max_upsample=config.max_upsample,
     )

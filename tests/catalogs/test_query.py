@@ -115,3 +115,13 @@ def test_spatial_query_sees_a_rewritten_catalog_and_selects_columns(tmp_path):
     region = Query(bbox=bbox).region()
     assert set(again.column("tile_id").to_pylist()) == brute_force(table, region, splits=("train",))
     assert read_catalog(str(tmp_path), Query(bbox=(100, 10, 101, 11)), columns=["tile_id"]).num_rows == 0
+
+
+def test_max_cloud_keeps_clear_and_unmeasured_tiles():
+    table = random_catalog(200, seed=5, nongeo=0)
+    clouds = [None if i % 4 == 0 else (i % 10) / 10 for i in range(table.num_rows)]
+    table = table.set_column(table.schema.get_field_index("cloud_frac"), "cloud_frac",
+                             pa.array(clouds, pa.float32()))
+    got = filter_table(table, Query(max_cloud=0.3)).column("cloud_frac").to_pylist()
+    assert len(got) == sum(1 for c in clouds if c is None or c <= 0.3 + 1e-6)
+    assert all(c is None or c <= 0.3 + 1e-6 for c in got)

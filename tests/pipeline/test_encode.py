@@ -15,9 +15,11 @@ def _tile(bands, dtype="uint8", hi=255):
 
 
 @pytest.mark.parametrize("fmt, bands, dtype, hi", [
-    ("png", 1, "uint8", 255), ("png", 3, "uint8", 255), ("png", 4, "uint8", 255),
-    ("png", 1, "uint16", 60000), ("webp", 3, "uint8", 255), ("webp", 4, "uint8", 255),
+    ("png", 1, "uint8", 255), ("png", 3, "uint8", 255),
+    ("png", 1, "uint16", 60000), ("webp", 3, "uint8", 255),
     ("npy", 13, "uint16", 10000), ("npy", 2, "float32", 1.0), ("tif", 5, "int16", 3000),
+    ("npy.zst", 4, "uint16", 10000), ("npy.zst", 1, "float32", 1.0), ("npz", 6, "uint16", 10000),
+    ("npy.zst", 4, "uint8", 255),
 ])
 def test_lossless_roundtrip(fmt, bands, dtype, hi):
     tile = _tile(bands, dtype, hi)
@@ -58,14 +60,15 @@ def test_tif_carries_georeferencing():
 
 def test_encoding_is_deterministic():
     tile = _tile(3)
-    for fmt in ("png", "jpg", "webp", "npy", "tif"):
+    for fmt in ("png", "jpg", "webp", "npy", "npy.zst", "npz", "tif"):
         assert encode(tile, fmt) == encode(tile.copy(), fmt)
 
 
 @pytest.mark.parametrize("dtype, bands, rule, expected", [
-    ("uint8", 3, "auto", "png"), ("uint8", 1, "auto", "png"), ("uint8", 4, "auto", "png"),
-    ("uint8", 2, "auto", "npy"), ("uint8", 13, "auto", "npy"), ("uint16", 1, "auto", "npy"),
-    ("float32", 3, "auto", "npy"), ("uint8", 3, "jpg", "jpg"), ("uint16", 4, "tif", "tif"),
+    ("uint8", 3, "auto", "png"), ("uint8", 1, "auto", "png"), ("uint8", 4, "auto", "npy.zst"),
+    ("uint8", 2, "auto", "npy.zst"), ("uint8", 13, "auto", "npy.zst"), ("uint16", 1, "auto", "npy.zst"),
+    ("uint16", 4, "auto", "npy.zst"), ("float32", 3, "auto", "npy.zst"), ("uint8", 3, "jpg", "jpg"),
+    ("uint16", 4, "tif", "tif"), ("uint16", 6, "npz", "npz"),
 ])
 def test_choose_format(dtype, bands, rule, expected):
     assert choose_format(dtype, bands, rule) == expected
@@ -73,6 +76,9 @@ def test_choose_format(dtype, bands, rule, expected):
 
 def test_impossible_formats_are_errors():
     assert not supports("jpg", "uint8", 4) and not supports("webp", "uint16", 3)
+    # a 4th PNG/WebP channel is alpha to every reader: no sample band may become one
+    assert not supports("png", "uint8", 4) and not supports("webp", "uint8", 4)
+    assert not supports("png", "uint16", 4)
     with pytest.raises(ValueError, match="cannot hold"):
         choose_format("uint16", 3, "jpg")
     with pytest.raises(ValueError, match="unknown"):

@@ -43,8 +43,9 @@ def test_pretrain_accepts_every_ringmo_query_selection_flag(tmp_path):
     region = tmp_path / "paris.wkt"
     region.write_text("POLYGON ((2.2 48.8, 2.5 48.8, 2.5 49.0, 2.2 49.0, 2.2 48.8))")
     argv = ["--bbox", "2.0", "48.5", "2.8", "49.2", "--polygon", f"@{region}", "--sensor", "aerial",
-            "--gsd-max", "1.0", "--date-from", "2022-01-01", "--split", "train", "--limit", "5"]
+            "--gsd-max", "1.0", "--date-from", "2022-01-01", "--split", "train", "--limit", "5",
+            "--max-cloud", "0.2"]
     from_query = Query(**values_from(query_parser.parse_args(argv), Query))
     from_trainer = query_of(config_from_args(["--out", str(tmp_path / "run"), "--corpus", "c", *argv]))
-    assert from_query == from_trainer
+    assert from_query == from_trainer and from_query.max_cloud == 0.2
     assert from_query.region().equals(from_trainer.region()) and from_query.region().area > 0

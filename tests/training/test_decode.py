@@ -80,3 +80,14 @@ def test_png_decodes_exactly_whichever_decoder(shape, dtype):
                        cv2.COLOR_RGBA2BGRA) if len(shape) == 3 else array
     decoded = decode_image(cv2.imencode(".png", bgr)[1].tobytes(), "png")
     assert decoded.dtype == dtype and np.array_equal(decoded, array.reshape(9, 11, -1))
+
+
+@pytest.mark.parametrize("fmt", ["npy.zst", "npz"])
+def test_compressed_array_members_decode_to_every_band(fmt):
+    from pipeline.encode import encode
+    from training.decode import decode_image
+
+    array = np.arange(8 * 8 * 4, dtype=np.uint16).reshape(8, 8, 4)
+    out = decode_image(encode(array, fmt), fmt)
+    assert out.dtype == np.uint16 and out.shape == (8, 8, 4)
+    np.testing.assert_array_equal(out, array)

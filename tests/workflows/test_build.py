@@ -73,3 +73,22 @@ def test_catalog_is_geoparquet_and_manifest_checksums_shards(built_corpus):
     assert manifest["stats"], "normalization stats per sensor"
     for stats in manifest["stats"].values():
         assert len(stats["mean"]) == len(stats["std"]) == len(stats["bands"])
+
+
+def test_gsd_on_plain_images_warns_once_and_too_coarse_is_a_scene_status(tmp_path):
+    import warnings
+
+    from tests.pipeline.rasters import scene_for, textured, write_raster
+    from workflows.assemble import _scene_status
+    from workflows.build import _warn_gsd_ignored
+    from workflows.build_config import BuildConfig
+
+    plain = scene_for(write_raster(tmp_path / "photo.tif", textured(32, 32, 3), crs=None, block=32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warn_gsd_ignored(BuildConfig(gsd=10.0), [plain, plain])
+        _warn_gsd_ignored(BuildConfig(), [plain])
+    assert len(caught) == 1 and "--gsd 10 is ignored for 2 input(s)" in str(caught[0].message)
+    assert _scene_status("a.tif", "a.tif: too_coarse: GSD 2000 m would be upsampled 20.0x") == "too_coarse"
+    assert _scene_status("a.tif", "a.tif: tiling failed: broken") == "rejected"
+    assert _scene_status("a.tif", None) == "ok"

@@ -193,13 +193,30 @@ def test_no_duplicates_is_said_and_stale_figure_removed(corpus):
     assert not (fake.root / "report" / "figures" / "duplicates.png").exists()
 
 
-def test_to_display_stretches_multiband_and_keeps_uint8():
+def test_to_display_uses_a_fixed_stretch_and_keeps_uint8():
     rng = np.random.default_rng(0)
     wide = rng.integers(0, 4000, (16, 16, 4)).astype(np.uint16)
-    shown = to_display(wide)
-    assert shown.shape == (16, 16, 3) and shown.dtype == np.uint8 and shown.max() == 255 and shown.min() == 0
+    shown = to_display(wide, (np.zeros(4), np.full(4, 4000.0)))
+    assert shown.shape == (16, 16, 3) and shown.dtype == np.uint8 and shown.max() >= 250 and shown.min() <= 5
+    # no per-image auto-stretch: a nearly white (saturated) tile stays white
+    white = np.full((8, 8, 1), 60000, np.uint16) + rng.integers(0, 50, (8, 8, 1)).astype(np.uint16)
+    assert to_display(white).min() >= 230  # the dtype range when no corpus stretch is known
+    assert to_display(white, (np.array([0.0]), np.array([60000.0]))).min() == 255
     grey = rng.integers(0, 255, (8, 8, 1), dtype=np.uint8)
     np.testing.assert_array_equal(to_display(grey), grey[:, :, 0])
+
+
+def test_corpus_stretch_pools_the_kept_band_statistics():
+    import pandas as pd
+
+    from workflows.report.thumbs import corpus_stretch
+
+    rows = pd.DataFrame({"status": ["kept", "kept", "blank"], "sensor": ["s2"] * 3, "bands": ["a,b"] * 3,
+                         "dtype": ["uint16"] * 3, "band_mean": [[100.0, 10.0], [300.0, 10.0], [9e9, 9e9]],
+                         "band_std": [[0.0, 1.0], [0.0, 1.0], [1.0, 1.0]]})
+    lo, hi = corpus_stretch(rows, k=1.0)[("s2", "a,b", "uint16")]
+    np.testing.assert_allclose(lo, [100.0, 9.0])
+    np.testing.assert_allclose(hi, [300.0, 11.0])
 
 
 def test_regions_group_clusters_by_size():

@@ -24,7 +24,7 @@ from pipeline.balance import assign_cells
 COLUMNS = ["tile_id", "scene_id", "sensor", "gsd_m", "acquired", "lon", "lat", "georeferenced",
            "cell", "split", "status", "detail", "duplicate_of", "phash", "quality", "format",
            "dtype", "band_count", "label", "stage_file", "stage_offset", "stage_size", "shard",
-           "offset", "size"]
+           "offset", "size", "bands", "band_mean", "band_std"]
 DEFAULT_H3_RESOLUTION = 6
 
 
