@@ -8,8 +8,8 @@ zero fill in: the low end becomes -200 dB and land maps to 237-255), applied to 
 fill excluded from the fit. Figures: mean and worst per-tile share of saturated (255) valid
 pixels, and tiles rejected as blank.
 
-Clouds: the simplified Fmask test of ``pipeline.clouds`` (blue, green, red, NIR only, as in a
-B2-B5 stack) against the high-confidence cloud bits of the real Landsat-8 product's BQA
+Clouds: the simplified Fmask test of ``pipeline.clouds`` (on blue, green, red, NIR as in a
+B2-B5 stack, and on all reflective bands B1-B7 as the grouped product gives them) against the high-confidence cloud bits of the real Landsat-8 product's BQA
 (``/work/shared/realdata/products/landsat8_LC80200392015216LGN00``), pixel by pixel:
 precision and recall. Skipped when that folder is absent (no truth to compare with).
 """
@@ -112,23 +112,33 @@ def _tile_stats(values: np.ndarray) -> tuple[float, float, float]:
 def cloud_figures() -> list[Figure]:
     import rasterio
 
-    from pipeline.clouds import band_roles, qa_masks, reflectance_scale, spectral_cloud
+    from pipeline.clouds import qa_masks
 
     if not (_L8 / "l8_BQA.tif").exists():
         return []
     with rasterio.open(_L8 / "l8_BQA.tif") as src:
         truth, _, fill = qa_masks(src.read(1), "landsat_bqa")
-    names = ("B2", "B3", "B4", "B5")
+    figures = []
+    for names in (("B2", "B3", "B4", "B5"), ("B1", "B2", "B3", "B4", "B5", "B6", "B7")):
+        figures += _cloud_test(names, truth, fill)
+    return figures
+
+
+def _cloud_test(names, truth, fill) -> list[Figure]:
+    """Precision/recall of the spectral test on ``names`` of the real product against BQA."""
+    import rasterio
+
+    from pipeline.clouds import band_roles, reflectance_scale, spectral_cloud
+
     bands = []
     for name in names:
         with rasterio.open(_L8 / f"l8_{name}.tif") as src:
             bands.append(src.read(1))
-    data = np.stack(bands, axis=-1)
-    gain, offset = reflectance_scale("landsat", "uint16")
-    found = spectral_cloud(data, band_roles(names, "landsat"), gain, offset) & ~fill
+    gain, offset = reflectance_scale("landsat8", "uint16")
+    found = spectral_cloud(np.stack(bands, axis=-1), band_roles(names, "landsat8"), gain, offset) & ~fill
     tp = float((found & truth).sum())
     precision, recall = tp / max(found.sum(), 1), tp / max(truth.sum(), 1)
-    label = "Landsat-8 LC80200392015216LGN00, B2-B5 spectral test vs BQA high-confidence cloud"
+    label = f"Landsat-8 LC80200392015216LGN00, {names[0]}-{names[-1]} spectral test vs BQA high-confidence cloud"
     return [
         Figure(NAME, f"{label}: precision", precision, None, "product BQA (truth)", "fraction", None, ""),
         Figure(NAME, f"{label}: recall", recall, None, "product BQA (truth)", "fraction", None, ""),

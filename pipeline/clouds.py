@@ -53,19 +53,49 @@ def qa_masks(qa: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray | None, 
     raise ValueError(f"unknown QA kind {kind!r}; expected one of {QA_KINDS}")
 
 
-def band_roles(names, sensor: str | None, platform: str | None = None) -> dict[str, int]:
-    """``{role: sample band index}`` from band names ("B04", "4", "red", "nir08", ...)."""
+#: Centre wavelength (nm) of each role (Landsat 8 OLI / Sentinel-2 MSI); a registry band takes
+#: the role whose centre is within 45 nm, or 5 % in the SWIR (blue 485 excludes the 443 nm
+#: coastal band; TM/ETM+ SWIR bands sit 40-80 nm from OLI's).
+_CENTRES = {"blue": 485, "green": 560, "red": 655, "nir": 860, "swir1": 1610, "swir2": 2200}
+_TOLERANCE_NM = 45
+
+
+def _nearest(nm: float | None) -> tuple[str, float] | None:
+    if nm is None:
+        return None
+    role = min(_CENTRES, key=lambda r: abs(_CENTRES[r] - nm))
+    gap = abs(_CENTRES[role] - nm)
+    return (role, gap) if gap <= max(_TOLERANCE_NM, 0.05 * _CENTRES[role]) else None
+
+
+def _family(sensor: str | None, platform: str | None) -> str:
     family = (sensor or "").lower()
-    if family.startswith("landsat") and re.search(r"landsat-?[4-7]", (platform or "").lower()):
-        family = "landsat_tm"
-    numbers = _NUMBERS.get("sentinel2" if family.startswith("sentinel2") else family, {})
+    if family.startswith("landsat"):
+        number = re.search(r"landsat-?(\d)", f"{family} {(platform or '').lower()}")
+        return "landsat_tm" if number and int(number.group(1)) <= 7 else "landsat"
+    return "sentinel2" if family.startswith("sentinel2") else family
+
+
+def band_roles(names, sensor: str | None, platform: str | None = None) -> dict[str, int]:
+    """``{role: sample band index}``: from the product registry's wavelengths when it knows the
+    bands (the band nearest each role's centre), else from the names ("B04" / "4" per sensor
+    family, or "red", "nir08", ...)."""
+    from pipeline.products import band_spec
+
+    best: dict[str, tuple[float, int]] = {}
+    for i, name in enumerate(names or ()):
+        spec = band_spec(sensor, str(name)) if sensor else None
+        found = _nearest(spec[0]) if spec else None
+        if found and (found[0] not in best or found[1] < best[found[0]][0]):
+            best[found[0]] = (found[1], i)
+    if best:
+        return {role: i for role, (_, i) in best.items()}
+    numbers = _NUMBERS.get(_family(sensor, platform), {})
     roles: dict[str, int] = {}
     for i, name in enumerate(names or ()):
         text = str(name).strip().lower()
-        role = _COMMON.get(text)
         match = re.fullmatch(r"(?:b|band)?_?0*(\d+)", text)
-        if role is None and match:
-            role = numbers.get(int(match.group(1)))
+        role = _COMMON.get(text) or (numbers.get(int(match.group(1))) if match else None)
         if role is not None and role not in roles:
             roles[role] = i
     return roles

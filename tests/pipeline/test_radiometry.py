@@ -93,7 +93,7 @@ def test_float_sar_values_are_kept_and_fill_is_nodata(tmp_path):
     gamma0[0, :4, :] = np.nan
     scene = scene_for(write_raster(tmp_path / "S1B_RTC_gamma0_VV.tif", gamma0, gsd=200.0, block=64),
                       sensor="sentinel1")
-    rule = match_rule(scene.uri)
+    rule = match_rule(scene.uri, hint=scene.sensor)
     assert rule.name == "sentinel1"
     config = replace(CONFIG, quality=QualityConfig(min_valid_frac=0.5))
     rows, samples = _stage(scene, tmp_path, rule, config)
@@ -119,7 +119,7 @@ def _grd(tmp_path, fill_frac=0.02):
 
 def test_grd_tiles_are_not_saturated_nor_blank(tmp_path):
     scene, dn = _grd(tmp_path)
-    rule = replace(match_rule(scene.uri), scale="display")
+    rule = replace(match_rule(scene.uri, hint=scene.sensor), scale="display")
     rows, samples = _stage(scene, tmp_path, rule, replace(CONFIG, quality=QualityConfig(min_valid_frac=0.5)))
     assert not [r for r in rows if r["status"] == BLANK]
     for row in rows:
@@ -129,7 +129,7 @@ def test_grd_tiles_are_not_saturated_nor_blank(tmp_path):
         valid = _window(dn, row)[..., 0] > 0
         assert (tile[valid] == 255).mean() < 0.05 and (tile[valid] == 0).mean() < 0.05
         assert 60 < tile[valid].mean() < 200
-    native, _ = _stage(scene, tmp_path, match_rule(scene.uri), replace(CONFIG, quality=QualityConfig(min_valid_frac=0.5)),
+    native, _ = _stage(scene, tmp_path, match_rule(scene.uri, hint=scene.sensor), replace(CONFIG, quality=QualityConfig(min_valid_frac=0.5)),
                        name="native")
     assert {r["dtype"] for r in native} == {"uint16"} and not [r for r in native if r["status"] == BLANK]
     edge = [r for r in native if r["col_off"] == 0]

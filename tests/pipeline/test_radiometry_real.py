@@ -43,7 +43,7 @@ def _source(path: Path, row) -> np.ndarray:
 def test_sentinel2_six_band_tiles_equal_the_source(tmp_path):
     path = GEO / "sattest_S2_T18SVG_20160112_20m_6band_stack.tif"
     scene = _scene(path, "sentinel2")
-    rows, samples = _stage(scene, tmp_path, match_rule(scene.uri, hint="sentinel2"), CONFIG)
+    rows, samples = _stage(scene, tmp_path, match_rule(scene.uri, hint=scene.sensor), CONFIG)
     kept = [r for r in rows if r["status"] == KEPT]
     assert kept and {r["dtype"] for r in kept} == {"uint16"}
     for row in kept:
@@ -53,7 +53,7 @@ def test_sentinel2_six_band_tiles_equal_the_source(tmp_path):
 def test_landsat_four_band_stack_keeps_four_bands(tmp_path):
     path = GEO / "sattest_L8_LC80200392015216LGN00_B2-B5_stack.tif"
     scene = _scene(path, "landsat")
-    rows, samples = _stage(scene, tmp_path, match_rule(scene.uri, hint="landsat"), CONFIG)
+    rows, samples = _stage(scene, tmp_path, match_rule(scene.uri, hint=scene.sensor), CONFIG)
     kept = [r for r in rows if r["status"] == KEPT]
     assert kept and all(decode(samples[r["tile_id"]], r["format"]).shape == (256, 256, 4) for r in kept)
 
@@ -61,7 +61,7 @@ def test_landsat_four_band_stack_keeps_four_bands(tmp_path):
 def test_sentinel1_rtc_float_tiles_keep_their_values(tmp_path):
     path = GEO / "riotiler_S1B_RTC_gamma0_VV_20200106.tif"
     scene = _scene(path)
-    rule = match_rule(scene.uri)
+    rule = match_rule(scene.uri, hint=scene.sensor)
     assert rule.name == "sentinel1"
     rows, samples = _stage(scene, tmp_path, rule, replace(CONFIG, quality=QualityConfig(min_valid_frac=0.0)))
     kept = [r for r in rows if r["status"] == KEPT]
@@ -105,3 +105,22 @@ def test_quicklook_jpeg_white_collars_are_nodata(tmp_path):
                      replace(CONFIG, grid=TileGrid(49, edge="drop"), quality=QualityConfig(min_valid_frac=0.0)))
     invalid = np.mean([1 - r["valid_frac"] for r in rows])
     assert 0.4 < invalid < 0.55  # the white frame (48 % of pixels within 10 grey levels of 255)
+
+
+@pytest.mark.slow
+def test_grouped_landsat_product_build_gets_cloud_frac_from_its_bqa(tmp_path):
+    """Through the product registry: the per-band files become one scene whose BQA screens it."""
+    import pyarrow.parquet as pq
+
+    from workflows.cli import main
+
+    corpus = tmp_path / "corpus"
+    assert main(["build", str(L8), str(corpus), "--tile-size", "128", "--scheduler", "sync", "--quiet"]) == 0
+    rows = [*pq.read_table(corpus / "catalog" / "tiles.parquet").to_pylist(),
+            *pq.read_table(corpus / "catalog" / "rejected.parquet").to_pylist()]
+    with rasterio.open(L8 / "l8_BQA.tif") as src:
+        cloud = ((src.read(1) >> 14) & 3) == 3
+    assert rows and all(r["cloud_frac"] is not None for r in rows)
+    for row in rows:
+        r, c = row["row_off"], row["col_off"]
+        assert row["cloud_frac"] == pytest.approx(cloud[r:r + 128, c:c + 128].mean(), abs=0.01)
