@@ -30,6 +30,7 @@ from catalogs.layout import CATALOG_FILES
 from catalogs.manifest import read_manifest
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
 from catalogs.store import Store
+from pipeline.encode import FORMATS
 from pipeline.shards import TAR_BLOCK
 from workflows.assemble import with_placements
 from workflows.tasks import packed_record
@@ -62,7 +63,7 @@ class Sample:
     meta: bytes = b""  # the KEY.json member (small; kept for repairs)
 
     def image_sha256(self) -> str | None:
-        images = [d for ext, d in self.digests.items() if ext != "json" and "." not in ext]  # not mask.png
+        images = [d for ext, d in self.digests.items() if ext in FORMATS]  # not mask.png, b.<fmt>
         return images[0] if len(images) == 1 else None
 
 

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
-from training.decode import decode_image, parse_fragment
+from training.decode import IMAGE_EXTENSIONS, decode_image, parse_fragment
 from training.index import SampleIndex, StatsTable, check_one_layout, index_from_table
 from training.labeled import corpus_stats
 from training.transforms import _orient, resize
@@ -68,7 +68,7 @@ def has_split(corpus: str, split: str) -> bool:
 
 
 def _image_member(sample: dict) -> str:
-    for ext in ("png", "jpg", "jpeg", "webp", "npy", "tif", "tiff"):
+    for ext in IMAGE_EXTENSIONS:
         if ext in sample:
             return ext
     raise ValueError(f"sample {sample.get('__key__')} has no image member ({sorted(sample)})")
