@@ -25,7 +25,6 @@ stay PNG so any image viewer and ``.decode("rgb8")`` open them.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path

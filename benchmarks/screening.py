@@ -9,7 +9,8 @@ fill excluded from the fit. Figures: mean and worst per-tile share of saturated 
 pixels, and tiles rejected as blank.
 
 Clouds: the simplified Fmask test of ``pipeline.clouds`` (on blue, green, red, NIR as in a
-B2-B5 stack, and on all reflective bands B1-B7 as the grouped product gives them) against the high-confidence cloud bits of the real Landsat-8 product's BQA
+B2-B5 stack, and on all reflective bands B1-B7 as the grouped product gives them) against
+the high-confidence cloud bits of the real Landsat-8 product's BQA
 (``/work/shared/realdata/products/landsat8_LC80200392015216LGN00``), pixel by pixel:
 precision and recall. Skipped when that folder is absent (no truth to compare with).
 """

@@ -16,10 +16,12 @@ dB data is a valid value (1.0 linear).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
 from pipeline.scene import SceneInfo, SensorRule
+from pipeline.strips import BandPlan, plan_bands
 
 KINDS = ("amplitude", "linear", "db")
 _LINEAR_WORDS = re.compile(r"sigma0|gamma0|beta0|sigma_?nought|gamma_?nought|rtc|calibrat", re.I)
@@ -68,3 +70,24 @@ def sar_kind(rule: SensorRule, scene: SceneInfo | None, dtype: str, values: np.n
 def zero_is_fill(kind: str) -> bool:
     """Whether an exact 0 marks missing data for this kind (see the module docstring)."""
     return kind in ("amplitude", "linear")
+
+
+def plan_fill(src, scene: SceneInfo, rule: SensorRule) -> tuple[BandPlan, str | None]:
+    """Bands with their unflagged fill (the rule's nodata; zeros of SAR amplitude/linear) and
+    the SAR kind as far as dtype and product tell it (None for optical data)."""
+    fills = () if rule.nodata is None else (float(rule.nodata),)
+    bands = plan_bands(src, scene.uri, rule.bands, rule.band_names, scene.band_names, fills)
+    if not is_sar(rule, scene):
+        return bands, None
+    kind = sar_kind(rule, scene, bands.dtype, None)
+    if zero_is_fill(kind):
+        bands = replace(bands, fill_values=(*bands.fill_values, 0.0))
+    return bands, kind
+
+
+def refine_kind(bands: BandPlan, kind: str, rule: SensorRule, scene: SceneInfo, sample, valid):
+    """Float SAR: the values decide linear vs dB; in dB an exact 0 is data, not fill."""
+    kind = sar_kind(rule, scene, bands.dtype, sample if valid is None else sample[valid])
+    if not zero_is_fill(kind) and rule.nodata != 0.0:
+        bands = replace(bands, fill_values=tuple(v for v in bands.fill_values if v != 0.0))
+    return bands, kind

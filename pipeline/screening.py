@@ -17,6 +17,7 @@ from pipeline.clouds import band_roles, can_test, fractions, qa_masks, reflectan
 from pipeline.collars import Collars, detect_collars
 from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.quality import subsample_step
+from catalogs.schema import TOO_COARSE
 from pipeline.scene import SceneError, SceneInfo
 from pipeline.strips import BandPlan, plan_bands, read_strip
 from pipeline.uris import to_gdal_path
@@ -101,3 +102,16 @@ def open_screen(src, scene: SceneInfo, bands: BandPlan, *, sar: bool):
             if can_test(roles) and scale is not None:
                 parts.update(roles=roles, gain=scale[0], offset=scale[1])
         yield Screen(**parts)
+
+
+def check_upsample(scene: SceneInfo, target_gsd: float | None, max_upsample: float, allowed: bool) -> None:
+    """Refuse a target GSD that would blow a coarse scene up into blocky tiles (GOES at 2.9 km
+    to a 100 m grid: 29x, 932 tiles of interpolated pixels), unless its rule allows it."""
+    if target_gsd is None or not scene.georeferenced or not scene.gsd_m or allowed:
+        return
+    factor = scene.gsd_m / target_gsd
+    if factor > max_upsample:
+        raise SceneError(scene.uri, f"GSD {scene.gsd_m:.4g} m would be upsampled {factor:.1f}x to "
+                                    f"{target_gsd:g} m (max_upsample {max_upsample:g}); set "
+                                    "allow_upsample on its sensor rule to tile it anyway",
+                         status=TOO_COARSE)

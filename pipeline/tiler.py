@@ -9,7 +9,7 @@ are measured and recorded but never encoded: encoding is most of this stage's co
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -19,7 +19,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
-from catalogs.schema import CANDIDATE_SCHEMA, KEPT, NODATA, TOO_COARSE, UNREADABLE, conform, empty_table
+from catalogs.schema import CANDIDATE_SCHEMA, KEPT, NODATA, UNREADABLE, conform, empty_table
 from catalogs.store import Store
 from pipeline.dense import SceneLabels, class_pixels, dense_members, members_field, open_masks
 from pipeline.encode import FORMATS, choose_format, encode
@@ -27,11 +27,11 @@ from pipeline.gdal_env import gdal_env, open_raster
 from pipeline.hashing import phash_batch, pixel_hash
 from pipeline.object_tiles import TileObjects, row_columns
 from pipeline.quality import Assessment, QualityConfig, assess, band_stats, cloud_verdict, measure, verdict
-from pipeline.sar import is_sar, sar_kind, zero_is_fill
+from pipeline.sar import plan_fill, refine_kind
 from pipeline.scaling import Scaler, fit_scaler, fit_view
 from pipeline.scene import SceneError, SceneInfo, SensorRule
-from pipeline.screening import Screen, open_screen
-from pipeline.strips import BandPlan, plan_bands, read_strip, scaler_sample
+from pipeline.screening import Screen, check_upsample, open_screen
+from pipeline.strips import BandPlan, read_strip, scaler_sample
 from pipeline.tile_rows import geo_columns, scene_columns
 from pipeline.uris import to_gdal_path
 from pipeline.windows import (
@@ -94,39 +94,18 @@ class _Plan:
     sar: str | None = None  # SAR value kind (pipeline.sar), None for optical data
 
 
-def _plan_fill(src, scene: SceneInfo, rule: SensorRule) -> tuple[BandPlan, str | None]:
-    """Bands with their unflagged fill (the rule's nodata; zeros of SAR amplitude/linear) and
-    the SAR kind as far as dtype and product tell it (None for optical data)."""
-    fills = () if rule.nodata is None else (float(rule.nodata),)
-    bands = plan_bands(src, scene.uri, rule.bands, rule.band_names, scene.band_names, fills)
-    if not is_sar(rule, scene):
-        return bands, None
-    kind = sar_kind(rule, scene, bands.dtype, None)
-    if zero_is_fill(kind):
-        bands = replace(bands, fill_values=(*bands.fill_values, 0.0))
-    return bands, kind
-
-
-def _refine_sar(bands: BandPlan, kind: str, rule: SensorRule, scene: SceneInfo, sample, valid):
-    """Float SAR: the values decide linear vs dB; in dB an exact 0 is data, not fill."""
-    kind = sar_kind(rule, scene, bands.dtype, sample if valid is None else sample[valid])
-    if not zero_is_fill(kind) and rule.nodata != 0.0:
-        bands = replace(bands, fill_values=tuple(v for v in bands.fill_values if v != 0.0))
-    return bands, kind
-
-
 def _make_plan(src, scene: SceneInfo, rule: SensorRule, config: TileConfig) -> _Plan:
     """Bands, the scene's scalers (fitted on valid pixels of a decimated read) and the format.
 
     Samples keep native values unless the rule asks ``scale: display``; non-uint8 data gets
     an 8-bit view (percentiles, in dB for SAR) so quality and pHash see 8-bit pixels.
     """
-    bands, kind = _plan_fill(src, scene, rule)
+    bands, kind = plan_fill(src, scene, rule)
     explicit = rule.scale == "display" and rule.scaling not in ("auto", "none")
     needs_fit = np.dtype(bands.dtype) != np.uint8 or explicit
     sample, valid = scaler_sample(src, bands, config.scaler_pixels) if needs_fit else (None, None)
     if kind is not None and sample is not None and rule.sar is None and np.dtype(bands.dtype).kind == "f":
-        bands, kind = _refine_sar(bands, kind, rule, scene, sample, valid)
+        bands, kind = refine_kind(bands, kind, rule, scene, sample, valid)
     if sample is None:
         scaler = view = Scaler("none")
     else:
@@ -344,7 +323,7 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     """
     grid = config.grid
     gsd = scene.gsd_m if scene.georeferenced else None  # no GSD known: tile natively
-    _check_upsample(scene, rule, config)
+    check_upsample(scene, config.grid.target_gsd_m, config.max_upsample, rule.allow_upsample)
     windows = grid_windows(scene.width, scene.height, gsd, grid)
     win, step = source_window_size(gsd, grid)
     if len(windows) == 0:
@@ -356,20 +335,6 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     with open_source(scene.read_uri or scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
         yield from _tile_scene(src, scene, plan, config, windows, ids, tile_hw, (win, step), labels)
-
-
-def _check_upsample(scene: SceneInfo, rule: SensorRule, config: TileConfig) -> None:
-    """Refuse a target GSD that would blow a coarse scene up into blocky tiles (GOES at 2 km
-    to a 100 m grid: 29x, 932 tiles of interpolated pixels), unless the rule allows it."""
-    target = config.grid.target_gsd_m
-    if target is None or not scene.georeferenced or not scene.gsd_m or rule.allow_upsample:
-        return
-    factor = scene.gsd_m / target
-    if factor > config.max_upsample:
-        raise SceneError(scene.uri, f"GSD {scene.gsd_m:.4g} m would be upsampled {factor:.1f}x to "
-                                    f"{target:g} m (max_upsample {config.max_upsample:g}); set "
-                                    "allow_upsample on its sensor rule to tile it anyway",
-                         status=TOO_COARSE)
 
 
 def _tile_scene(src, scene: SceneInfo, plan: _Plan, config: TileConfig, windows, ids, tile_hw, win_step,
