@@ -334,11 +334,11 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
     with open_source(scene.read_uri or scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
-        yield from _tile_scene(src, scene, plan, config, windows, ids, tile_hw, (win, step), labels)
+        yield from _tile_scene(src, scene, plan, config, windows, ids, tile_hw, (win, step), labels, objects)
 
 
 def _tile_scene(src, scene: SceneInfo, plan: _Plan, config: TileConfig, windows, ids, tile_hw, win_step,
-                labels=None):
+                labels=None, objects=None):
     """Rows of every window of an open scene, strip by strip, screened."""
     grid, (win, step) = config.grid, win_step
     resampling = Resampling[config.resampling]
