@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from training.decode import SampleError, decode_sample, parse_fragment
+from catalogs.errors import SampleError
+from catalogs.tarformat import parse_fragment
+from training.decode import decode_sample
 from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_stats, index_from_catalog, \
     index_from_shards, stats_from_manifest
 from catalogs.manifest import read_manifest

@@ -1,4 +1,4 @@
-"""Where shard bytes come from: URL expansion, byte-range readers, and the tar header scan.
+"""Where shard bytes come from: URL expansion, byte-range readers, and cached header scans.
 
 Shards are addressed by local paths (or ``file://``), ``http(s)://`` URLs (ranged GETs with the
 standard library), ``pipe:COMMAND`` (the command writes the tar to stdout; forward-only) and any
@@ -20,9 +20,7 @@ from pathlib import Path
 
 from braceexpand import braceexpand
 
-from training.decode import split_key
-
-_BLOCK = 512
+from catalogs.tarformat import scan_samples
 
 
 def expand_urls(patterns: list[str] | str) -> list[str]:
@@ -204,55 +202,6 @@ def _open_stream(url: str):
     return fsspec.open(url, "rb").open()
 
 
-def _skip(stream, count: int) -> None:
-    if hasattr(stream, "seekable") and stream.seekable():
-        stream.seek(count, os.SEEK_CUR)
-        return
-    while count > 0:
-        count -= len(stream.read(min(count, 1 << 20)) or b"\0" * count)
-
-
-def scan_tar(stream) -> list[tuple[str, int, int]]:
-    """``(key, offset, size)`` of every sample, reading only headers where the stream seeks.
-
-    ``offset`` is the first header of the sample's first member (long-name and pax headers
-    included) and ``size`` runs to the end of its last member's padding: the catalog contract.
-    """
-    from training.decode import _octal, _pax_path
-
-    samples: list[list] = []
-    pos, member_start, long_name = 0, None, None
-    while True:
-        header = stream.read(_BLOCK)
-        if len(header) < _BLOCK or header == b"\0" * _BLOCK:
-            break
-        member_start = pos if member_start is None else member_start
-        size, kind = _octal(header[124:136]), header[156:157]
-        padded = (size + _BLOCK - 1) // _BLOCK * _BLOCK
-        pos += _BLOCK + padded
-        if kind in (b"L", b"x"):
-            payload = stream.read(padded)[:size]
-            long_name = payload.rstrip(b"\0").decode() if kind == b"L" else _pax_path(payload)
-            continue
-        _skip(stream, padded)
-        name = long_name or _ustar_name(header)
-        long_name, start, member_start = None, member_start, None
-        if kind not in (b"0", b"\0", b"7"):
-            continue
-        key, _ = split_key(name)
-        if samples and samples[-1][0] == key:
-            samples[-1][2] = pos - samples[-1][1]
-        else:
-            samples.append([key, start, pos - start])
-    return [tuple(s) for s in samples]
-
-
-def _ustar_name(header: bytes) -> str:
-    prefix = header[345:500].rstrip(b"\0").decode("utf-8")
-    base = header[0:100].rstrip(b"\0").decode("utf-8")
-    return f"{prefix}/{base}" if prefix else base
-
-
 def _cache_key(url: str) -> str:
     stamp = url
     if _is_local(url):
@@ -268,7 +217,7 @@ def shard_samples(url: str, cache_dir: str | None = None) -> list[tuple[str, int
         return [tuple(s) for s in json.loads(cached.read_text())]
     stream = _open_stream(url)
     try:
-        samples = scan_tar(stream)
+        samples = scan_samples(stream)
     finally:
         stream.close()
     if cached is not None:

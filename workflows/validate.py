@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,9 @@ from catalogs.geoparquet import write_geoparquet
 from catalogs.layout import CATALOG_FILES
 from catalogs.manifest import read_manifest
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
+from catalogs.errors import SampleError
 from catalogs.store import Store
-from pipeline.shards import TAR_BLOCK
+from catalogs.tarformat import iter_samples
 from workflows.assemble import with_placements
 from workflows.tasks import packed_record
 
@@ -70,22 +70,12 @@ def scan_shard(handle) -> list[Sample]:
     """The samples of a shard (an open binary file) in order, grouping members by key.
 
     One sequential read; member bytes are hashed and dropped (only KEY.json is kept). Raises
-    ``tarfile.TarError`` (or ``OSError``) when the tar is unreadable or truncated.
+    :class:`SampleError` (or ``OSError``) when the tar is unreadable or truncated.
     """
-    samples: list[Sample] = []
-    with tarfile.open(fileobj=handle, mode="r:") as tar:
-        for member in tar:
-            key, _, ext = member.name.partition(".")
-            if not samples or samples[-1].key != key:
-                samples.append(Sample(key, member.offset))
-            data = tar.extractfile(member).read() if member.isfile() else b""
-            if len(data) != member.size:
-                raise tarfile.ReadError(f"member {member.name} is truncated")
-            sample = samples[-1]
-            sample.digests[ext] = hashlib.sha256(data).hexdigest()
-            if ext == "json":
-                sample.meta = data
-            sample.size = member.offset_data + -(-member.size // TAR_BLOCK) * TAR_BLOCK - sample.offset
+    samples = []
+    for span in iter_samples(handle, strict=True):
+        digests = {ext: hashlib.sha256(data).hexdigest() for ext, data in span.members.items()}
+        samples.append(Sample(span.key, span.offset, span.size, digests, bytes(span.members.get("json", b""))))
     return samples
 
 
@@ -142,7 +132,7 @@ def _scan_all(corpus: Store, findings: list[Finding]) -> dict[str, list[Sample]]
     for rel in corpus.glob("shards/*.tar"):
         try:
             scans[rel] = _scan(corpus, rel)
-        except (tarfile.TarError, OSError) as exc:
+        except (SampleError, OSError) as exc:
             findings.append(Finding("shard", rel, f"not a readable tar: {exc}"))
     return scans
 
