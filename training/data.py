@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from catalogs.errors import SampleError
+from catalogs.store import is_local
 from catalogs.tarformat import parse_fragment
 from training.decode import decode_sample
 from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_stats, index_from_catalog, \
@@ -74,7 +75,7 @@ class Fetcher:
         url = self.index.urls[shard]
         if url.startswith("pipe:"):
             return -1  # sample by sample: the pipe reader keeps announced samples, not runs
-        return 0 if "://" not in url or url.startswith("file://") else REMOTE_GAP
+        return 0 if is_local(url) else REMOTE_GAP
 
     def fetch(self, positions: np.ndarray) -> list[bytes]:
         """The fragments of index ``positions``, in that order."""

@@ -19,6 +19,7 @@ import pyarrow as pa
 from catalogs.errors import InputError, RingmoWarning
 from catalogs.layout import join
 from catalogs.layouts import layout_key
+from catalogs.store import is_local, local_path
 from catalogs.manifest import read_manifest
 from training.sources import expand_urls, shard_samples
 from training.transforms import BandStats
@@ -146,13 +147,13 @@ def corpus_of_shards(urls: tuple[str, ...]) -> str | None:
     first = urls[0]
     if first.startswith("pipe:"):
         return None
-    if "://" in first and not first.startswith("file://"):
+    if not is_local(first):
         root = first.rsplit("/", 2)[0]
         try:
             return root if read_manifest(root) else None
         except (OSError, ValueError):  # no manifest we can read there: estimate stats instead
             return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(first.removeprefix("file://"))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(local_path(first))))
     return root if os.path.exists(os.path.join(root, "manifest.json")) else None
 
 

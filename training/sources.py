@@ -20,6 +20,7 @@ from pathlib import Path
 
 from braceexpand import braceexpand
 
+from catalogs.store import is_local, local_path, write_atomic
 from catalogs.tarformat import scan_samples
 
 
@@ -30,10 +31,10 @@ def expand_urls(patterns: list[str] | str) -> list[str]:
     urls: list[str] = []
     for pattern in patterns:
         for url in braceexpand(pattern):
-            if _is_local(url) and os.path.isdir(_local_path(url)):
-                urls.extend(sorted(glob.glob(os.path.join(_local_path(url), "*.tar"))))
-            elif _is_local(url) and any(ch in url for ch in "*?["):
-                urls.extend(sorted(glob.glob(_local_path(url))))
+            if is_local(url) and os.path.isdir(local_path(url)):
+                urls.extend(sorted(glob.glob(os.path.join(local_path(url), "*.tar"))))
+            elif is_local(url) and any(ch in url for ch in "*?["):
+                urls.extend(sorted(glob.glob(str(local_path(url)))))
             elif _is_listable(url) and any(ch in url for ch in "*?["):
                 urls.extend(_remote_glob(url))
             else:
@@ -45,7 +46,7 @@ def expand_urls(patterns: list[str] | str) -> list[str]:
 
 def _is_listable(url: str) -> bool:
     """Object stores list keys (``s3://``, ``gs://``...); HTTP servers and pipes cannot be globbed."""
-    return "://" in url and not url.startswith(("http://", "https://", "file://", "pipe:"))
+    return not is_local(url) and not url.startswith(("http://", "https://", "pipe:"))
 
 
 def _remote_glob(url: str) -> list[str]:
@@ -56,20 +57,12 @@ def _remote_glob(url: str) -> list[str]:
     return [fs.unstrip_protocol(match) for match in sorted(fs.glob(path))]
 
 
-def _is_local(url: str) -> bool:
-    return url.startswith("file://") or "://" not in url and not url.startswith("pipe:")
-
-
-def _local_path(url: str) -> str:
-    return url[len("file://") :] if url.startswith("file://") else url
-
-
 class LocalReader:
     """A memory map of a local shard: reads are zero-copy views (a 640 KB PNG sample costs
     ~0.25 ms to ``pread``, 3-4 % of its decode)."""
 
     def __init__(self, url: str):
-        with open(_local_path(url), "rb") as handle:
+        with open(local_path(url), "rb") as handle:
             self.map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         self.bytes_read = 0
 
@@ -184,7 +177,7 @@ def open_reader(url: str):
         return PipeReader(url)
     if url.startswith(("http://", "https://")):
         return HttpReader(url)
-    if _is_local(url):
+    if is_local(url):
         return LocalReader(url)
     return FsspecReader(url)
 
@@ -195,8 +188,8 @@ def _open_stream(url: str):
         return subprocess.Popen(url[5:], shell=True, stdout=subprocess.PIPE).stdout
     if url.startswith(("http://", "https://")):
         return urllib.request.urlopen(url, timeout=60)
-    if _is_local(url):
-        return open(_local_path(url), "rb")
+    if is_local(url):
+        return open(local_path(url), "rb")
     import fsspec
 
     return fsspec.open(url, "rb").open()
@@ -204,9 +197,9 @@ def _open_stream(url: str):
 
 def _cache_key(url: str) -> str:
     stamp = url
-    if _is_local(url):
-        st = os.stat(_local_path(url))
-        stamp = f"{os.path.abspath(_local_path(url))}|{st.st_size}|{st.st_mtime_ns}"
+    if is_local(url):
+        st = os.stat(local_path(url))
+        stamp = f"{os.path.abspath(local_path(url))}|{st.st_size}|{st.st_mtime_ns}"
     return hashlib.sha1(stamp.encode()).hexdigest()
 
 
@@ -221,8 +214,5 @@ def shard_samples(url: str, cache_dir: str | None = None) -> list[tuple[str, int
     finally:
         stream.close()
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(samples))
-        os.replace(tmp, cached)
+        write_atomic(cached, json.dumps(samples))
     return samples

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from catalogs.errors import CheckpointError, InputError, RingmoError
+from catalogs.store import write_atomic
 from training import checkpoint
 from training.layouts import RunLayout, find_layout
 from training.models import model_spec, stem_kind
@@ -177,14 +178,13 @@ CLASSIFIER_CARD = "classifier.json"
 
 def save_classifier(model: nn.Module, arch: str, kwargs: dict, card: dict, out_dir: str | Path) -> Path:
     """A plain timm classifier: ``classifier.safetensors`` + ``classifier.json`` (how to build it)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(out_dir / CLASSIFIER_WEIGHTS), metadata={"timm_arch": arch})
+    write_atomic(out_dir / CLASSIFIER_WEIGHTS, save(state, metadata={"timm_arch": arch}))
     record = {**card, "timm_arch": arch, "timm_kwargs": kwargs}
-    (out_dir / CLASSIFIER_CARD).write_text(json.dumps(record, indent=2, sort_keys=True, default=list) + "\n")
+    write_atomic(out_dir / CLASSIFIER_CARD, json.dumps(record, indent=2, sort_keys=True, default=list) + "\n")
     return out_dir / CLASSIFIER_WEIGHTS
 
 

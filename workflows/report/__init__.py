@@ -11,10 +11,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from catalogs.store import Store
+from catalogs.store import Store, write_atomic
 
 from workflows.report import figures, sections
-from workflows.report.card import to_html, to_markdown, write_text_atomic
+from workflows.report.card import to_html, to_markdown
 from workflows.report.data import load_corpus, load_scenes
 from workflows.report.metrics import balance_summary
 from workflows.report.thumbs import load_clusters
@@ -81,8 +81,9 @@ def _draw_report(store: Store, out: Path) -> Path:
         *sections.stats_section(data),
         *sections.config_section(data),
     ]
-    write_text_atomic(out / "README.md", to_markdown(blocks, out))
-    return write_text_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.name}"))
+    write_atomic(out / "README.md", to_markdown(blocks, out))
+    write_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.name}"))
+    return out / "index.html"
 
 
 def _remove_stale(fig_dir: Path, written: dict[str, Path]) -> None:
