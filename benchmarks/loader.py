@@ -40,7 +40,8 @@ import shapely
 
 from benchmarks.figures import Figure, stopwatch
 from catalogs.geoparquet import write_geoparquet
-from catalogs.keys import shard_name, tile_id_for
+from catalogs.keys import tile_id_for
+from catalogs.layout import MANIFEST, shard_name
 from catalogs.query import Query
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
 from catalogs.tarformat import SampleTarWriter
@@ -106,7 +107,7 @@ def build(root: Path, n: int, per_shard: int = 64, fmt: str = "png") -> dict:
     mean = sums / n
     std = np.sqrt(squares / n - mean**2)
     stats = {"aerial": {"bands": ["r", "g", "b"], "dtype": "uint8", "mean": mean.tolist(), "std": std.tolist(), "count": n}}
-    (corpus / "manifest.json").write_text(json.dumps({"stats": stats}))
+    (corpus / MANIFEST).write_text(json.dumps({"stats": stats}))
     return {"corpus": corpus, "files": files.parent, "stats": stats["aerial"]}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from catalogs.keys import shard_name
+from catalogs.layout import shard_name
 from catalogs.store import Store
 from catalogs.tarformat import BLOCK, SampleTarWriter
 from pipeline.dense import parse_members

@@ -19,6 +19,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
+from catalogs.layout import scene_blob, scene_candidates, within_staging
 from catalogs.schema import CANDIDATE_SCHEMA, KEPT, UNREADABLE, conform, empty_table
 from catalogs.store import Store
 from pipeline.dense import SceneLabels, class_pixels, dense_members, members_field, open_masks
@@ -346,11 +347,11 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     naming the file.
     """
     staging = Store(staging_dir)
-    blob, table_name = f"{scene.scene_id}.tiles", f"{scene.scene_id}.parquet"
+    blob, table_name = scene_blob(scene.scene_id), within_staging(scene_candidates(scene.scene_id))
     if staging.exists(table_name):
         return staging.url(table_name)
-    with staging.writing(blob) as fh:
-        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint, labels, objects)
+    with staging.writing(within_staging(blob)) as fh:
+        rows = _write_blob(scene, rule, config, fh, blob, checkpoint, labels, objects)
     if checkpoint is not None:
         checkpoint("blob_renamed")
     table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 
 from catalogs.errors import InputError, RingmoWarning
-from catalogs.layout import join
+from catalogs.layout import MANIFEST
 from catalogs.layouts import layout_key
-from catalogs.store import is_local, local_path
+from catalogs.store import is_local, join, local_path
 from catalogs.manifest import read_manifest
 from training.sources import expand_urls, shard_samples
 from training.transforms import BandStats
@@ -148,13 +148,13 @@ def corpus_of_shards(urls: tuple[str, ...]) -> str | None:
     if first.startswith("pipe:"):
         return None
     if not is_local(first):
-        root = first.rsplit("/", 2)[0]
+        root = first.rsplit("/", 2)[0]  # CORPUS/shards/NAME.tar
         try:
             return root if read_manifest(root) else None
         except (OSError, ValueError):  # no manifest we can read there: estimate stats instead
             return None
     root = os.path.dirname(os.path.dirname(os.path.abspath(local_path(first))))
-    return root if os.path.exists(os.path.join(root, "manifest.json")) else None
+    return root if os.path.exists(os.path.join(root, MANIFEST)) else None
 
 
 def stats_from_manifest(corpus: str) -> dict[str, BandStats]:

@@ -25,17 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalogs.geoparquet import write_geoparquet
-from catalogs.layout import CATALOG_FILES
+from catalogs.layout import CATALOG_FILES, CURATED, MANIFEST, SHARD_GLOB, SHARDS, TEMP_PATTERNS, packed_record
 from catalogs.manifest import read_manifest
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
 from catalogs.errors import SampleError
 from catalogs.store import Store
 from catalogs.tarformat import iter_samples
 from workflows.assemble import with_placements
-from workflows.tasks import packed_record
 
 ERROR, WARNING = "error", "warning"
-CURATED = "staging/curated.parquet"
 
 
 @dataclass(frozen=True)
@@ -102,13 +100,13 @@ def _sha256(corpus: Store, rel: str, chunk: int = 1 << 20) -> str:
 def _check_manifest(corpus: Store, manifest: dict, findings: list[Finding]) -> dict[str, dict]:
     """Build state and shard checksums; returns {shard path: manifest entry}."""
     if not manifest:
-        findings.append(Finding("manifest", "manifest.json", "missing: not a corpus, or the build never started"))
+        findings.append(Finding("manifest", MANIFEST, "missing: not a corpus, or the build never started"))
         return {}
     if manifest.get("stages", {}).get("pack") != "done":
-        findings.append(Finding("manifest", "manifest.json", "the build did not finish (interrupted?); "
+        findings.append(Finding("manifest", MANIFEST, "the build did not finish (interrupted?); "
                                 "run the same `ringmo build` command again to resume it"))
     listed = {entry["path"]: entry for entry in manifest.get("shards", [])}
-    on_disk = set(corpus.glob("shards/*.tar"))
+    on_disk = set(corpus.glob(SHARD_GLOB))
     for rel in sorted(set(listed) - on_disk):
         findings.append(Finding("shard", rel, "listed in the manifest but missing"))
     for rel in sorted(on_disk - set(listed)):
@@ -129,7 +127,7 @@ def _scan(corpus: Store, rel: str) -> list[Sample]:
 
 def _scan_all(corpus: Store, findings: list[Finding]) -> dict[str, list[Sample]]:
     scans = {}
-    for rel in corpus.glob("shards/*.tar"):
+    for rel in corpus.glob(SHARD_GLOB):
         try:
             scans[rel] = _scan(corpus, rel)
         except (SampleError, OSError) as exc:
@@ -208,7 +206,7 @@ def _check_accounting(corpus: Store, manifest: dict, kept: pa.Table | None, reje
 def _leftovers(corpus: Store, findings: list[Finding]) -> None:
     if not corpus.local:  # object stores never hold partial writes
         return
-    for rel in sorted([*corpus.glob("shards/.*.tmp"), *corpus.glob("catalog/.*.tmp")]):
+    for rel in sorted({rel for pattern in TEMP_PATTERNS for rel in corpus.glob(pattern)}):
         findings.append(Finding("leftover", rel, "temp file of an interrupted run (removed by the next build)",
                                 WARNING))
 
@@ -259,7 +257,7 @@ def repair_corpus(corpus: str | Path) -> list[str]:
     done: list[str] = []
     manifest = read_manifest(corpus.root)
     findings = validate_corpus(corpus.root)
-    bad_shards = {f.path for f in findings if f.check == "shard" and f.path.startswith("shards/")
+    bad_shards = {f.path for f in findings if f.check == "shard" and f.path.startswith(f"{SHARDS}/")
                   and ("corrupted" in f.message or "bytes, manifest" in f.message or "not a readable" in f.message)}
     if bad_shards and corpus.exists(CURATED):
         for rel in sorted(bad_shards):

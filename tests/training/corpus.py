@@ -17,7 +17,8 @@ import pyarrow as pa
 import shapely
 
 from catalogs.geoparquet import write_geoparquet
-from catalogs.keys import shard_name, tile_id_for
+from catalogs.keys import tile_id_for
+from catalogs.layout import shard_name
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
 from catalogs.tarformat import SampleTarWriter
 
