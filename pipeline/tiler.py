@@ -31,7 +31,7 @@ from pipeline.quality import Assessment, QualityConfig, assess, band_stats, meas
 from pipeline.scaling import Scaler, fit_scaler
 from pipeline.scene import SceneError, SceneInfo, SensorRule
 from pipeline.strips import BandPlan, plan_bands, read_strip, scaler_sample
-from pipeline.tile_rows import geo_columns, scene_columns
+from pipeline.candidate_columns import geo_columns, scene_columns
 from pipeline.uris import to_gdal_path
 from pipeline.windows import (
     TileGrid, chunk_columns, grid_key, grid_windows, sample_gsd, sample_shape, source_window_size,
@@ -63,7 +63,7 @@ class TileConfig:
 
 
 @contextmanager
-def open_source(uri: str, cache_mb: float = 96.0):
+def open_scene(uri: str, cache_mb: float = 96.0):
     """Open a scene with the project's GDAL settings (patched in tests to record reads).
 
     The block cache only needs to hold one strip's blocks (strips that straddle block rows
@@ -309,7 +309,7 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     tile_hw = sample_shape(scene.width, scene.height, grid)
     gkey = grid_key(grid)
     ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
-    with open_source(scene.read_uri or scene.uri, config.max_strip_mb) as src:
+    with open_scene(scene.read_uri or scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
         out_gsd = whole_sample_gsd(gsd, scene.width, grid) if grid.whole else sample_gsd(gsd, grid)
         const = scene_columns(scene, plan.bands.names, plan.sample_dtype, plan.fmt, out_gsd, tile_hw[1])

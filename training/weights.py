@@ -25,6 +25,7 @@ from catalogs.store import write_atomic
 from training import checkpoint
 from training.layouts import RunLayout, find_layout
 from training.models import model_spec, stem_kind
+from training.probe import StageStatsClassifier
 from training.stems import make_stem
 
 _HEAD_PREFIXES = ("head.", "fc_norm.")
@@ -167,11 +168,6 @@ def load_encoder(model: nn.Module, weights: EncoderWeights) -> dict:
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
 
 
-def pooled_features(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """``[B, F]``: the model's pooled pre-logit features (what a linear probe sees)."""
-    return model.forward_head(model.forward_features(image), pre_logits=True)
-
-
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CARD = "classifier.json"
 
@@ -204,8 +200,6 @@ def load_classifier(out_dir: str | Path) -> tuple[nn.Module, dict]:
     kwargs.pop("drop_path_rate", None)  # inference only
     model = create(card["timm_arch"], kwargs)
     if card.get("features") == "stages":  # linear probe on stage statistics (training.probe)
-        from training.probe import StageStatsClassifier  # lazy: probe imports this module
-
         model = StageStatsClassifier.shell(model, card)
     model.load_state_dict(load_file(str(out_dir / CLASSIFIER_WEIGHTS)))
     return model.eval(), card

@@ -116,7 +116,7 @@ REAL_LAYOUTS = (
 def make_mixed_corpus(root: Path, per_layout=(16, 10, 8, 6), size: int = 64, per_shard: int = 9,
                       layouts=REAL_LAYOUTS, seed: int = 0) -> Path:
     """A corpus mixing band layouts in its shards (globally shuffled, as the packer writes them),
-    with a manifest keyed by layout (``workflows.assemble.band_stats``'s records)."""
+    with a manifest keyed by layout (``workflows.assemble.normalization_stats``'s records)."""
     from catalogs.layouts import assumed_wavelengths, layout_key, layout_record
     from workflows.layouts import band_wavelengths
 
