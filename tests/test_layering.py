@@ -1,4 +1,4 @@
-"""Imports run one way (DESIGN.md): catalogs <- pipeline, catalogs <- training, all <- workflows."""
+"""Imports run one way (docs/ARCHITECTURE.md): catalogs <- pipeline, catalogs <- training, all <- workflows."""
 
 import ast
 from pathlib import Path
@@ -61,7 +61,7 @@ def _module_graph() -> dict[str, set[str]]:
 
 
 def test_no_import_cycles():
-    """A module that imports another must not be imported back by it, even lazily (DESIGN:
+    """A module that imports another must not be imported back by it, even lazily (ARCHITECTURE:
     one-way imports hold between modules too; a cycle means a concept sits in the wrong one)."""
     graph = _module_graph()
 
