@@ -21,7 +21,8 @@ def test_warmup_then_cosine_to_the_floor():
 
 def test_without_warmup_it_is_the_probe_s_plain_cosine():
     s = Schedule(peak_lr=0.01, total_steps=40, warmup_steps=0, min_lr=0.0)
-    assert [s.lr(i) for i in range(40)] == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * i / 40)) for i in range(40)], rel=1e-12)
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * i / 40)) for i in range(40)]
+    assert [s.lr(i) for i in range(40)] == pytest.approx(expected, rel=1e-12)
 
 
 def test_apply_lr_keeps_layer_decay_scales():
