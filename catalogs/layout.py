@@ -11,6 +11,7 @@ CORPUS/
     {scene_id}.error.json           why tiling the scene failed
     curated.parquet                 every candidate with its status
     packed/{shard stem}.json        one record per written shard: placements + sha256
+    {scene_id}.rest(.json)          after compaction: the set-aside samples' bytes (+ index)
   shards/{split}-{n:06d}.tar        WebDataset shards (format: catalogs.tarformat)
   catalog/{tiles,rejected,scenes}.parquet
   report/                           the corpus card (README.md, index.html, figures/)
@@ -42,6 +43,7 @@ SHARD_GLOB = f"{SHARDS}/*.tar"
 STAGING = "staging"
 DISCOVERY = f"{STAGING}/discovery.json"
 INPUT_RECORDS = f"{STAGING}/inputs/*.json"
+PACKED_RECORDS = f"{STAGING}/packed/*.json"
 CURATED = f"{STAGING}/curated.parquet"
 
 REPORT = "report"
@@ -78,6 +80,18 @@ def scene_candidates(scene_id: str) -> str:
 def scene_error(scene_id: str) -> str:
     """The record of a scene whose tiling failed."""
     return f"{STAGING}/{scene_id}.error.json"
+
+
+def rest_paths(blob: str) -> tuple[str, str]:
+    """(``.rest`` blob, its index) holding a compacted ``staging/{scene_id}.tiles`` blob's
+    set-aside samples (``workflows.staging``)."""
+    stem = blob.removesuffix(".tiles")
+    return f"{stem}.rest", f"{stem}.rest.json"
+
+
+def blob_candidates(blob: str) -> str:
+    """The candidate rows staged with the blob ``staging/{scene_id}.tiles``."""
+    return scene_candidates(within_staging(blob).removesuffix(".tiles"))
 
 
 def within_staging(rel: str) -> str:

@@ -261,6 +261,14 @@ def scan_samples(stream) -> list[tuple[str, int, int]]:
     return [(s.key, s.offset, s.size) for s in iter_samples(stream, payloads=False)]
 
 
+def fragment_member(fragment: bytes | memoryview, name: str) -> bytes | None:
+    """The payload of member ``name`` (``KEY.EXT``) of a one-sample fragment, or None."""
+    key, ext = split_key(name)
+    sample = parse_fragment(fragment)
+    data = sample.get(ext) if sample["__key__"] == key else None
+    return None if data is None else bytes(data)
+
+
 def parse_fragment(fragment: bytes | memoryview) -> dict:
     """A webdataset sample dict of one fragment: ``{"__key__": KEY, ext: payload bytes, ...}``."""
     sample: dict = {}

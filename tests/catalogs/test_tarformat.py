@@ -9,8 +9,8 @@ import tarfile
 import pytest
 
 from catalogs.errors import SampleError
-from catalogs.tarformat import (SampleTarWriter, iter_samples, member_name, parse_fragment, scan_samples,
-                                split_key)
+from catalogs.tarformat import (SampleTarWriter, fragment_member, iter_samples, member_name, parse_fragment,
+                                scan_samples, split_key)
 
 SAMPLES = [("0123456789abcdef", [("png", b"p" * 700), ("json", b'{"a": 1}')]),
            ("fedcba9876543210", [("npy", b"n" * 1024), ("json", b"{}")])]
@@ -62,6 +62,14 @@ def test_strict_reading_names_corruption_and_truncation():
     with pytest.raises(SampleError, match="truncated"):
         list(iter_samples(io.BytesIO(data[:700]), strict=True))
     assert [s.key for s in iter_samples(io.BytesIO(data[:3072]))] == [SAMPLES[0][0], SAMPLES[1][0]]
+
+
+def test_one_member_of_a_fragment():
+    data, spans, _ = _shard()
+    (key, members), (offset, size) = SAMPLES[1], spans[1]
+    fragment = data[offset:offset + size]
+    assert fragment_member(fragment, f"{key}.npy") == dict(members)["npy"]
+    assert fragment_member(fragment, f"{key}.png") is None and fragment_member(fragment, "other.npy") is None
 
 
 def test_fragments_with_two_samples_or_none_are_errors():
