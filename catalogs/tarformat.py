@@ -23,6 +23,7 @@ import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from catalogs.errors import SampleError
 
@@ -116,8 +117,7 @@ class SampleTarWriter:
 # ---------------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):  # a tuple: built once per member on the loader's hot path
     """A regular file of a tar: its name, where it starts and ends, and its bytes if read."""
 
     name: str
@@ -181,23 +181,8 @@ def _skip(stream, count: int) -> None:
         count -= len(stream.read(min(count, 1 << 20)) or b"\0" * count)
 
 
-def _header(stream, pos: int, strict: bool) -> bytes | None:
-    """The next 512-byte header, or None at the end of the archive."""
-    header = bytes(stream.read(BLOCK))
-    if len(header) < BLOCK or header == _ZERO_BLOCK:
-        if strict and 0 < len(header) < BLOCK:
-            raise SampleError(f"tar header at byte {pos}", f"truncated ({len(header)} of {BLOCK} bytes)")
-        return None
-    if strict and not _checksum_ok(header):
-        raise SampleError(f"tar header at byte {pos}", "bad checksum (not a tar, or corrupted)")
-    return header
-
-
-def _payload(stream, size: int, name: str, strict: bool):
-    data = stream.read(padded(size))
-    if strict and len(data) < size:
-        raise SampleError(f"tar member {name}", f"truncated ({len(data)} of {size} bytes)")
-    return data[:size]
+def _truncated(what: str, got: int, wanted: int) -> SampleError:
+    return SampleError(what, f"truncated ({got} of {wanted} bytes)")
 
 
 def iter_members(stream, *, payloads: bool = True, strict: bool = False) -> Iterator[Member]:
@@ -205,29 +190,38 @@ def iter_members(stream, *, payloads: bool = True, strict: bool = False) -> Iter
 
     ``payloads=False`` reads only headers, seeking past the data where the stream can. With
     ``strict`` a bad header checksum or a truncated header or payload raises
-    :class:`SampleError`; otherwise reading simply stops where the bytes end.
+    :class:`SampleError`; otherwise reading simply stops where the bytes end. (Inlined: this
+    loop runs for every sample the trainer reads.)
     """
     if isinstance(stream, (bytes, bytearray, memoryview)):
         stream = _View(stream)
     pos, start, long_name = 0, None, None
-    while (header := _header(stream, pos, strict)) is not None:
+    while True:
+        header = bytes(stream.read(BLOCK))
+        if len(header) < BLOCK or header == _ZERO_BLOCK:
+            if strict and 0 < len(header) < BLOCK:
+                raise _truncated(f"tar header at byte {pos}", len(header), BLOCK)
+            return
+        if strict and not _checksum_ok(header):
+            raise SampleError(f"tar header at byte {pos}", "bad checksum (not a tar, or corrupted)")
         start = pos if start is None else start
         size, kind = _number(header[124:136]), header[156:157]
         pos += BLOCK + padded(size)
+        if kind in (b"L", b"x") or (payloads and kind in _REGULAR):
+            data = stream.read(padded(size))
+            if strict and len(data) < size:
+                raise _truncated(f"tar member at byte {pos - padded(size)}", len(data), size)
+            data = data[:size]
+        else:
+            data = _skip(stream, padded(size))
         if kind in (b"L", b"x"):
-            data = bytes(_payload(stream, size, "(long name)", strict))
+            data = bytes(data)
             long_name = data.rstrip(b"\0").decode("utf-8") if kind == b"L" else _pax_path(data) or long_name
             continue
         name = long_name or _ustar_name(header)
         member_start, start, long_name = start, None, None
-        if kind not in _REGULAR:
-            _skip(stream, padded(size))
-            continue
-        if payloads:
-            yield Member(name, member_start, pos, _payload(stream, size, name, strict))
-        else:
-            _skip(stream, padded(size))
-            yield Member(name, member_start, pos, None)
+        if kind in _REGULAR:
+            yield Member(name, member_start, pos, data)
 
 
 @dataclass
