@@ -1,7 +1,6 @@
 """Learning-rate schedule: linear warmup then cosine to a floor (SimMIM / RingMo recipe).
 
 The one schedule of the project: pretraining, fine-tuning, the tasks' loop and the linear
-The one schedule of the project: pretraining, fine-tuning, the tasks' loop and the linear
 probe (no warmup, floor 0) all use it. A pure function of the optimizer step, so resuming
 only needs the step: no scheduler object state to drift. The base rate scales linearly with
 the total batch (``base_lr * batch / 512``), with a floor for short runs (:func:`peak_lr`).
