@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.figures import Figure, cpu_count, stopwatch
+from benchmarks.figures import Figure, cpu_count
 
 NAME = "build"
 TILE = 512

@@ -26,10 +26,8 @@ machine is shared, so the figures are noisy; the ratios are measured in the same
 
 from __future__ import annotations
 
-import io
 import json
 import resource
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,9 +40,11 @@ import shapely
 
 from benchmarks.figures import Figure, stopwatch
 from catalogs.geoparquet import write_geoparquet
-from catalogs.keys import shard_name, tile_id_for
+from catalogs.keys import tile_id_for
+from catalogs.layout import MANIFEST, shard_name
 from catalogs.query import Query
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
+from catalogs.tarformat import SampleTarWriter
 
 SIZE, CROP, BATCH = 512, 192, 32
 H100_SWIN_B_192 = 2500  # img/s, assumed: timm's Swin-B/224 A100 AMP training ~900 img/s, H100 ~2.3x, 192 px ~1.3x
@@ -65,12 +65,6 @@ def _tile(rng: np.random.Generator) -> np.ndarray:
         w, h = rng.integers(8, 80, 2)
         img[y : y + h, x : x + w] = rng.uniform(30, 220, 3)
     return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
 
 
 def _encode(tile: np.ndarray, fmt: str) -> bytes:
@@ -94,20 +88,18 @@ def build(root: Path, n: int, per_shard: int = 64, fmt: str = "png") -> dict:
             shard = shard_name("train", i // per_shard)
             (corpus / shard).parent.mkdir(parents=True, exist_ok=True)
             handle = open(corpus / shard, "wb")
-            tar = tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT)
+            tar = SampleTarWriter(handle)
         tile = _tile(rng)
         sums += tile.reshape(-1, 3).mean(0)
         squares += (tile.reshape(-1, 3).astype(np.float64) ** 2).mean(0)
         encoded = _encode(tile, fmt)
         (files / f"{i:06d}.{fmt}").write_bytes(encoded)
         key = tile_id_for("bench", i, 0, SIZE, SIZE, "bench")
-        start = handle.tell()
-        _add(tar, f"{key}.{fmt}", encoded)
-        _add(tar, f"{key}.json", json.dumps({"tile_id": key, "sensor": "aerial"}).encode())
+        start, size = tar.add(key, [(fmt, encoded), ("json", json.dumps({"tile_id": key, "sensor": "aerial"}).encode())])
         lon = -180 + 360 * i / n
         box = shapely.box(lon, 0, lon + 0.01, 0.01)
         rows.append({"tile_id": key, "scene_id": "bench", "uri": "bench", "sensor": "aerial", "band_count": 3,
-                     "status": KEPT, "shard": shard, "offset": start, "size": handle.tell() - start,
+                     "status": KEPT, "shard": shard, "offset": start, "size": size,
                      "geometry": shapely.to_wkb(box), "lon": lon, "lat": 0.005,
                      "bbox": dict(zip(("xmin", "ymin", "xmax", "ymax"), box.bounds))})
     tar.close(), handle.close()
@@ -115,7 +107,7 @@ def build(root: Path, n: int, per_shard: int = 64, fmt: str = "png") -> dict:
     mean = sums / n
     std = np.sqrt(squares / n - mean**2)
     stats = {"aerial": {"bands": ["r", "g", "b"], "dtype": "uint8", "mean": mean.tolist(), "std": std.tolist(), "count": n}}
-    (corpus / "manifest.json").write_text(json.dumps({"stats": stats}))
+    (corpus / MANIFEST).write_text(json.dumps({"stats": stats}))
     return {"corpus": corpus, "files": files.parent, "stats": stats["aerial"]}
 
 
@@ -137,7 +129,8 @@ def _children_cpu() -> float:
 def bare_decode_rate(corpus: Path) -> Rate:
     """The limit: decode every image member's bytes in a loop (bytes already in memory)."""
     from training.data import Fetcher, open_source
-    from training.decode import decode_image, parse_fragment
+    from catalogs.tarformat import parse_fragment
+    from training.decode import decode_image
 
     index, _ = open_source(corpus=str(corpus))
     samples = [parse_fragment(f) for f in Fetcher(index).fetch(np.arange(len(index)))]

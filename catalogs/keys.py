@@ -1,4 +1,4 @@
-"""Deterministic identifiers: scene ids, tile ids and shard names.
+"""Deterministic identifiers: scene ids and tile ids (shard names are paths: ``catalogs.layout``).
 
 Ids depend only on what defines the data (source content, window, grid), never on run order,
 worker count or wall-clock time, so two runs over the same inputs name everything the same.
@@ -33,7 +33,3 @@ def tile_id_for(scene_id: str, col_off: int, row_off: int, width: int, height: i
     """
     return _digest(f"tile|{scene_id}|{col_off},{row_off},{width},{height}|{grid}")
 
-
-def shard_name(split: str, index: int) -> str:
-    """Shard path relative to the corpus root: ``shards/{split}-{index:06d}.tar``."""
-    return f"shards/{split}-{index:06d}.tar"

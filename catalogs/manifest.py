@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from catalogs.layout import MANIFEST, join
-from catalogs.store import Store, atomic_output
+from catalogs.layout import MANIFEST
+from catalogs.store import Store, atomic_output, join
 
 MANIFEST_VERSION = 1
 

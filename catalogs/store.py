@@ -46,9 +46,21 @@ def naming_write_errors(path):
         raise OSError(exc.errno, f"{exc.strerror} while writing", str(path)) from exc
 
 
-def is_local(url: str | os.PathLike) -> bool:
+def scheme_of(url: str | os.PathLike) -> str:
+    """The lower-case URL scheme, or "" for a local path (a Windows drive letter is no scheme)."""
     text = str(url)
-    return "://" not in text or text.startswith("file://")
+    if "://" not in text:
+        return ""
+    scheme = text.split("://", 1)[0].lower()
+    return "" if len(scheme) == 1 else scheme
+
+
+def is_local(url: str | os.PathLike) -> bool:
+    """A path on this machine: a plain path or ``file://`` (not a URL, not a ``pipe:`` command).
+
+    The one test of "is this local" in the project: every module asks it here.
+    """
+    return scheme_of(url) in ("", "file") and not str(url).startswith("pipe:")
 
 
 def local_path(url: str | os.PathLike) -> Path:
@@ -62,8 +74,13 @@ def join(root: str | os.PathLike, relative: str) -> str:
 
 
 @contextmanager
-def atomic_output(target: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A binary file to write ``target`` through; published only if the block succeeds."""
+def atomic_output(target: str | os.PathLike, *, durable: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to write ``target`` through; published only if the block succeeds.
+
+    The one way this project writes a file (see the module docstring). ``durable`` flushes the
+    bytes to the disk before the rename, for files whose loss a power cut must not cause
+    (training checkpoints); build outputs skip it, a rerun rewrites what a crash lost.
+    """
     if is_local(target):
         path = local_path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +88,9 @@ def atomic_output(target: str | os.PathLike) -> Iterator[BinaryIO]:
         try:
             with naming_write_errors(tmp), open(tmp, "wb") as handle:
                 yield handle
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -86,6 +106,12 @@ def atomic_output(target: str | os.PathLike) -> Iterator[BinaryIO]:
             raise OSError(f"{target}: upload failed: {type(exc).__name__}: {exc}") from exc
     finally:
         os.unlink(tmp)
+
+
+def write_atomic(target: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` (text is UTF-8) to ``target`` through :func:`atomic_output`."""
+    with atomic_output(target) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def read_parquet_file(handle: BinaryIO, columns: list[str] | None = None,

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import rasterio
 
-from pipeline.uris import is_remote, scheme_of, suffix_of
+from catalogs.store import scheme_of
+from pipeline.uris import is_remote, suffix_of
 
 #: Extensions /vsicurl/ may fetch; stops GDAL probing for .aux.xml/.ovr/.msk over HTTP.
 REMOTE_EXTENSIONS = (

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from pipeline.hashsearch import radius_pairs
 
-MAX_ROWS = 500_000  # a global search beyond this costs minutes (DESIGN.md); report it skipped
+MAX_ROWS = 500_000  # a global search beyond this costs minutes (docs/ARCHITECTURE.md, measured facts); report it skipped
 
 
 def cross_split_pairs(table: pa.Table, max_distance: int, examples: int = 10) -> dict:

@@ -2,28 +2,25 @@
 
 Planning (pure) shuffles the kept rows of each split with a seed and cuts them into
 size-bounded shards; writing moves already-encoded bytes from staging into a tar, never
-decoding pixels. Tar headers are fixed (mtime 0, root owner, mode 0444) so the same plan gives
-byte-identical shards, and each shard is written under a temp name and then renamed.
+decoding pixels. The tar format (fixed headers, so the same plan gives byte-identical shards)
+belongs to :mod:`catalogs.tarformat`; each shard is written atomically.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from catalogs.layout import shard_name
 from catalogs.store import Store
-from catalogs.keys import shard_name
+from catalogs.tarformat import BLOCK, SampleTarWriter
 from pipeline.dense import parse_members
-
-TAR_BLOCK = 512
 SPLIT_ORDER = ("train", "val", "test")
 
 
@@ -56,7 +53,7 @@ def plan_shards(kept: pa.Table, config: PackConfig) -> list[ShardPlan]:
     """
     ids = np.asarray(kept.column("tile_id").to_pylist(), dtype=object)
     splits = np.asarray(kept.column("split").to_pylist(), dtype=object)
-    estimated = kept.column("stage_size").to_numpy() + 2 * TAR_BLOCK + 1024  # image + json
+    estimated = kept.column("stage_size").to_numpy() + 2 * BLOCK + 1024  # image + json
     plans: list[ShardPlan] = []
     for rank, split in enumerate(sorted(set(splits), key=_split_rank)):
         rows = np.flatnonzero(splits == split)
@@ -109,33 +106,6 @@ def sample_metadata(row: dict) -> bytes:
     return json.dumps(meta, sort_keys=True).encode()
 
 
-class _HashingWriter(io.RawIOBase):
-    """A write-only file that hashes everything passing through it."""
-
-    def __init__(self, raw):
-        self.raw, self.sha, self.position = raw, hashlib.sha256(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self.raw.write(data)
-        self.sha.update(data)
-        self.position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.position
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), 0, 0o444
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    tar.addfile(info, io.BytesIO(data))
-
-
 def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
                 checkpoint: Callable[[str], None] | None = None) -> tuple[list[dict], str]:
     """Write one shard from staged bytes; return per-row placement and the shard's sha256.
@@ -150,24 +120,17 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
     """
     store = Store(corpus_root)
     placements = []
-    with store.writing(shard) as raw:
-        sink = _HashingWriter(raw)
-        with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for row, staged in staged_samples(store, rows):
-                start = sink.tell()
-                image, extras = _split_members(row, staged)
-                _add(tar, f"{row['tile_id']}.{row['format']}", image)
-                for name, data in extras:
-                    _add(tar, f"{row['tile_id']}.{name}", data)
-                _add(tar, f"{row['tile_id']}.json", sample_metadata(row))
-                placements.append({
-                    "tile_id": row["tile_id"], "shard": shard, "offset": start,
-                    "size": sink.tell() - start, "sha256": hashlib.sha256(image).hexdigest(),
-                })
-                if checkpoint is not None:
-                    checkpoint("sample")
-        digest = sink.sha.hexdigest()
-    return placements, digest
+    with store.writing(shard) as raw, SampleTarWriter(raw) as tar:
+        for row, staged in staged_samples(store, rows):
+            image, extras = _split_members(row, staged)
+            offset, size = tar.add(row["tile_id"], [(row["format"], image), *extras, ("json", sample_metadata(row))])
+            placements.append({
+                "tile_id": row["tile_id"], "shard": shard, "offset": offset,
+                "size": size, "sha256": hashlib.sha256(image).hexdigest(),
+            })
+            if checkpoint is not None:
+                checkpoint("sample")
+    return placements, tar.sha256()
 
 
 def _split_members(row: dict, staged: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:

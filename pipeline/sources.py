@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from urllib.parse import urljoin
 
+from catalogs.store import scheme_of
 from pipeline.products.grouping import group_bands
 from pipeline.scene import SourceRef
 from pipeline.sensors import parse_datetime
-from pipeline.uris import is_remote, local_path, normalize_uri, scheme_of, suffix_of
+from pipeline.uris import is_remote, local_path, normalize_uri, suffix_of
 
 #: Suffixes that look like rasters when walking a directory or expanding a glob.
 RASTER_SUFFIXES = (

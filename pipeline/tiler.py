@@ -19,6 +19,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 
 from catalogs.keys import tile_id_for
+from catalogs.layout import scene_blob, scene_candidates, within_staging
 from catalogs.schema import CANDIDATE_SCHEMA, KEPT, NODATA, UNREADABLE, conform, empty_table
 from catalogs.store import Store
 from pipeline.dense import SceneLabels, class_pixels, dense_members, members_field, open_masks
@@ -32,7 +33,7 @@ from pipeline.scaling import Scaler, fit_scaler, fit_view
 from pipeline.scene import SceneError, SceneInfo, SensorRule
 from pipeline.screening import Screen, check_upsample, open_screen
 from pipeline.strips import BandPlan, read_strip, scaler_sample
-from pipeline.tile_rows import geo_columns, scene_columns
+from pipeline.candidate_columns import geo_columns, scene_columns
 from pipeline.uris import to_gdal_path
 from pipeline.windows import (
     TileGrid, chunk_columns, grid_key, grid_windows, sample_gsd, sample_shape, source_window_size,
@@ -65,7 +66,7 @@ class TileConfig:
 
 
 @contextmanager
-def open_source(uri: str, cache_mb: float = 96.0):
+def open_scene(uri: str, cache_mb: float = 96.0):
     """Open a scene with the project's GDAL settings (patched in tests to record reads).
 
     The block cache only needs to hold one strip's blocks (strips that straddle block rows
@@ -332,7 +333,7 @@ def iter_candidates(scene: SceneInfo, rule: SensorRule, config: TileConfig = Til
     tile_hw = sample_shape(scene.width, scene.height, grid)
     gkey = grid_key(grid)
     ids = [tile_id_for(scene.scene_id, *map(int, w), gkey) for w in windows]
-    with open_source(scene.read_uri or scene.uri, config.max_strip_mb) as src:
+    with open_scene(scene.read_uri or scene.uri, config.max_strip_mb) as src:
         plan = _make_plan(src, scene, rule, config)
         yield from _tile_scene(src, scene, plan, config, windows, ids, tile_hw, (win, step), labels, objects)
 
@@ -380,11 +381,11 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     naming the file.
     """
     staging = Store(staging_dir)
-    blob, table_name = f"{scene.scene_id}.tiles", f"{scene.scene_id}.parquet"
+    blob, table_name = scene_blob(scene.scene_id), within_staging(scene_candidates(scene.scene_id))
     if staging.exists(table_name):
         return staging.url(table_name)
-    with staging.writing(blob) as fh:
-        rows = _write_blob(scene, rule, config, fh, f"staging/{blob}", checkpoint, labels, objects)
+    with staging.writing(within_staging(blob)) as fh:
+        rows = _write_blob(scene, rule, config, fh, blob, checkpoint, labels, objects)
     if checkpoint is not None:
         checkpoint("blob_renamed")
     table = pa.Table.from_pylist(rows, schema=CANDIDATE_SCHEMA) if rows else empty_table(CANDIDATE_SCHEMA)

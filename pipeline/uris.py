@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from urllib.parse import unquote, urlsplit
 
+from catalogs.store import scheme_of
+
 #: URI scheme -> GDAL virtual file system prefix (the scheme part is replaced).
 _VSI_PREFIXES = {
     "s3": "/vsis3/",
@@ -22,14 +24,6 @@ _VSI_PREFIXES = {
     "swift": "/vsiswift/",
 }
 _CURL_SCHEMES = ("http", "https", "ftp")
-
-
-def scheme_of(uri: str) -> str:
-    """The lower-case URI scheme, or "" for local paths (Windows drive letters are local)."""
-    if "://" not in uri:
-        return ""
-    scheme = uri.split("://", 1)[0].lower()
-    return "" if len(scheme) == 1 else scheme
 
 
 def is_remote(uri: str) -> bool:

@@ -9,10 +9,11 @@ renamed over the target, so a run killed while saving keeps the previous checkpo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+
+from catalogs.store import atomic_output
 
 LAST = "last.pt"
 
@@ -32,18 +33,11 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_atomic(payload: dict, path: str | Path) -> Path:
-    """``torch.save`` to ``path`` through a temp file + rename (a failed save leaves neither a
-    partial checkpoint nor its temp file behind)."""
+    """``torch.save`` to ``path`` through :func:`catalogs.store.atomic_output`, synced to disk (a
+    failed save leaves neither a partial checkpoint nor its temp file behind)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path, durable=True) as handle:
+        torch.save(payload, handle)
     return path
 
 

@@ -27,12 +27,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from training.decode import SampleError, decode_sample, parse_fragment
-from training.index import SampleIndex, StatsTable, corpus_of_shards, estimate_stats, index_from_catalog, \
-    index_from_shards, stats_from_manifest
+from catalogs.errors import SampleError
 from catalogs.manifest import read_manifest
+from catalogs.store import is_local
+from catalogs.tarformat import parse_fragment
+from training.decode import decode_sample
+from training.index import SampleIndex, corpus_of_shards, index_from_catalog, index_from_shards
 from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
+from training.normalize import StatsTable, estimate_stats, standardize_batch, stats_from_manifest
 from training.plan import StreamConfig, batches_per_epoch, plan_layouts, sample_rng
 from training.sources import PipeReader, open_reader
 from training.transforms import AugmentConfig, apply_draws, augment, augment_batch, draw, identity_draws
@@ -72,7 +75,7 @@ class Fetcher:
         url = self.index.urls[shard]
         if url.startswith("pipe:"):
             return -1  # sample by sample: the pipe reader keeps announced samples, not runs
-        return 0 if "://" not in url or url.startswith("file://") else REMOTE_GAP
+        return 0 if is_local(url) else REMOTE_GAP
 
     def fetch(self, positions: np.ndarray) -> list[bytes]:
         """The fragments of index ``positions``, in that order."""
@@ -353,9 +356,8 @@ def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool
         mask = mask_batch(len(image), spec.augment.img_size, spec.mask, generator, image.device)
     else:
         mask = batch["mask"].to(device, non_blocking=True)
-    mean = batch["mean"].to(device, non_blocking=True)[:, :, None, None]  # [B, C, 1, 1]
-    std = batch["std"].to(device, non_blocking=True).clamp_min(1e-6)[:, :, None, None]
-    image = (image - mean) / std
+    image = standardize_batch(image, batch["mean"].to(device, non_blocking=True),  # [B, C] each
+                              batch["std"].to(device, non_blocking=True))
     if not channels_last:
         image = image.contiguous()
     return image, mask

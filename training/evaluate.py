@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from catalogs.reporting import run_main
-from training.labeled import LabeledImages, corpus_stats, labeled_rows, make_loader
+from training.labeled import LabeledImages, labeled_rows, make_loader
+from training.normalize import manifest_stats_table
 from training.transforms import AugmentConfig
 from training.weights import load_classifier
 
@@ -99,7 +100,7 @@ def score_split(model, corpus: str, split: str, classes, img_size: int, batch_si
                 num_workers: int = 0, device: str = "cpu") -> dict:
     """Metrics of ``model`` on one split of a labeled corpus (images resized, no augmentation)."""
     rows = labeled_rows(corpus, split, tuple(classes))
-    dataset = LabeledImages(rows, corpus_stats(corpus), AugmentConfig(img_size=img_size, train=False))
+    dataset = LabeledImages(rows, manifest_stats_table(corpus), AugmentConfig(img_size=img_size, train=False))
     y_true, y_pred = predict(model, make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers), device)
     return metrics(y_true, y_pred, classes)
 

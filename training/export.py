@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
 from catalogs.errors import UsageError
-from catalogs.layout import join
+from catalogs.layout import MANIFEST
 from catalogs.reporting import run_main
+from catalogs.store import Store, write_atomic
 from training.models import timm_kwargs
 from training.weights import read_weights
 
@@ -39,11 +39,7 @@ def manifest_sha256(corpus: str | None) -> str | None:
     if not corpus:
         return None
     try:
-        from catalogs.layout import open_filesystem
-
-        fs, path = open_filesystem(join(corpus, "manifest.json"))
-        with fs.open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+        return hashlib.sha256(Store(corpus).read_bytes(MANIFEST)).hexdigest()
     except (OSError, ValueError):
         return None
 
@@ -116,7 +112,7 @@ def export_encoder(checkpoint_path: str | Path, out_dir: str | Path, model: str 
     from those bands' wavelengths, becomes the plain encoder's ``patch_embed.proj``, and its
     normalization statistics go into the card.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     weights = read_weights(checkpoint_path, layout=layout)
     name = model or weights.model
@@ -126,15 +122,12 @@ def export_encoder(checkpoint_path: str | Path, out_dir: str | Path, model: str 
     arch, kwargs = timm_kwargs(name, weights.in_chans(), recipe.get("img_size"))
     card = _card(arch, kwargs, weights, name)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in weights.state.items()}
-    tmp = out_dir / f".{WEIGHTS}.{os.getpid()}.tmp"
-    save_file(state, str(tmp), metadata={"ringmo_model": name, "timm_arch": arch,
-                                         "timm_kwargs": json.dumps(kwargs, default=list)})
-    os.replace(tmp, out_dir / WEIGHTS)
+    write_atomic(out_dir / WEIGHTS, save(state, metadata={"ringmo_model": name, "timm_arch": arch,
+                                                          "timm_kwargs": json.dumps(kwargs, default=list)}))
     verify(out_dir / WEIGHTS, arch, kwargs, state)
-    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, sort_keys=True, default=list) + "\n")
-    (out_dir / CARD_MD).write_text(_markdown(card))
+    write_atomic(out_dir / CARD_JSON, json.dumps(card, indent=2, sort_keys=True, default=list) + "\n")
+    write_atomic(out_dir / CARD_MD, _markdown(card))
     return card
 
 

@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import sys
 import time
 from dataclasses import MISSING, dataclass
@@ -38,14 +37,17 @@ from catalogs.errors import CheckpointError, ConfigError
 from catalogs.options import add_options, load_config, option, values_from
 from catalogs.reporting import run_main
 from training.evaluate import metrics, predict, write_results
-from training.labeled import LabeledImages, band_count, corpus_classes, corpus_stats, labeled_rows, make_loader
+from training.labeled import LabeledImages, band_count, corpus_classes, labeled_rows, make_loader
+from training.normalize import manifest_stats_table
 from training.probe import FEATURES, ProbeConfig, StageStatsClassifier, extract_features, predictions, train_probe
+from training.schedule import Schedule, apply_lr
 from training.transforms import AugmentConfig
 from training.weights import EncoderWeights, classifier_kwargs, create, load_encoder, read_weights, save_classifier
 
 log = logging.getLogger("training.finetune")
 MODES = ("linear", "full")
 TASKS = ("classification", "segmentation", "change")
+MIN_LR = 1e-6  # full mode: warmup starts and the cosine ends here
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def build_model(cfg: FinetuneConfig, in_chans: int, num_classes: int) -> tuple[n
 
 def _dataset(cfg: FinetuneConfig, split: str, classes, img_size: int, train: bool) -> LabeledImages:
     aug = AugmentConfig(img_size=img_size, scale=(cfg.scale_min, 1.0), train=train)
-    return LabeledImages(labeled_rows(cfg.data, split, classes), corpus_stats(cfg.data), aug, cfg.seed)
+    return LabeledImages(labeled_rows(cfg.data, split, classes), manifest_stats_table(cfg.data), aug, cfg.seed)
 
 
 def _has_split(cfg: FinetuneConfig, split: str, classes) -> bool:
@@ -186,12 +188,6 @@ def _mixup(cfg: FinetuneConfig, num_classes: int):
                  num_classes=num_classes)
 
 
-def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return 1e-6 + 0.5 * (peak - 1e-6) * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
 def run_full(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int, device: str) -> dict:
     """Fine-tune every weight; validation top-1 after each epoch goes to ``metrics.jsonl``."""
     train = _dataset(cfg, cfg.train_split, classes, img_size, True)
@@ -204,6 +200,7 @@ def run_full(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int, devi
     optimizer = _optimizer(cfg, model, peak)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     total, warmup = cfg.epochs * len(loader), int(cfg.warmup_epochs * len(loader))
+    schedule = Schedule(peak, total, warmup, min_lr=MIN_LR, warmup_start_lr=MIN_LR)
     torch.manual_seed(cfg.seed + 1)  # drop-path and mixup draws
     step, history = 0, []
     with open(Path(cfg.out) / "metrics.jsonl", "w") as log_file:
@@ -212,9 +209,8 @@ def run_full(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int, devi
             model.train()
             losses = []
             for image, target in loader:
-                lr = _lr_at(step, total, warmup, peak)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group.get("lr_scale", 1.0)
+                lr = schedule.lr(step)
+                apply_lr(optimizer, lr)
                 image, target = image.to(device), target.to(device)  # [B, C, S, S], [B]
                 if mix is not None:
                     image, soft = mix(image, target)  # soft: [B, K]

@@ -3,12 +3,11 @@
 It comes from the catalog (a query selects rows, so only their bytes are ever read) or, for a
 bare list of shard URLs, from a cached tar header scan. Both give the same thing: integer arrays
 sorted by (shard, offset), on which ``training.plan`` computes each epoch's order without
-touching the data. Normalization statistics come from the corpus manifest alongside.
+touching the data. Normalization statistics live in ``training.normalize``.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -17,13 +16,11 @@ import numpy as np
 import pyarrow as pa
 
 from catalogs.errors import InputError, RingmoWarning
-from catalogs.layout import join
+from catalogs.layout import MANIFEST
 from catalogs.layouts import layout_key
+from catalogs.store import is_local, join, local_path
 from catalogs.manifest import read_manifest
 from training.sources import expand_urls, shard_samples
-from training.transforms import BandStats
-
-log = logging.getLogger(__name__)
 
 _CATALOG_COLUMNS = ["tile_id", "shard", "offset", "size", "sensor", "bands", "band_count", "dtype"]
 
@@ -146,53 +143,11 @@ def corpus_of_shards(urls: tuple[str, ...]) -> str | None:
     first = urls[0]
     if first.startswith("pipe:"):
         return None
-    if "://" in first and not first.startswith("file://"):
+    if not is_local(first):
         root = first.rsplit("/", 2)[0]
         try:
             return root if read_manifest(root) else None
         except (OSError, ValueError):  # no manifest we can read there: estimate stats instead
             return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(first.removeprefix("file://"))))
-    return root if os.path.exists(os.path.join(root, "manifest.json")) else None
-
-
-def stats_from_manifest(corpus: str) -> dict[str, BandStats]:
-    """``{stats key (layout key; sensor in older corpora): BandStats}`` from the manifest (may be empty)."""
-    stats = read_manifest(corpus).get("stats") or {}
-    return {key: BandStats(tuple(map(float, v["mean"])), tuple(map(float, v["std"])))
-            for key, v in stats.items()}
-
-
-def estimate_stats(samples) -> dict[str, BandStats]:
-    """Per-sensor band statistics of decoded ``(key, image, meta)`` samples (no manifest)."""
-    groups: dict[str, list[np.ndarray]] = {}
-    for _, image, meta in samples:
-        groups.setdefault(str(meta.get("sensor", "")), []).append(
-            image.reshape(-1, image.shape[2]).astype(np.float64))
-    out = {}
-    for sensor, arrays in groups.items():
-        pixels = np.concatenate(arrays)
-        out[sensor] = BandStats(tuple(pixels.mean(0).tolist()), tuple(np.maximum(pixels.std(0), 1e-6).tolist()))
-    log.warning("no corpus statistics: normalizing with estimates from %d sample(s)", len(samples))
-    return out
-
-
-@dataclass(frozen=True)
-class StatsTable:
-    """Picks the statistics of a sample (the manifest's ``stats`` are keyed by layout)."""
-
-    stats: dict
-
-    def for_sample(self, meta: dict, bands: int) -> BandStats:
-        """By the sample's layout key, else its sensor (manifests before layouts), else the only
-        statistics of that band count."""
-        key = layout_key(meta.get("sensor"), meta.get("bands"), meta.get("dtype"), bands)
-        chosen = next((s for s in (self.stats.get(key), self.stats.get(meta.get("sensor")))
-                       if s is not None and len(s.mean) == bands), None)
-        if chosen is None:
-            fitting = [s for s in self.stats.values() if len(s.mean) == bands]
-            if len(fitting) != 1:
-                raise KeyError(f"no statistics for sensor {meta.get('sensor')!r} ({bands} bands); "
-                               f"have {sorted(self.stats)}")
-            chosen = fitting[0]
-        return chosen
+    root = os.path.dirname(os.path.dirname(os.path.abspath(local_path(first))))
+    return root if os.path.exists(os.path.join(root, MANIFEST)) else None

@@ -17,12 +17,13 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from catalogs.errors import CorpusError, InputError
+from catalogs.errors import InputError
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
 from training.decode import decode_sample
-from training.index import SampleIndex, StatsTable, check_one_layout, index_from_table, stats_from_manifest
+from training.index import SampleIndex, check_one_layout, index_from_table
+from training.normalize import StatsTable, standardize
 from training.transforms import AugmentConfig, augment
 
 _COLUMNS = ["tile_id", "shard", "offset", "size", "label", "split", "sensor", "band_count"]
@@ -97,21 +98,13 @@ class LabeledImages(Dataset):
         _, image, meta = decode_sample(self._fetcher.fetch(np.array([i]))[0])
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
         tile = augment(image, self.augment_cfg, rng).astype(np.float32)  # [S, S, C]
-        band = self.stats.for_sample(meta, tile.shape[2])
-        tile = (tile - np.asarray(band.mean, np.float32)) / np.maximum(np.asarray(band.std, np.float32), 1e-6)
+        tile = standardize(tile, self.stats.for_sample(meta, tile.shape[2]))
         return torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1))), int(self.rows.targets[i])
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_fetcher"] = None  # open file handles stay in their process
         return state
-
-
-def corpus_stats(corpus: str) -> StatsTable:
-    stats = stats_from_manifest(corpus)
-    if not stats:
-        raise CorpusError(corpus, "the manifest has no normalization statistics (was the build finished?)")
-    return StatsTable(stats)
 
 
 def band_count(rows: LabeledRows) -> int:

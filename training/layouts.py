@@ -17,7 +17,7 @@ import numpy as np
 
 from catalogs.errors import UsageError
 from catalogs.layouts import assumed_wavelengths, parse_layout_key
-from training.transforms import BandStats
+from training.normalize import BandStats
 
 log = logging.getLogger(__name__)
 

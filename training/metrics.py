@@ -10,6 +10,8 @@ import json
 import time
 from pathlib import Path
 
+from catalogs.store import write_atomic
+
 
 class JsonlLog:
     def __init__(self, path: str | Path, resume_step: int = 0):
@@ -23,7 +25,7 @@ class JsonlLog:
             return
         kept = [line for line in self.path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(f"{line}\n" for line in kept))
+        write_atomic(self.path, "".join(f"{line}\n" for line in kept))
 
     def write(self, record: dict) -> None:
         self.handle.write(json.dumps(record, sort_keys=True) + "\n")

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.weights import pooled_features
+from training.schedule import Schedule, apply_lr
 
 FEATURES = ("pooled", "stages")
 STAGE_LEVELS = 4  # last 4 Swin stages (all of them) or ViT blocks
@@ -42,6 +42,11 @@ class ProbeConfig:
     batch_size: int = 256
     decays: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2)  # L2 weights tried (per-sample mean loss)
     seed: int = 0
+
+
+def pooled_features(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """``[B, F]``: the model's pooled pre-logit features (what a linear probe sees)."""
+    return model.forward_head(model.forward_features(image), pre_logits=True)
 
 
 def stage_statistics(model: nn.Module, image: torch.Tensor, levels: int = STAGE_LEVELS) -> torch.Tensor:
@@ -104,12 +109,12 @@ def _fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, decay: float, cfg: 
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=0.0)
     per_epoch = max(1, math.ceil(x.shape[0] / cfg.batch_size))
     total = cfg.epochs * per_epoch
+    schedule = Schedule(cfg.lr, total, warmup_steps=0, min_lr=0.0)  # plain cosine from the peak
     for step in range(total):
         if step % per_epoch == 0:
             order = torch.randperm(x.shape[0], generator=gen)
         idx = order[(step % per_epoch) * cfg.batch_size:(step % per_epoch + 1) * cfg.batch_size]
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+        apply_lr(opt, schedule.lr(step))
         loss = nn.functional.cross_entropy(head(x[idx]), y[idx]) + decay * head.weight.pow(2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()

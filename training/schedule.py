@@ -1,8 +1,9 @@
 """Learning-rate schedule: linear warmup then cosine to a floor (SimMIM / RingMo recipe).
 
-A pure function of the optimizer step, so resuming only needs the step: no scheduler object
-state to drift. The base rate scales linearly with the total batch (``base_lr * batch / 512``),
-with a floor for short runs (:func:`peak_lr`).
+The one schedule of the project: pretraining, fine-tuning, the tasks' loop and the linear
+probe (no warmup, floor 0) all use it. A pure function of the optimizer step, so resuming
+only needs the step: no scheduler object state to drift. The base rate scales linearly with
+the total batch (``base_lr * batch / 512``), with a floor for short runs (:func:`peak_lr`).
 """
 
 from __future__ import annotations
@@ -52,5 +53,7 @@ def peak_lr(base_lr: float, total_batch: int, steps: int, floor: float = 0.0, re
 
 
 def apply_lr(optimizer, lr: float) -> None:
+    """Set every parameter group's rate; groups with an ``lr_scale`` (timm's layer-wise decay)
+    get ``lr * lr_scale``."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -3,7 +3,7 @@
 RingMo/SimMIM recipe: RandomResizedCrop (scale 0.67-1) and flips; imagery has no canonical up,
 so 90-degree rotations too. Crop and resize run in the sample dtype on the decoded tile;
 normalization (corpus statistics from the manifest, never ImageNet's) runs later on the device
-(``training.data.prepare``), so workers ship uint8 rather than float32. When training on a GPU
+(``training.normalize``), so workers ship uint8 rather than float32. When training on a GPU
 the crop, resize and flips can move there too (``augment_batch``, same draws), so the loader
 workers only decode. Every draw comes from the generator handed in, which the stream
 seeds from the sample's place in the epoch plan.
@@ -150,10 +150,3 @@ def _orient(image: np.ndarray, hflip: bool, vflip: bool, turns: int) -> np.ndarr
         out = cv2.rotate(out, _CV_ROTATE[turns])
     return np.ascontiguousarray(out).reshape(out.shape[0], out.shape[1], image.shape[2])
 
-
-@dataclass(frozen=True)
-class BandStats:
-    """Per-band mean and std in sample units (from the corpus manifest's ``stats``)."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]

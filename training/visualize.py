@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from catalogs.store import atomic_output
+
 
 def _display(image: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """``[C, H, W]`` -> ``[H, W, 3]`` uint8 with a given per-band stretch."""
@@ -43,13 +45,10 @@ def grid(image: torch.Tensor, mask: torch.Tensor, recon: torch.Tensor, rows: int
 def save_grid(path: str | Path, image: torch.Tensor, mask: torch.Tensor, recon: torch.Tensor,
               rows: int = 4, min_side: int = 256) -> Path:
     """Write the picture as PNG (upscaled with nearest so small CPU tiles stay legible)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     picture = Image.fromarray(grid(image, mask, recon, rows))
     factor = max(1, min_side // max(1, picture.height // max(1, min(rows, len(image)))))
     if factor > 1:
         picture = picture.resize((picture.width * factor, picture.height * factor), Image.NEAREST)
-    tmp = path.with_name(f".{path.name}.tmp")
-    picture.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    with atomic_output(path) as handle:
+        picture.save(handle, format="PNG")
+    return Path(path)

@@ -21,9 +21,11 @@ import torch
 from torch import nn
 
 from catalogs.errors import CheckpointError, InputError, RingmoError
+from catalogs.store import write_atomic
 from training import checkpoint
 from training.layouts import RunLayout, find_layout
 from training.models import model_spec, stem_kind
+from training.probe import StageStatsClassifier
 from training.stems import make_stem
 
 _HEAD_PREFIXES = ("head.", "fc_norm.")
@@ -166,25 +168,19 @@ def load_encoder(model: nn.Module, weights: EncoderWeights) -> dict:
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
 
 
-def pooled_features(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """``[B, F]``: the model's pooled pre-logit features (what a linear probe sees)."""
-    return model.forward_head(model.forward_features(image), pre_logits=True)
-
-
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_CARD = "classifier.json"
 
 
 def save_classifier(model: nn.Module, arch: str, kwargs: dict, card: dict, out_dir: str | Path) -> Path:
     """A plain timm classifier: ``classifier.safetensors`` + ``classifier.json`` (how to build it)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(out_dir / CLASSIFIER_WEIGHTS), metadata={"timm_arch": arch})
+    write_atomic(out_dir / CLASSIFIER_WEIGHTS, save(state, metadata={"timm_arch": arch}))
     record = {**card, "timm_arch": arch, "timm_kwargs": kwargs}
-    (out_dir / CLASSIFIER_CARD).write_text(json.dumps(record, indent=2, sort_keys=True, default=list) + "\n")
+    write_atomic(out_dir / CLASSIFIER_CARD, json.dumps(record, indent=2, sort_keys=True, default=list) + "\n")
     return out_dir / CLASSIFIER_WEIGHTS
 
 
@@ -204,8 +200,6 @@ def load_classifier(out_dir: str | Path) -> tuple[nn.Module, dict]:
     kwargs.pop("drop_path_rate", None)  # inference only
     model = create(card["timm_arch"], kwargs)
     if card.get("features") == "stages":  # linear probe on stage statistics (training.probe)
-        from training.probe import StageStatsClassifier  # lazy: probe imports this module
-
         model = StageStatsClassifier.shell(model, card)
     model.load_state_dict(load_file(str(out_dir / CLASSIFIER_WEIGHTS)))
     return model.eval(), card

@@ -51,7 +51,7 @@ def with_placements(curated: pa.Table, packed: list[dict]) -> pa.Table:
     return conform(table, CATALOG_SCHEMA)
 
 
-def band_stats(kept: pa.Table) -> dict:
+def normalization_stats(kept: pa.Table) -> dict:
     """Normalization statistics per band layout (``catalogs.layouts.layout_key``), pooled from the
     kept tiles' band means and stds, with each layout's band wavelengths when known.
 
@@ -161,7 +161,7 @@ def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict
         "versions": versions(),
         "inputs": [{"uri": s.uri, "scene_id": s.scene_id, "checksum": s.checksum} for s in inputs.scenes],
         "stages": {"ingest": "done", "tile": "done", "curate": "done", "pack": "done"},
-        "stats": band_stats(kept),
+        "stats": normalization_stats(kept),
         "shards": [{"path": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
                     "samples": len(r["placements"])} for r in packed],
         "summary": {k: v for k, v in summary.items() if k not in ("corpus", "catalog", "leaks")},

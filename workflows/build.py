@@ -22,7 +22,9 @@ import pyarrow.compute as pc
 
 from catalogs.errors import CorpusError, InputError
 from catalogs.geoparquet import write_parquet
-from catalogs.layout import CORPUS_DIRS, MANIFEST
+from catalogs.layout import (CORPUS_DIRS, CURATED, DISCOVERY, INPUT_RECORDS, MANIFEST, SHARD_GLOB, TEMP_PATTERNS,
+                             WORKER_TEMP_PATTERNS,
+                             packed_record, scene_candidates)
 from catalogs.manifest import read_manifest, write_manifest
 from catalogs.schema import CANDIDATE_SCHEMA, conform
 from catalogs.store import Store
@@ -128,7 +130,7 @@ def _close_engine(engine_context, corpus: Store) -> None:
     """Shut the cluster down, then delete what workers killed and retried during this run left
     (staging and shards only: the catalog is being written meanwhile)."""
     engine_context.__exit__(None, None, None)
-    _remove_temporaries(corpus, _WORKER_TEMPORARIES)
+    _remove_temporaries(corpus, WORKER_TEMP_PATTERNS)
 
 
 def _warm_report():
@@ -227,10 +229,7 @@ def _start_manifest(corpus: Store, config: BuildConfig) -> None:
     write_manifest(corpus.root, manifest)
 
 
-_WORKER_TEMPORARIES = ("staging/*.tmp", "staging/.*.tmp", "staging/*/.*.tmp", "shards/.*.tmp")
-
-
-def _remove_temporaries(corpus: Store, patterns=(*_WORKER_TEMPORARIES, "catalog/.*.tmp", ".*.tmp")) -> None:
+def _remove_temporaries(corpus: Store, patterns=TEMP_PATTERNS) -> None:
     """Delete temp files of killed runs or workers; only called while no task is running.
 
     Only local corpora have any: on object stores a write is one upload that either happened
@@ -250,7 +249,7 @@ def _rules(config: BuildConfig):
 def ingest_stage(config: BuildConfig, listed: tuple[list[SourceRef], list[dict]], engine: Engine) -> Inputs:
     """Read each listed input's metadata; identical files are kept once."""
     refs, problems = listed
-    Store(config.corpus).write_json("staging/discovery.json", {"problems": problems})
+    Store(config.corpus).write_json(DISCOVERY, {"problems": problems})
     jobs = [tasks.IngestTask(ref, _rules(config), str(config.corpus)) for ref in refs]
     records = [None] * len(jobs)
     for index, record in engine.map(tasks.ingest, jobs, desc="ingest"):
@@ -260,14 +259,14 @@ def ingest_stage(config: BuildConfig, listed: tuple[list[SourceRef], list[dict]]
 
 def require_staging(corpus: Store) -> None:
     """``ringmo curate`` needs the ingest records and staged candidates of the build."""
-    if not corpus.exists("staging/discovery.json"):
+    if not corpus.exists(DISCOVERY):
         raise CorpusError(corpus.root, "has no staging records (was staging removed?); run `ringmo build` again")
 
 
 def recorded_inputs(corpus: Store) -> Inputs:
     """The ``Inputs`` of an earlier build, from its ingest records alone."""
-    records = [corpus.read_json(rel) for rel in corpus.glob("staging/inputs/*.json")]
-    return _inputs_from(records, corpus.read_json("staging/discovery.json")["problems"])
+    records = [corpus.read_json(rel) for rel in corpus.glob(INPUT_RECORDS)]
+    return _inputs_from(records, corpus.read_json(DISCOVERY)["problems"])
 
 
 def _inputs_from(records: list[dict], problems: list[dict]) -> Inputs:
@@ -312,7 +311,7 @@ def tile_and_curate(corpus: Store, config: BuildConfig, inputs: Inputs, engine: 
         clock.lap("tile")
     candidates = load_candidates(corpus, inputs.scenes, failures)
     curated = run_curation(candidates, curate_config_from(config))
-    write_parquet(curated, corpus.url("staging/curated.parquet"))
+    write_parquet(curated, corpus.url(CURATED))
     fault_point("curate.written")
     if clock is not None:
         clock.lap("curate")
@@ -330,7 +329,7 @@ def _warn_gsd_ignored(config: BuildConfig, scenes: list[SceneInfo]) -> None:
 
 def load_candidates(corpus: Store, scenes: list[SceneInfo], failures: dict[str, str]) -> pa.Table:
     """All staged candidate rows, in scene-id order (metadata only: no pixels are read)."""
-    tables = [corpus.read_parquet(f"staging/{s.scene_id}.parquet")
+    tables = [corpus.read_parquet(scene_candidates(s.scene_id))
               for s in sorted(scenes, key=lambda s: s.scene_id) if s.scene_id not in failures]
     if not tables:
         return CANDIDATE_SCHEMA.empty_table()
@@ -381,10 +380,10 @@ def plan_digest(rows: tuple[dict, ...]) -> str:
 
 def _drop_stale_shards(corpus: Store, planned: set[str]) -> None:
     """Remove shards (and their records) a different plan left behind, e.g. after re-curation."""
-    for shard in corpus.glob("shards/*.tar"):
+    for shard in corpus.glob(SHARD_GLOB):
         if shard not in planned:
             corpus.remove(shard)
-            corpus.remove(tasks.packed_record(shard))
+            corpus.remove(packed_record(shard))
 
 
 def print_summary(summary: dict, file=None) -> None:

@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from catalogs.errors import InputError
+from catalogs.store import scheme_of
 from pipeline.objects import Annotations
 from pipeline.scene import SourceRef
 
@@ -40,7 +41,7 @@ def read_label_table(path: str) -> dict[str, str]:
     if missing:
         raise InputError(path, f"label table lacks column(s) {sorted(missing)}")
     base = os.path.dirname(os.path.abspath(path))
-    uris = [u if "://" in u or os.path.isabs(u) else os.path.normpath(os.path.join(base, u))
+    uris = [u if scheme_of(u) or os.path.isabs(u) else os.path.normpath(os.path.join(base, u))
             for u in table.column("uri").to_pylist()]
     return dict(zip(uris, (str(v) for v in table.column("label").to_pylist())))
 

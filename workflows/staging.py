@@ -23,21 +23,16 @@ written, and restored blobs are written whole, so a run killed anywhere resumes.
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catalogs.errors import SampleError
+from catalogs.layout import PACKED_RECORDS, blob_candidates, rest_paths
 from catalogs.schema import KEPT
 from catalogs.store import Store
+from catalogs.tarformat import fragment_member, member_name, parse_fragment
 from pipeline.dense import parse_members
-
-
-def rest_paths(blob: str) -> tuple[str, str]:
-    """(``.rest`` blob, its index) for a staged ``staging/{scene}.tiles`` blob."""
-    stem = blob.removesuffix(".tiles")
-    return f"{stem}.rest", f"{stem}.rest.json"
 
 
 def _staged_rows(table: pa.Table) -> pa.Table:
@@ -104,7 +99,7 @@ class _Gone(Exception):
 def _kept_placements(corpus: Store) -> dict[str, dict]:
     """Where the last packing put each kept tile, from its shard records (the catalog may be gone)."""
     placed = {}
-    for rel in corpus.glob("staging/packed/*.json"):
+    for rel in corpus.glob(PACKED_RECORDS):
         for placement in corpus.read_json(rel)["placements"]:
             placed[placement["tile_id"]] = placement
     return placed
@@ -121,7 +116,7 @@ def _bytes_back(corpus: Store, row: dict, index: dict, rest: str, placed: dict[s
         names = [f"{tile_id}.{row['format']}"] + [f"{tile_id}.{n}" for n, _ in parse_members(row.get("members"))]
         try:
             parts = shard_members(corpus, where["shard"], where["offset"], where["size"], names)
-        except (OSError, tarfile.TarError, KeyError):
+        except (OSError, SampleError):
             parts = None
         data = b"".join(parts) if parts else None
         if data is not None and len(data) == row["stage_size"] and \
@@ -133,24 +128,20 @@ def _bytes_back(corpus: Store, row: dict, index: dict, rest: str, placed: dict[s
 def forget_scene(corpus: Store, blob: str) -> None:
     """Drop a scene's staged state so the tile stage stages it again from its source."""
     rest, index_path = rest_paths(blob)
-    for rel in (index_path, rest, blob, blob.removesuffix(".tiles") + ".parquet"):
+    for rel in (index_path, rest, blob, blob_candidates(blob)):
         corpus.remove(rel)
 
 
 def shard_member(store: Store, shard: str, offset: int, size: int, name: str) -> bytes | None:
     """One member's bytes out of the sample that starts at ``offset`` in ``shard``."""
-    fragment = store.read_range(shard, int(offset), int(size))
-    with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
-        member = tar.extractfile(name)
-        return member.read() if member is not None else None
+    return fragment_member(store.read_range(shard, int(offset), int(size)), name)
 
 
 def shard_members(store: Store, shard: str, offset: int, size: int, names: list[str]) -> list[bytes] | None:
     """Several members' bytes (in ``names`` order) out of one sample; None when one is missing."""
-    fragment = store.read_range(shard, int(offset), int(size))
-    with tarfile.open(fileobj=io.BytesIO(fragment), mode="r:") as tar:
-        found = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
-    return [found[n] for n in names] if all(n in found for n in names) else None
+    sample = parse_fragment(store.read_range(shard, int(offset), int(size)))
+    found = {member_name(sample["__key__"], ext): data for ext, data in sample.items() if ext != "__key__"}
+    return [bytes(found[n]) for n in names] if all(n in found for n in names) else None
 
 
 def staged_bytes(store: Store, tile_id: str, stage_file: str, offset: int, size: int) -> bytes | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from catalogs.layout import STAGING, input_record, packed_record, scene_candidates, scene_error
 from catalogs.store import Store, is_storage_error
 from pipeline.dense import SceneLabels
 from pipeline.ingest import read_scene_info
@@ -56,7 +57,7 @@ def _problem(error: BaseException) -> str:
 
 def ingest(task: IngestTask) -> dict:
     """Read one input's metadata; the record holds the scene or the reason it was rejected."""
-    store, record_path = Store(task.corpus), f"staging/inputs/{input_key(task.ref.uri)}.json"
+    store, record_path = Store(task.corpus), input_record(input_key(task.ref.uri))
     if store.exists(record_path):
         return store.read_json(record_path)
     try:
@@ -73,8 +74,8 @@ def ingest(task: IngestTask) -> dict:
 def tile(task: TileTask) -> dict:
     """Tile one scene into staging; a failure mid-scene rejects the scene and stages nothing."""
     store = Store(task.corpus)
-    done = f"staging/{task.scene.scene_id}.parquet"
-    failed = f"staging/{task.scene.scene_id}.error.json"
+    done = scene_candidates(task.scene.scene_id)
+    failed = scene_error(task.scene.scene_id)
     if store.exists(done):
         return {"scene_id": task.scene.scene_id, "error": None}
     if store.exists(failed):
@@ -84,7 +85,7 @@ def tile(task: TileTask) -> dict:
         if task.annotations is not None:  # a bad annotation file rejects its scene, as a bad image does
             found = task.annotations.objects(task.scene.uri, task.scene.crs, task.scene.transform)
             objects = TileObjects(found, task.min_inside)
-        stage_scene(task.scene, task.rule, task.config, store.url("staging"), checkpoint=hook("tile"),
+        stage_scene(task.scene, task.rule, task.config, store.url(STAGING), checkpoint=hook("tile"),
                     labels=task.labels, objects=objects)
     except Exception as error:  # noqa: BLE001
         if is_storage_error(error):
@@ -124,11 +125,6 @@ def is_packed(task: PackTask) -> dict | None:
         if record.get("plan") == task.plan:
             return record
     return None
-
-
-def packed_record(shard: str) -> str:
-    """The staging record of a written shard (``shards/train-000000.tar``)."""
-    return f"staging/packed/{shard.rsplit('/', 1)[-1].rsplit('.', 1)[0]}.json"
 
 
 def scene_from_record(record: dict) -> SceneInfo | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,17 +25,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalogs.geoparquet import write_geoparquet
-from catalogs.layout import CATALOG_FILES
+from catalogs.layout import CATALOG_FILES, CURATED, MANIFEST, SHARD_GLOB, SHARDS, TEMP_PATTERNS, packed_record
 from catalogs.manifest import read_manifest
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
+from catalogs.errors import SampleError
 from catalogs.store import Store
+from catalogs.tarformat import iter_samples
 from pipeline.encode import FORMATS
-from pipeline.shards import TAR_BLOCK
 from workflows.assemble import with_placements
-from workflows.tasks import packed_record
 
 ERROR, WARNING = "error", "warning"
-CURATED = "staging/curated.parquet"
 
 
 @dataclass(frozen=True)
@@ -71,22 +69,12 @@ def scan_shard(handle) -> list[Sample]:
     """The samples of a shard (an open binary file) in order, grouping members by key.
 
     One sequential read; member bytes are hashed and dropped (only KEY.json is kept). Raises
-    ``tarfile.TarError`` (or ``OSError``) when the tar is unreadable or truncated.
+    :class:`SampleError` (or ``OSError``) when the tar is unreadable or truncated.
     """
-    samples: list[Sample] = []
-    with tarfile.open(fileobj=handle, mode="r:") as tar:
-        for member in tar:
-            key, _, ext = member.name.partition(".")
-            if not samples or samples[-1].key != key:
-                samples.append(Sample(key, member.offset))
-            data = tar.extractfile(member).read() if member.isfile() else b""
-            if len(data) != member.size:
-                raise tarfile.ReadError(f"member {member.name} is truncated")
-            sample = samples[-1]
-            sample.digests[ext] = hashlib.sha256(data).hexdigest()
-            if ext == "json":
-                sample.meta = data
-            sample.size = member.offset_data + -(-member.size // TAR_BLOCK) * TAR_BLOCK - sample.offset
+    samples = []
+    for span in iter_samples(handle, strict=True):
+        digests = {ext: hashlib.sha256(data).hexdigest() for ext, data in span.members.items()}
+        samples.append(Sample(span.key, span.offset, span.size, digests, bytes(span.members.get("json", b""))))
     return samples
 
 
@@ -113,13 +101,13 @@ def _sha256(corpus: Store, rel: str, chunk: int = 1 << 20) -> str:
 def _check_manifest(corpus: Store, manifest: dict, findings: list[Finding]) -> dict[str, dict]:
     """Build state and shard checksums; returns {shard path: manifest entry}."""
     if not manifest:
-        findings.append(Finding("manifest", "manifest.json", "missing: not a corpus, or the build never started"))
+        findings.append(Finding("manifest", MANIFEST, "missing: not a corpus, or the build never started"))
         return {}
     if manifest.get("stages", {}).get("pack") != "done":
-        findings.append(Finding("manifest", "manifest.json", "the build did not finish (interrupted?); "
+        findings.append(Finding("manifest", MANIFEST, "the build did not finish (interrupted?); "
                                 "run the same `ringmo build` command again to resume it"))
     listed = {entry["path"]: entry for entry in manifest.get("shards", [])}
-    on_disk = set(corpus.glob("shards/*.tar"))
+    on_disk = set(corpus.glob(SHARD_GLOB))
     for rel in sorted(set(listed) - on_disk):
         findings.append(Finding("shard", rel, "listed in the manifest but missing"))
     for rel in sorted(on_disk - set(listed)):
@@ -140,10 +128,10 @@ def _scan(corpus: Store, rel: str) -> list[Sample]:
 
 def _scan_all(corpus: Store, findings: list[Finding]) -> dict[str, list[Sample]]:
     scans = {}
-    for rel in corpus.glob("shards/*.tar"):
+    for rel in corpus.glob(SHARD_GLOB):
         try:
             scans[rel] = _scan(corpus, rel)
-        except (tarfile.TarError, OSError) as exc:
+        except (SampleError, OSError) as exc:
             findings.append(Finding("shard", rel, f"not a readable tar: {exc}"))
     return scans
 
@@ -219,7 +207,7 @@ def _check_accounting(corpus: Store, manifest: dict, kept: pa.Table | None, reje
 def _leftovers(corpus: Store, findings: list[Finding]) -> None:
     if not corpus.local:  # object stores never hold partial writes
         return
-    for rel in sorted([*corpus.glob("shards/.*.tmp"), *corpus.glob("catalog/.*.tmp")]):
+    for rel in sorted({rel for pattern in TEMP_PATTERNS for rel in corpus.glob(pattern)}):
         findings.append(Finding("leftover", rel, "temp file of an interrupted run (removed by the next build)",
                                 WARNING))
 
@@ -270,7 +258,7 @@ def repair_corpus(corpus: str | Path) -> list[str]:
     done: list[str] = []
     manifest = read_manifest(corpus.root)
     findings = validate_corpus(corpus.root)
-    bad_shards = {f.path for f in findings if f.check == "shard" and f.path.startswith("shards/")
+    bad_shards = {f.path for f in findings if f.check == "shard" and f.path.startswith(f"{SHARDS}/")
                   and ("corrupted" in f.message or "bytes, manifest" in f.message or "not a readable" in f.message)}
     if bad_shards and corpus.exists(CURATED):
         for rel in sorted(bad_shards):

@@ -109,14 +109,14 @@ class _RecordingDataset:
 
 def _record_reads(monkeypatch):
     log = []
-    real = tiler.open_source
+    real = tiler.open_scene
 
     @contextmanager
     def recording(uri, *args, **kwargs):
         with real(uri, *args, **kwargs) as src:
             yield _RecordingDataset(src, log)
 
-    monkeypatch.setattr(tiler, "open_source", recording)
+    monkeypatch.setattr(tiler, "open_scene", recording)
     return log
 
 
@@ -262,7 +262,7 @@ def test_unreadable_window_is_recorded_not_fatal(rgb_scene, tmp_path, monkeypatc
     from rasterio.errors import RasterioIOError
 
     scene, _ = rgb_scene
-    real = tiler.open_source
+    real = tiler.open_scene
 
     class Flaky(_RecordingDataset):
         def read(self, indexes=None, **kwargs):
@@ -276,7 +276,7 @@ def test_unreadable_window_is_recorded_not_fatal(rgb_scene, tmp_path, monkeypatc
         with real(uri, *args, **kwargs) as src:
             yield Flaky(src, [])
 
-    monkeypatch.setattr(tiler, "open_source", flaky)
+    monkeypatch.setattr(tiler, "open_scene", flaky)
     rows = _stage(scene, tmp_path)[0].to_pylist()
     bad = [r for r in rows if r["status"] == "unreadable"]
     assert [(r["col_off"], r["row_off"]) for r in bad] == [(128, 128)]

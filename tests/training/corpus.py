@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import cv2
@@ -18,8 +17,10 @@ import pyarrow as pa
 import shapely
 
 from catalogs.geoparquet import write_geoparquet
-from catalogs.keys import shard_name, tile_id_for
+from catalogs.keys import tile_id_for
+from catalogs.layout import shard_name
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
+from catalogs.tarformat import SampleTarWriter
 
 _TO_CV = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
 
@@ -59,23 +60,12 @@ def encode(array: np.ndarray, fmt: str) -> bytes:
     return buf.tobytes()
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime = len(data), 0
-    tar.addfile(info, io.BytesIO(data))
-
-
 def write_shard(path: Path, samples: list[tuple[str, bytes, str, dict]]) -> list[tuple[int, int]]:
     """Write ``(key, image bytes, fmt, meta)`` samples; return each one's (offset, size)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    spans = []
-    with open(path, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for key, image, fmt, meta in samples:
-            start = handle.tell()
-            _add(tar, f"{key}.{fmt}", image)
-            _add(tar, f"{key}.json", json.dumps(meta).encode())
-            spans.append((start, handle.tell() - start))
-    return spans
+    with open(path, "wb") as handle, SampleTarWriter(handle) as tar:
+        return [tar.add(key, [(fmt, image), ("json", json.dumps(meta).encode())])
+                for key, image, fmt, meta in samples]
 
 
 def make_corpus(root: Path, n: int = 48, size: int = 64, bands: int = 3, fmt: str = "png",
@@ -126,7 +116,7 @@ REAL_LAYOUTS = (
 def make_mixed_corpus(root: Path, per_layout=(16, 10, 8, 6), size: int = 64, per_shard: int = 9,
                       layouts=REAL_LAYOUTS, seed: int = 0) -> Path:
     """A corpus mixing band layouts in its shards (globally shuffled, as the packer writes them),
-    with a manifest keyed by layout (``workflows.assemble.band_stats``'s records)."""
+    with a manifest keyed by layout (``workflows.assemble.normalization_stats``'s records)."""
     from catalogs.layouts import assumed_wavelengths, layout_key, layout_record
     from workflows.layouts import band_wavelengths
 

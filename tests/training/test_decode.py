@@ -6,8 +6,10 @@ import pytest
 
 from catalogs.query import read_catalog
 from tests.training.corpus import encode, make_corpus, synthetic_tile, write_shard
-from training.decode import SampleError, decode_sample, parse_fragment
-from training.sources import scan_tar, shard_samples
+from catalogs.errors import SampleError
+from catalogs.tarformat import parse_fragment, scan_samples
+from training.decode import decode_sample
+from training.sources import shard_samples
 
 CASES = [  # fmt, bands, dtype, exact
     ("png", 1, np.uint8, True), ("png", 3, np.uint8, True), ("png", 4, np.uint8, True),
@@ -53,7 +55,7 @@ def test_long_names_and_pax_headers_are_handled(tmp_path):
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
         data = buffer.getvalue()
-        (key, offset, size), = scan_tar(io.BytesIO(data))
+        (key, offset, size), = scan_samples(io.BytesIO(data))
         assert key == long_key and offset == 0
         sample = parse_fragment(data[offset:offset + size])
         assert sample["__key__"] == long_key and set(sample) == {"__key__", "npy", "json"}

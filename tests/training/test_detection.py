@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from training.models import build_encoder
-from training.tasks.detection import DetectionConfig, build_detector, main as detection_main
+from training.tasks.detection import DetectionConfig, build_detector
 from training.tasks.detection_merge import merge_tiles
 from training.tasks.detection_metrics import dota_map
 from workflows.build import build

@@ -18,7 +18,8 @@ from training.export import export_encoder
 from training.masking import MaskConfig
 from training.models import MaskedImageModel
 from training.pretrain import run
-from training.weights import classifier_kwargs, create, load_encoder, pooled_features, read_weights
+from training.probe import pooled_features
+from training.weights import classifier_kwargs, create, load_encoder, read_weights
 
 PLAIN_TIMM = textwrap.dedent("""
     import json, sys

@@ -176,8 +176,8 @@ def test_checkpoints_are_weights_only_and_replaced_atomically(broken, tmp_path, 
     path = checkpoint.latest(cfg.out)
     assert checkpoint.load(path)["step"] == 2  # the whole state passes torch.load(weights_only=True)
 
-    def dies_midway(payload, target):
-        Path(target).write_bytes(b"half a checkpoint")
+    def dies_midway(payload, target):  # torch.save writes into the open temp file
+        target.write(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", dies_midway)

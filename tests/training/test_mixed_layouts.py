@@ -8,7 +8,6 @@ together in the shards as the packer writes them.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from unittest import mock
 
 import cv2
-import numpy as np
 import pytest
 import torch
 

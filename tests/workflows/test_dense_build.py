@@ -14,7 +14,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from training.decode import decode_image, parse_fragment
+from catalogs.tarformat import parse_fragment
+from training.decode import decode_image
 from workflows.build import build
 from workflows.build_config import BuildConfig
 from workflows.cli import main

@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from catalogs.layouts import VISIBLE_RGB_NM, layout_key
-from workflows.assemble import band_stats
+from workflows.assemble import normalization_stats
 from workflows.layouts import band_wavelengths
 
 
@@ -18,7 +18,7 @@ def test_one_sensor_with_two_band_sets_gets_two_layouts():
         + _rows("sentinel2", "B05,B06,B07,B8A,B11,B12", "uint16", [[1] * 6])
         + _rows("unknown", "b1,b2,b3", "uint8", [[10, 20, 30]])
         + _rows("unknown", None, "float32", [[0.1]]))
-    stats = band_stats(kept)
+    stats = normalization_stats(kept)
     assert sorted(stats) == sorted([layout_key("sentinel2", "B2,B3,B4,B8", "uint16"),
                                     layout_key("sentinel2", "B05,B06,B07,B8A,B11,B12", "uint16"),
                                     "unknown/b1,b2,b3/uint8", "unknown/b1/float32"])

@@ -7,7 +7,6 @@ import json
 import math
 import re
 import shutil
-import tarfile
 from pathlib import Path
 
 import h3
@@ -19,6 +18,7 @@ from catalogs.geoparquet import write_geoparquet
 from catalogs.store import Store
 from catalogs.manifest import write_manifest
 from catalogs.schema import CATALOG_SCHEMA
+from catalogs.tarformat import SampleTarWriter
 from pipeline.encode import encode
 from workflows.report import write_report
 from workflows.report.data import load_corpus
@@ -51,19 +51,15 @@ class FakeCorpus:
 
     def __init__(self, root: Path):
         self.root, self.rows, self.blob, self.shard = root, [], bytearray(), io.BytesIO()
-        self.tar = tarfile.open(fileobj=self.shard, mode="w", format=tarfile.USTAR_FORMAT)
+        self.tar = SampleTarWriter(self.shard)
 
     def add(self, row: dict, image: np.ndarray) -> None:
         data = encode(image, "png")
         row.update(stage_file="staging/blob.tiles", stage_offset=len(self.blob), stage_size=len(data))
         self.blob += data
         if row["status"] == "kept":
-            start = self.tar.offset
-            for name, payload in ((f"{row['tile_id']}.png", data), (f"{row['tile_id']}.json", b"{}")):
-                info = tarfile.TarInfo(name)
-                info.size = len(payload)
-                self.tar.addfile(info, io.BytesIO(payload))
-            row.update(shard="shards/train-000000.tar", offset=start, size=self.tar.offset - start, split="train")
+            start, size = self.tar.add(row["tile_id"], [("png", data), ("json", b"{}")])
+            row.update(shard="shards/train-000000.tar", offset=start, size=size, split="train")
         self.rows.append(row)
 
     def write(self) -> Path:

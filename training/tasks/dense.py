@@ -197,13 +197,11 @@ def run_dense(cfg) -> dict:
     img_size = card["img_size"]
     train_set = dense_dataset(cfg.data, cfg.train_split, img_size, True, cfg.seed)
     module = TASKS[cfg.task]
-    validate = None
-    if has_split(cfg.data, cfg.val_split):
-        val_set = dense_dataset(cfg.data, cfg.val_split, img_size, False)
+    val_set = dense_dataset(cfg.data, cfg.val_split, img_size, False) if has_split(cfg.data, cfg.val_split) else None
 
-        def validate(epoch: int) -> dict:
-            matrix, _ = score(model, val_set, len(corpus.classes), corpus.ignore_index, device, cfg.batch_size, 0)
-            return {f"val_{k}": module.scores(matrix, corpus.classes)[k] for k in module.SUMMARY}
+    def validate(epoch: int) -> dict:
+        matrix, _ = score(model, val_set, len(corpus.classes), corpus.ignore_index, device, cfg.batch_size, 0)
+        return {f"val_{k}": module.scores(matrix, corpus.classes)[k] for k in module.SUMMARY}
     criterion = nn.CrossEntropyLoss(ignore_index=corpus.ignore_index)
 
     def loss_of(m: nn.Module, batch) -> dict:
@@ -212,7 +210,7 @@ def run_dense(cfg) -> dict:
     loader = make_loader(train_set, cfg.batch_size, True, cfg.seed, cfg.num_workers)
     loop = LoopConfig(epochs=cfg.epochs, lr=cfg.lr or DEFAULT_LR[cfg.mode], weight_decay=cfg.weight_decay,
                       warmup_steps=int(cfg.warmup_epochs * len(loader)), seed=cfg.seed)
-    history = train(model, loader, loss_of, loop, out, device, validate,
+    history = train(model, loader, loss_of, loop, out, device, validate if val_set is not None else None,
                     groups=param_groups(model, cfg.mode, cfg.weight_decay, cfg.layer_decay))
     card.update(classes=list(corpus.classes), ignore_index=corpus.ignore_index, mode=cfg.mode, init=report,
                 data=cfg.data)

@@ -20,9 +20,10 @@ from torch.utils.data import Dataset
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
-from training.decode import IMAGE_EXTENSIONS, decode_image, parse_fragment
-from training.index import SampleIndex, StatsTable, check_one_layout, index_from_table
-from training.labeled import corpus_stats
+from catalogs.tarformat import parse_fragment
+from training.decode import IMAGE_EXTENSIONS, decode_image
+from training.index import SampleIndex, check_one_layout, index_from_table
+from training.normalize import StatsTable, manifest_stats_table, standardize
 from training.transforms import _orient, resize
 
 IGNORE = 255
@@ -112,8 +113,7 @@ class DenseSamples(Dataset):
 
     def _norm(self, image: np.ndarray, meta: dict) -> torch.Tensor:
         image = resize(image, self.img_size).astype(np.float32)  # [S, S, C]
-        band = self.stats.for_sample(meta, image.shape[2])
-        image = (image - np.asarray(band.mean, np.float32)) / np.maximum(np.asarray(band.std, np.float32), 1e-6)
+        image = standardize(image, self.stats.for_sample(meta, image.shape[2]))
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
     def __getitem__(self, i: int):
@@ -138,4 +138,4 @@ class DenseSamples(Dataset):
 
 
 def dense_dataset(corpus: str, split: str, img_size: int, train: bool, seed: int = 0) -> DenseSamples:
-    return DenseSamples(dense_rows(corpus, split), corpus_stats(corpus), img_size, train, seed)
+    return DenseSamples(dense_rows(corpus, split), manifest_stats_table(corpus), img_size, train, seed)

@@ -25,8 +25,8 @@ import torch
 import yaml
 
 from training.config import option
-from training.labeled import corpus_stats
 from training.models import model_spec
+from training.normalize import manifest_stats_table
 from training.tasks.detection_data import DetectionTiles, detection_classes, detection_rows, make_loader
 from training.tasks.detection_merge import merge_tiles, save_predictions_png
 from training.tasks.detection_metrics import coco_ap, dota_map
@@ -155,7 +155,7 @@ def run(cfg: DetectionConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=True))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    classes, stats = detection_classes(cfg.data), corpus_stats(cfg.data)
+    classes, stats = detection_classes(cfg.data), manifest_stats_table(cfg.data)
     rows = detection_rows(cfg.data, cfg.train_split, classes)
     img_size = cfg.img_size or _default_side(rows)
     train_set = DetectionTiles(rows, stats, img_size, train=True, seed=cfg.seed)

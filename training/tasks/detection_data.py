@@ -24,7 +24,8 @@ from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
 from training.decode import decode_sample
-from training.index import SampleIndex, StatsTable, check_one_layout, index_from_table
+from training.index import SampleIndex, check_one_layout, index_from_table
+from training.normalize import StatsTable, standardize
 
 _COLUMNS = ["tile_id", "shard", "offset", "size", "split", "sensor", "band_count", "uri", "col_off", "row_off",
             "win_width", "win_height", "width", "height", "objects"]
@@ -124,9 +125,7 @@ class DetectionTiles(Dataset):
             self._fetcher = Fetcher(self.rows.index)
         _, image, meta = decode_sample(self._fetcher.fetch(np.array([i]))[0])  # [H, W, C]
         image, scale = letterbox(image, self.img_size)
-        band = self.stats.for_sample(meta, image.shape[2])
-        image = (image.astype(np.float32) - np.asarray(band.mean, np.float32)) / np.maximum(
-            np.asarray(band.std, np.float32), 1e-6)
+        image = standardize(image.astype(np.float32), self.stats.for_sample(meta, image.shape[2]))
         image[scale.pad] = 0.0  # the letterbox margin reads as the mean
         target = objects_to_targets(meta.get("objects", []), self.rows.classes, scale.factor)
         if self.train:

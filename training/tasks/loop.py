@@ -10,7 +10,6 @@ the usual practice when a pretrained trunk carries a freshly initialised head.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from training.schedule import Schedule, apply_lr
+
+MIN_LR = 1e-6  # warmup starts and the cosine ends here
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,6 @@ class LoopConfig:
     clip_grad: float = 10.0
     encoder_lr_scale: float = 1.0
     seed: int = 0
-
-
-def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    """Linear warmup then cosine to ~0."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return 1e-6 + 0.5 * (peak - 1e-6) * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
 def _groups(model: nn.Module, cfg: LoopConfig) -> list[dict]:
@@ -59,6 +55,7 @@ def train(model: nn.Module, loader, loss_of: Callable, cfg: LoopConfig, out: str
     model.to(device)
     optimizer = torch.optim.AdamW(groups or _groups(model, cfg), lr=cfg.lr)
     total = cfg.epochs * len(loader)
+    schedule = Schedule(cfg.lr, total, cfg.warmup_steps, min_lr=MIN_LR, warmup_start_lr=MIN_LR)
     torch.manual_seed(cfg.seed + 1)
     step, history = 0, []
     with open(Path(out) / "metrics.jsonl", "w") as log_file:
@@ -69,9 +66,8 @@ def train(model: nn.Module, loader, loss_of: Callable, cfg: LoopConfig, out: str
             sums: dict[str, float] = {}
             started = time.perf_counter()
             for batch in loader:
-                lr = lr_at(step, total, cfg.warmup_steps, cfg.lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group["lr_scale"]
+                lr = schedule.lr(step)
+                apply_lr(optimizer, lr)  # times each group's lr_scale
                 losses = loss_of(model, batch)
                 loss = sum(losses.values())
                 optimizer.zero_grad(set_to_none=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from catalogs.store import Store
+from catalogs.layout import REPORT, REPORT_FIGURES, REPORT_INDEX
+from catalogs.store import Store, write_atomic
 
 from workflows.report import figures, sections
-from workflows.report.card import to_html, to_markdown, write_text_atomic
+from workflows.report.card import to_html, to_markdown
 from workflows.report.data import load_corpus, load_scenes
 from workflows.report.metrics import balance_summary
 from workflows.report.thumbs import load_clusters
@@ -28,17 +29,17 @@ def write_report(corpus: str | Path) -> str:
     """Write ``CORPUS/report/{README.md,index.html,figures/*.png}``; returns the HTML's path or URL."""
     store = Store(corpus)
     if store.local:
-        return str(_draw_report(store, Path(store.url("report"))))
+        return str(_draw_report(store, Path(store.url(REPORT))))
     with tempfile.TemporaryDirectory(prefix="ringmo-report-") as tmp:
         out = Path(tmp)
         _draw_report(store, out)
         names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
         for name in sorted(names, key=lambda n: (not n.startswith("figures/"), n)):  # pages last
-            store.write_bytes(f"report/{name}", (out / name).read_bytes())
+            store.write_bytes(f"{REPORT}/{name}", (out / name).read_bytes())
         for name in FIGURE_NAMES:
             if f"figures/{name}.png" not in names:
-                store.remove(f"report/figures/{name}.png")
-    return store.url("report/index.html")
+                store.remove(f"{REPORT_FIGURES}/{name}.png")
+    return store.url(REPORT_INDEX)
 
 
 def warm_up() -> None:
@@ -81,8 +82,9 @@ def _draw_report(store: Store, out: Path) -> Path:
         *sections.stats_section(data),
         *sections.config_section(data),
     ]
-    write_text_atomic(out / "README.md", to_markdown(blocks, out))
-    return write_text_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.name}"))
+    write_atomic(out / "README.md", to_markdown(blocks, out))
+    write_atomic(out / "index.html", to_html(blocks, f"ringmo corpus card: {data.name}"))
+    return out / "index.html"
 
 
 def _remove_stale(fig_dir: Path, written: dict[str, Path]) -> None:

@@ -7,7 +7,6 @@ timestamp), so the same catalog gives the same bytes, and atomically (temp file 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from catalogs.schema import BALANCED_OUT, KEPT, REASONS  # noqa: E402
+from catalogs.store import atomic_output  # noqa: E402
 from workflows.report.data import CorpusData  # noqa: E402
 from workflows.report.metrics import cell_counts, lorenz  # noqa: E402
 from workflows.report.maps import (  # noqa: E402
@@ -38,11 +38,12 @@ plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.spines.top": Fa
 
 def save(fig, path: Path) -> Path:
     """Write ``fig`` to ``path`` atomically, without metadata that varies between runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=DPI, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.15)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as handle:
+            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight",
+                        pad_inches=0.15)
+    finally:
+        plt.close(fig)
     return path
 
 

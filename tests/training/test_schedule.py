@@ -1,0 +1,32 @@
+"""The one learning-rate schedule: warmup + cosine for pretraining and fine-tuning, plain cosine
+for the linear probe."""
+
+import math
+
+import pytest
+import torch
+
+from training.schedule import Schedule, apply_lr
+
+
+def test_warmup_then_cosine_to_the_floor():
+    s = Schedule(peak_lr=1e-3, total_steps=110, warmup_steps=10, min_lr=1e-6, warmup_start_lr=1e-6)
+    assert s.lr(0) == pytest.approx(1e-6)
+    assert s.lr(5) == pytest.approx(1e-6 + (1e-3 - 1e-6) / 2)
+    assert s.lr(10) == pytest.approx(1e-3)
+    assert s.lr(60) == pytest.approx(1e-6 + (1e-3 - 1e-6) / 2)
+    assert s.lr(110) == s.lr(500) == pytest.approx(1e-6)
+    assert all(s.lr(i) >= s.lr(i + 1) for i in range(10, 120))
+
+
+def test_without_warmup_it_is_the_probe_s_plain_cosine():
+    s = Schedule(peak_lr=0.01, total_steps=40, warmup_steps=0, min_lr=0.0)
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * i / 40)) for i in range(40)]
+    assert [s.lr(i) for i in range(40)] == pytest.approx(expected, rel=1e-12)
+
+
+def test_apply_lr_keeps_layer_decay_scales():
+    layer = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD([{"params": [layer.weight], "lr_scale": 0.5}, {"params": [layer.bias]}], lr=1.0)
+    apply_lr(opt, 0.2)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
