@@ -125,9 +125,9 @@ def loader_rate(s: Setup, device: str, corpus: Path, workers: int) -> tuple[floa
     spec = SampleSpec(AugmentConfig(img_size=s.img), step.mask_cfg)
     stream = MimStream(index, stats, StreamConfig(seed=0, batch_size=s.batch, shuffle_buffer=256), spec)
     stream.set_position(0, 0)  # endless: epochs repeat
-    # fork is cheap and safe on CPU; a CUDA parent must not fork (forkserver, the trainer's default)
-    batches = iter(make_loader(stream, workers, pin_memory=device == "cuda", prefetch_factor=4,
-                               start_method="forkserver" if device == "cuda" else "fork"))
+    # forkserver (the trainer's default) on CPU too: a parent whose OpenMP pool already ran
+    # (the synthetic steps above) can deadlock a forked child in torch.set_num_threads
+    batches = iter(make_loader(stream, workers, pin_memory=device == "cuda", prefetch_factor=4))
     image, mask = prepare(next(batches), device, device == "cuda")  # workers started, first batch in
     step(image, mask)
     waited, start = 0.0, time.perf_counter()
