@@ -21,7 +21,8 @@ BUILD_FLAGS = {"--config", "--tile-size", "--stride", "--gsd", "--edge", "--form
                "--alpha", "--target-size", "--max-per-scene", "--split", "--shard-max-mb", "--shard-max-count",
                "--seed", "--scheduler", "--workers", "--quiet"}
 TILING = {"tile_size", "stride", "gsd", "edge", "format", "jpeg_quality", "min_valid_frac", "min_std", "group_bands",
-          "task", "masks", "pair", "classes", "class_attribute", "min_inside", "label_field",
+          "task", "masks", "pair", "classes", "class_attribute", "min_inside", "label_field", "max_cloud",
+          "max_upsample",
           "min_entropy", "sensors", "stac_assets", "labels", "whole_image", "resize"}
 
 
@@ -88,4 +89,4 @@ def test_pretrain_resume_fixed_settings_are_marked_on_their_fields():
               "shuffle_buffer", "resampled", "epoch_samples", "corpus", "shards", "bbox", "polygon", "sensors",
               "gsd_min", "gsd_max", "date_from", "date_to", "splits", "min_quality", "labels", "limit", "scale_min",
               "rot90", "norm_target", "embed", "layout_alpha"}
-    assert set(resume_fixed()) == before | {"antimeridian", "platforms", "products"}  # the selection grew
+    assert set(resume_fixed()) == before | {"antimeridian", "platforms", "products", "max_cloud"}  # the selection grew
