@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from catalogs.errors import InputError
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
 from training.decode import decode_sample
+from training.fetched import FetchedSamples
 from training.index import SampleIndex, check_one_layout, index_from_table
 from training.normalize import StatsTable, standardize
 from training.transforms import AugmentConfig, augment
@@ -74,7 +75,7 @@ def labeled_rows(corpus: str, split: str, classes: tuple[str, ...] | None = None
                        tuple(table.column("tile_id").to_pylist()), tuple(classes))
 
 
-class LabeledImages(Dataset):
+class LabeledImages(FetchedSamples):
     """``(image [C, S, S] float32 standardized, class index)`` per item.
 
     Training draws come from a generator seeded by ``(seed, epoch, item)``: reruns and any
@@ -82,29 +83,14 @@ class LabeledImages(Dataset):
     """
 
     def __init__(self, rows: LabeledRows, stats: StatsTable, augment_cfg: AugmentConfig, seed: int = 0):
-        self.rows, self.stats, self.augment_cfg, self.seed = rows, stats, augment_cfg, seed
-        self.epoch = 0
-        self._fetcher: Fetcher | None = None
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        super().__init__(rows.index, seed)
+        self.rows, self.stats, self.augment_cfg = rows, stats, augment_cfg
 
     def __getitem__(self, i: int):
-        if self._fetcher is None:
-            self._fetcher = Fetcher(self.rows.index)
-        _, image, meta = decode_sample(self._fetcher.fetch(np.array([i]))[0])
-        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        tile = augment(image, self.augment_cfg, rng).astype(np.float32)  # [S, S, C]
+        _, image, meta = decode_sample(self.fragment(i))
+        tile = augment(image, self.augment_cfg, self.rng(i)).astype(np.float32)  # [S, S, C]
         tile = standardize(tile, self.stats.for_sample(meta, tile.shape[2]))
         return torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1))), int(self.rows.targets[i])
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_fetcher"] = None  # open file handles stay in their process
-        return state
 
 
 def band_count(rows: LabeledRows) -> int:

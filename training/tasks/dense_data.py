@@ -15,13 +15,12 @@ import cv2
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from torch.utils.data import Dataset
 
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
-from training.data import Fetcher
 from catalogs.tarformat import parse_fragment
 from training.decode import IMAGE_EXTENSIONS, decode_image
+from training.fetched import FetchedSamples
 from training.index import SampleIndex, check_one_layout, index_from_table
 from training.normalize import StatsTable, manifest_stats_table, standardize
 from training.transforms import _orient, resize
@@ -88,7 +87,7 @@ def decode_dense(fragment) -> dict:
             "meta": json.loads(bytes(sample["json"])) if "json" in sample else {}}
 
 
-class DenseSamples(Dataset):
+class DenseSamples(FetchedSamples):
     """``(image [C,S,S] float32, mask [S,S] int64)``, or ``((a, b), mask)`` for change pairs.
 
     Images are resized to ``img_size`` (bilinear) and masks with nearest; training adds one
@@ -96,20 +95,11 @@ class DenseSamples(Dataset):
     """
 
     def __init__(self, index: SampleIndex, stats: StatsTable, img_size: int, train: bool, seed: int = 0):
-        self.index, self.stats, self.img_size, self.train, self.seed = index, stats, img_size, train, seed
-        self.epoch = 0
-        self._fetcher: Fetcher | None = None
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        super().__init__(index, seed)
+        self.stats, self.img_size, self.train = stats, img_size, train
 
     def raw(self, i: int) -> dict:
-        if self._fetcher is None:
-            self._fetcher = Fetcher(self.index)
-        return decode_dense(self._fetcher.fetch(np.array([i]))[0])
+        return decode_dense(self.fragment(i))
 
     def _norm(self, image: np.ndarray, meta: dict) -> torch.Tensor:
         image = resize(image, self.img_size).astype(np.float32)  # [S, S, C]
@@ -123,18 +113,13 @@ class DenseSamples(Dataset):
             mask = cv2.resize(mask, (self.img_size, self.img_size), interpolation=cv2.INTER_NEAREST)
         members = [item["image"]] + ([item["b"]] if item["b"] is not None else [])
         if self.train:
-            draws = np.random.default_rng([self.seed, self.epoch, int(i)]).integers(0, 4, size=3)
+            draws = self.rng(i).integers(0, 4, size=3)
             hflip, vflip, turns = bool(draws[0] % 2), bool(draws[1] % 2), int(draws[2])
             members = [_orient(m, hflip, vflip, turns) for m in members]
             mask = _orient(mask[:, :, None], hflip, vflip, turns)[:, :, 0]
         tensors = [self._norm(m, item["meta"]) for m in members]
         target = torch.from_numpy(mask.astype(np.int64))
         return (tuple(tensors) if len(tensors) == 2 else tensors[0]), target
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_fetcher"] = None
-        return state
 
 
 def dense_dataset(corpus: str, split: str, img_size: int, train: bool, seed: int = 0) -> DenseSamples:

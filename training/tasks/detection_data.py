@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
-from training.data import Fetcher
 from training.decode import decode_sample
+from training.fetched import FetchedSamples
 from training.index import SampleIndex, check_one_layout, index_from_table
 from training.normalize import StatsTable, standardize
 
@@ -106,30 +106,21 @@ def letterbox(image: np.ndarray, side: int) -> tuple[np.ndarray, Letterbox]:
     return out, Letterbox(factor, np.nonzero(margin))
 
 
-class DetectionTiles(Dataset):
+class DetectionTiles(FetchedSamples):
     """``(image [C, S, S] float32 standardized, target dict)`` per tile."""
 
     def __init__(self, rows: DetectionRows, stats: StatsTable, img_size: int, train: bool, seed: int = 0):
-        self.rows, self.stats, self.img_size, self.train, self.seed = rows, stats, img_size, train, seed
-        self.epoch = 0
-        self._fetcher: Fetcher | None = None
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        super().__init__(rows.index, seed)
+        self.rows, self.stats, self.img_size, self.train = rows, stats, img_size, train
 
     def __getitem__(self, i: int):
-        if self._fetcher is None:
-            self._fetcher = Fetcher(self.rows.index)
-        _, image, meta = decode_sample(self._fetcher.fetch(np.array([i]))[0])  # [H, W, C]
+        _, image, meta = decode_sample(self.fragment(i))  # [H, W, C]
         image, scale = letterbox(image, self.img_size)
         image = standardize(image.astype(np.float32), self.stats.for_sample(meta, image.shape[2]))
         image[scale.pad] = 0.0  # the letterbox margin reads as the mean
         target = objects_to_targets(meta.get("objects", []), self.rows.classes, scale.factor)
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+            rng = self.rng(i)
             for axis in (1, 0):
                 if rng.random() < 0.5:
                     image = np.flip(image, axis)
@@ -143,11 +134,6 @@ class DetectionTiles(Dataset):
         letterboxed = self.img_size / max(row["width"], row["height"])  # input px per sample px
         return {"uri": row["uri"], "x0": row["col_off"], "y0": row["row_off"],
                 "scale": row["win_width"] / row["width"] / letterboxed}
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_fetcher"] = None
-        return state
 
 
 def collate(batch):
