@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from catalogs.errors import UsageError
+
 from training.config import option
 from training.models import model_spec
 from training.normalize import manifest_stats_table
@@ -199,7 +201,7 @@ def config_from_args(argv: list[str] | None = None, prog: str = "ringmo finetune
     values.update(args)
     missing = [k for k in ("data", "out") if not values.get(k)]
     if missing:
-        raise SystemExit(f"{prog}: --{' --'.join(missing)} required")
+        raise UsageError(" ".join(f"--{k}" for k in missing), "required")
     return DetectionConfig(**values)
 
 
