@@ -107,7 +107,7 @@ def run_demo(out: Path, *, steps: int = DEMO_STEPS) -> int:
     from training.pretrain import demo_config
 
     dense = run_dense_demo(out / "dense", Path(pretrained["run_dir"]) / "checkpoints" / "last.pt",
-                           demo_config("", "").model)
+                           demo_config("", str(pretrained["run_dir"])).model)
     _banner("7/7 detection: oriented boxes, pretrained vs random init")
     detection = detection_demo(out / "detection", Path(pretrained["run_dir"]))
     results = {"corpus": str(out / "corpus"), "report": summary["report"],
