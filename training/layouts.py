@@ -13,11 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import numpy as np
 
 from catalogs.errors import UsageError
 from catalogs.layouts import assumed_wavelengths, parse_layout_key
-from training.normalize import BandStats
+from training.normalize import BandStats, pixel_stats
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +79,7 @@ def resolve_layout(key: str, bands: int, records: dict, count: int, estimate) ->
 
 def estimate(samples) -> BandStats:
     """Band mean and std of decoded ``(key, image, meta)`` samples of one layout."""
-    pixels = np.concatenate([image.reshape(-1, image.shape[2]).astype(np.float64) for _, image, _ in samples])
-    return BandStats(tuple(pixels.mean(0).tolist()), tuple(np.maximum(pixels.std(0), 1e-6).tolist()))
+    return pixel_stats(image for _, image, _ in samples)
 
 
 def find_layout(layouts: tuple[RunLayout, ...], name: str | None, bands: int | None = None) -> int:

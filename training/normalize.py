@@ -72,16 +72,18 @@ def manifest_stats_table(corpus: str) -> StatsTable:
     return StatsTable(stats)
 
 
+def pixel_stats(images) -> BandStats:
+    """Band mean and std over every pixel of ``[H, W, C]`` images of one band set."""
+    pixels = np.concatenate([image.reshape(-1, image.shape[2]).astype(np.float64) for image in images])
+    return BandStats(tuple(pixels.mean(0).tolist()), tuple(np.maximum(pixels.std(0), MIN_STD).tolist()))
+
+
 def estimate_stats(samples) -> dict[str, BandStats]:
     """Per-sensor band statistics of decoded ``(key, image, meta)`` samples (no manifest)."""
     groups: dict[str, list[np.ndarray]] = {}
     for _, image, meta in samples:
-        groups.setdefault(str(meta.get("sensor", "")), []).append(
-            image.reshape(-1, image.shape[2]).astype(np.float64))
-    out = {}
-    for sensor, arrays in groups.items():
-        pixels = np.concatenate(arrays)
-        out[sensor] = BandStats(tuple(pixels.mean(0).tolist()), tuple(np.maximum(pixels.std(0), MIN_STD).tolist()))
+        groups.setdefault(str(meta.get("sensor", "")), []).append(image)
+    out = {sensor: pixel_stats(images) for sensor, images in groups.items()}
     log.warning("no corpus statistics: normalizing with estimates from %d sample(s)", len(samples))
     return out
 

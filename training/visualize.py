@@ -17,9 +17,12 @@ from PIL import Image
 from catalogs.store import atomic_output
 
 
-def _display(image: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """``[C, H, W]`` -> ``[H, W, 3]`` uint8 with a given per-band stretch."""
+def display(image: np.ndarray, low: np.ndarray | None = None, high: np.ndarray | None = None) -> np.ndarray:
+    """``[C, H, W]`` -> ``[H, W, 3]`` uint8 (first three bands, or the first one as grey) with a
+    given per-band stretch; without one, each shown band's own 2-98 % range."""
     bands = image[:3] if image.shape[0] >= 3 else np.repeat(image[:1], 3, axis=0)
+    if low is None or high is None:
+        low, high = np.percentile(bands, 2, axis=(1, 2)), np.percentile(bands, 98, axis=(1, 2))
     scaled = (bands - low[:, None, None]) / np.maximum(high - low, 1e-6)[:, None, None]
     return (np.clip(scaled, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
 
@@ -36,9 +39,9 @@ def grid(image: torch.Tensor, mask: torch.Tensor, recon: torch.Tensor, rows: int
         high = np.percentile(shown, 98, axis=(1, 2))
         if len(low) == 1:
             low, high = np.repeat(low, 3), np.repeat(high, 3)
-        masked = _display(img, low, high) * (1 - m[0, :, :, None]).astype(np.uint8)
+        masked = display(img, low, high) * (1 - m[0, :, :, None]).astype(np.uint8)
         pasted = rec * m + img * (1 - m)
-        lines.append(np.concatenate([_display(img, low, high), masked, _display(pasted, low, high)], axis=1))
+        lines.append(np.concatenate([display(img, low, high), masked, display(pasted, low, high)], axis=1))
     return np.concatenate(lines, axis=0)
 
 

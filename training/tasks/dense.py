@@ -29,6 +29,7 @@ from training.tasks.dense_data import dense_corpus, dense_dataset, dense_rows, h
 from training.tasks.dense_models import dense_model
 from training.tasks.dense_metrics import confusion
 from training.tasks.loop import LoopConfig, train
+from training.visualize import display
 from training.weights import EncoderWeights, classifier_kwargs, create, load_encoder, read_weights
 
 TASKS = {"segmentation": segmentation, "change": change}
@@ -140,18 +141,10 @@ def _palette(num_classes: int) -> np.ndarray:
     return colours
 
 
-def _display(image: torch.Tensor) -> np.ndarray:
-    """``[C, H, W]`` standardized -> ``[H, W, 3]`` uint8 (first three bands, 2-98 % stretch)."""
-    bands = image[:3].float().numpy() if image.shape[0] >= 3 else image[:1].float().numpy().repeat(3, 0)
-    low, high = np.percentile(bands, 2, axis=(1, 2)), np.percentile(bands, 98, axis=(1, 2))
-    scaled = (bands - low[:, None, None]) / np.maximum(high - low, 1e-6)[:, None, None]
-    return (np.clip(scaled, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
-
-
 def save_predictions(examples: list[tuple], num_classes: int, path: Path, min_side: int = 128) -> Path:
     """One row per sample: image (and second date) | truth | prediction, as a PNG."""
     palette = _palette(num_classes)
-    rows = [np.concatenate([_display(t) for t in inputs] + [palette[truth], palette[pred]], axis=1)
+    rows = [np.concatenate([display(t.float().numpy()) for t in inputs] + [palette[truth], palette[pred]], axis=1)
             for inputs, truth, pred in examples]
     picture = Image.fromarray(np.concatenate(rows, axis=0))
     factor = max(1, min_side // max(1, examples[0][1].shape[0]))
