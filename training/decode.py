@@ -61,17 +61,89 @@ def decode_image(payload, ext: str) -> np.ndarray:
     return _hwc(array)
 
 
-def decode_sample(fragment: bytes | memoryview) -> tuple[str, np.ndarray, dict]:
-    """``(key, image [H, W, C], metadata)`` of one sample fragment."""
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+_REDUCED = {(1, 2): cv2.IMREAD_REDUCED_GRAYSCALE_2, (1, 4): cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            (1, 8): cv2.IMREAD_REDUCED_GRAYSCALE_8, (3, 2): cv2.IMREAD_REDUCED_COLOR_2,
+            (3, 4): cv2.IMREAD_REDUCED_COLOR_4, (3, 8): cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def jpeg_header(payload) -> tuple[int, int, int] | None:
+    """``(height, width, components)`` from a JPEG's start-of-frame segment, None when not found."""
+    data = memoryview(payload)
+    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _SOF:
+            return (data[i + 5] << 8 | data[i + 6], data[i + 7] << 8 | data[i + 8], data[i + 9])
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers
+            i += 2
+            continue
+        i += 2 + (data[i + 2] << 8 | data[i + 3])
+    return None
+
+
+def decode_jpeg_reduced(payload, scale: int, components: int) -> np.ndarray:
+    """``[ceil(H / scale), ceil(W / scale), C]`` RGB or grey: libjpeg's DCT-domain downscaling
+    (``scale`` 2, 4 or 8), several times cheaper than a full decode followed by a shrink."""
+    array = cv2.imdecode(np.frombuffer(payload, dtype=np.uint8), _REDUCED[components, scale])
+    if array is None:
+        raise SampleError("OpenCV could not decode a jpg member")
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    return _hwc(array)
+
+
+def decode_sample(fragment: bytes | memoryview, shrink=None) -> tuple[str, np.ndarray, dict]:
+    """``(key, image [H, W, C], metadata)`` of one sample fragment.
+
+    ``shrink(height, width) -> scale`` (optional) is asked for a JPEG image's size before it is
+    decoded; a scale of 2, 4 or 8 decodes it that much smaller (:func:`decode_jpeg_reduced`).
+    """
     sample = parse_fragment(fragment)
     key = sample["__key__"]
     meta = json.loads(bytes(sample["json"])) if "json" in sample else {}
     for ext in IMAGE_EXTENSIONS:
         if ext in sample:
             try:
+                header = jpeg_header(sample[ext]) if shrink is not None and ext in ("jpg", "jpeg") else None
+                if header is not None and header[2] in (1, 3):
+                    scale = shrink(header[0], header[1])
+                    if scale > 1:
+                        return key, decode_jpeg_reduced(sample[ext], scale, header[2]), meta
                 return key, decode_image(sample[ext], ext), meta
             except SampleError:
                 raise
             except Exception as exc:  # codec libraries raise anything; name the sample
                 raise SampleError(f"sample {key}: cannot decode {ext}: {exc}") from exc
     raise SampleError(f"sample {key} has no image member (extensions {sorted(sample)})")
+
+
+def decode_augmented(fragment: bytes | memoryview, cfg, rng: np.random.Generator,
+                     reduced_jpeg: bool = True) -> tuple[str, np.ndarray, dict]:
+    """``(key, tile [S, S, C], metadata)``: the sample decoded and ``training.transforms.augment``-ed
+    with ``cfg`` and ``rng``.
+
+    A JPEG's draws are taken from its header's size before it is decoded (the same draws, in the
+    same order, as ``augment`` takes), so with ``reduced_jpeg`` a crop shrunk >= 2x is decoded
+    at 1/2, 1/4 or 1/8 scale and cropped at that scale: near-identical pixels, a cheaper decode.
+    """
+    from training.transforms import apply_draws, augment, draw, reduced_draws, shrink_scale
+
+    drawn = []
+
+    def shrink(height: int, width: int) -> int:
+        drawn.append(draw(height, width, cfg, rng))
+        return shrink_scale(drawn[0], cfg.img_size)
+
+    key, image, meta = decode_sample(fragment, shrink if reduced_jpeg else None)
+    if drawn:
+        return key, apply_draws(image, reduced_draws(drawn[0], shrink_scale(drawn[0], cfg.img_size)),
+                                cfg.img_size), meta
+    return key, augment(image, cfg, rng), meta

@@ -5,9 +5,10 @@
 timm-compatible state dict, or a random init (the baseline that pretraining must beat), is
 built at the fine-tuning input size (position tables resized by ``training.weights``), and:
 
-* ``linear``: frozen, pooled features computed once, linear head on them (``training.probe``);
-  ``--probe-features stages`` probes the mean and std of the last stages' feature maps
-  instead of the final pooled vector (see ``training.probe``: what shows short MIM pretraining);
+* ``linear``: frozen, features computed once, linear head on them (``training.probe``): by
+  default the mean and std of every stage's feature maps (``stages``); ``--probe-features
+  pooled`` probes timm's final pooled vector instead (see ``training.probe`` for why the
+  default is not the last layer's);
 * ``full``: every weight trained, AdamW with layer-wise lr decay (0.65, as RingMo), drop
   path, label smoothing, optional mixup/cutmix, warmup + cosine schedule.
 
@@ -39,7 +40,8 @@ from catalogs.reporting import run_main
 from training.evaluate import metrics, predict, write_results
 from training.labeled import LabeledImages, band_count, corpus_classes, labeled_rows, make_loader
 from training.normalize import manifest_stats_table
-from training.probe import FEATURES, ProbeConfig, StageStatsClassifier, extract_features, predictions, train_probe
+from training.probe import (DEFAULT_FEATURES, FEATURES, ProbeConfig, StageStatsClassifier, extract_features,
+                            predictions, train_probe)
 from training.schedule import Schedule, apply_lr
 from training.transforms import AugmentConfig
 from training.weights import EncoderWeights, classifier_kwargs, create, load_encoder, read_weights, save_classifier
@@ -59,7 +61,8 @@ class FinetuneConfig:
                                           "(its own flags: ringmo finetune --task detection --help)")
     model: str = option("swin_base", "encoder: swin_base (RingMo), swin_tiny, vit_base, vit_tiny, swin_nano, vit_nano")
     mode: str = option("linear", "linear (frozen encoder, linear head) or full (every weight trained)")
-    probe_features: str = option("pooled", "linear mode: pooled (timm pre-logits) or stages (multi-level mean+std)")
+    probe_features: str | None = option(None, "linear mode: stages (default: mean and std of every stage's feature "
+                                              "maps) or pooled (timm pre-logits, the last stage only)")
     checkpoint: str | None = option(None, "pretraining checkpoint or timm-compatible state dict (or give --init random)")
     init: str = option("checkpoint", "checkpoint, or random (the baseline pretraining must beat)")
     layout: str | None = option(None, "band layout of a mixed-layout checkpoint (default: the one with the data's "
@@ -90,9 +93,9 @@ class FinetuneConfig:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.mode not in MODES:
             raise ConfigError("--mode", f"must be one of {MODES}, got {self.mode!r}")
-        if self.probe_features not in FEATURES:
+        if self.probe_features is not None and self.probe_features not in FEATURES:
             raise ConfigError("--probe-features", f"must be one of {FEATURES}, got {self.probe_features!r}")
-        if self.probe_features != "pooled" and self.mode != "linear":
+        if self.probe_features is not None and self.mode != "linear":
             raise ConfigError("--probe-features", "applies to --mode linear only")
         if self.init not in ("checkpoint", "random"):
             raise ConfigError("--init", f"must be checkpoint or random, got {self.init!r}")
@@ -151,15 +154,16 @@ def run_linear(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int,
     The classifier is ``model`` with the head in its fc (pooled features) or a
     ``StageStatsClassifier`` around ``model`` (stages features).
     """
+    features = cfg.probe_features or DEFAULT_FEATURES
     feats = {}
     for split in (cfg.train_split, cfg.val_split, cfg.test_split):
         if split not in feats and _has_split(cfg, split, classes):
             loader = make_loader(_dataset(cfg, split, classes, img_size, False), cfg.batch_size, shuffle=False,
                                  num_workers=cfg.num_workers)
-            feats[split] = extract_features(model.to(device), loader, device, cfg.probe_features)
+            feats[split] = extract_features(model.to(device), loader, device, features)
     probe = ProbeConfig(epochs=cfg.epochs, lr=cfg.lr or 0.01, seed=cfg.seed)
     head, info = train_probe(feats[cfg.train_split], len(classes), probe, feats.get(cfg.val_split))
-    if cfg.probe_features == "stages":
+    if features == "stages":
         model = StageStatsClassifier(model, head)
     else:
         fc = model.get_classifier()
@@ -168,7 +172,7 @@ def run_linear(cfg: FinetuneConfig, model: nn.Module, classes, img_size: int,
             fc.bias.copy_(head.bias)
     scores = {split: metrics(y.numpy(), predictions(head, x), classes) for split, (x, y) in feats.items()
               if split != cfg.train_split}
-    return {"probe": {**info, "features": cfg.probe_features, "dim": head.in_features}, "splits": scores}, model
+    return {"probe": {**info, "features": features, "dim": head.in_features}, "splits": scores}, model
 
 
 def _optimizer(cfg: FinetuneConfig, model: nn.Module, lr: float):

@@ -21,11 +21,11 @@ from catalogs.errors import InputError
 from catalogs.manifest import read_manifest
 from catalogs.query import Query, read_catalog
 from training.data import Fetcher
-from training.decode import decode_sample
+from training.decode import decode_augmented, decode_sample
 from training.fetched import FetchedSamples
 from training.index import SampleIndex, check_one_layout, index_from_table
 from training.normalize import StatsTable, standardize
-from training.transforms import AugmentConfig, augment
+from training.transforms import AugmentConfig
 
 _COLUMNS = ["tile_id", "shard", "offset", "size", "label", "split", "sensor", "band_count"]
 
@@ -87,8 +87,8 @@ class LabeledImages(FetchedSamples):
         self.rows, self.stats, self.augment_cfg = rows, stats, augment_cfg
 
     def __getitem__(self, i: int):
-        _, image, meta = decode_sample(self.fragment(i))
-        tile = augment(image, self.augment_cfg, self.rng(i)).astype(np.float32)  # [S, S, C]
+        _, tile, meta = decode_augmented(self.fragment(i), self.augment_cfg, self.rng(i))
+        tile = tile.astype(np.float32)  # [S, S, C]
         tile = standardize(tile, self.stats.for_sample(meta, tile.shape[2]))
         return torch.from_numpy(np.ascontiguousarray(tile.transpose(2, 0, 1))), int(self.rows.targets[i])
 

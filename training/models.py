@@ -37,6 +37,9 @@ class ModelSpec:
     img_size: int
     patch_size: int
     overrides: tuple[tuple[str, object], ...] = field(default=())
+    # the default MIM mask patch: RingMo's 32 px at 192 px is a 6x6 grid; the 64 px CPU models
+    # take 16 px (a 4x4 grid), since 32 px would leave 4 patches and mask most of the image
+    mask_patch: int = 32
 
     def stride(self) -> int:
         """Pixels per output feature: Swin halves 3 times after its patch embedding."""
@@ -54,9 +57,9 @@ MODELS: dict[str, ModelSpec] = {
     "vit_tiny": ModelSpec("vit", "vit_tiny_patch16_224", 224, 16),
     # CPU-sized configurations for tests and the demo
     "swin_nano": ModelSpec("swin", "swin_tiny_patch4_window7_224", 64, 4, (
-        ("embed_dim", 32), ("depths", (1, 1, 2, 1)), ("num_heads", (1, 2, 4, 8)), ("window_size", 4))),
+        ("embed_dim", 32), ("depths", (1, 1, 2, 1)), ("num_heads", (1, 2, 4, 8)), ("window_size", 4)), 16),
     "vit_nano": ModelSpec("vit", "vit_tiny_patch16_224", 64, 8, (
-        ("patch_size", 8), ("embed_dim", 64), ("depth", 2), ("num_heads", 2))),
+        ("patch_size", 8), ("embed_dim", 64), ("depth", 2), ("num_heads", 2)), 16),
 }
 
 

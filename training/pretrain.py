@@ -87,8 +87,19 @@ class Trainer:
         self.device_type = device_type
         self.step, self.position = 0, (0, 0)
         self.skipped, self.bad_steps, self.bad_run = 0, 0, 0  # broken samples; non-finite steps (all, in a row)
+        self.interval = [0.0, 0]  # sum and count of the finite step losses since the last log line
         torch.manual_seed(cfg.seed * 1000 + info.rank + 1)  # drop-path draws differ per rank
         self.net = self.model
+
+    def interval_loss(self) -> float | None:
+        """Mean loss of the finite steps since the last call (None when every one was skipped).
+
+        A log line averages its whole interval, as MAE's and timm's meters do: a mixed-layout run
+        interleaves layouts whose losses differ in scale, so one batch's loss says little.
+        """
+        total, count = self.interval
+        self.interval = [0.0, 0]
+        return total / count if count else None
 
     def wrap(self) -> None:
         """DDP and compile after the states are loaded."""
@@ -106,7 +117,8 @@ class Trainer:
                 "position": {"epoch": self.position[0], "batch": self.position[1]},
                 "world": self.info.world, "rng": rng_states, "config": to_dict(self.cfg),
                 "layouts": [layout.to_dict() for layout in self.layouts],
-                "faults": {"skipped": self.skipped, "bad_steps": self.bad_steps, "bad_run": self.bad_run}}
+                "faults": {"skipped": self.skipped, "bad_steps": self.bad_steps, "bad_run": self.bad_run},
+                "interval": list(self.interval)}
 
     def load(self, saved: dict) -> None:
         _check_resume(saved["config"], self.cfg)
@@ -116,6 +128,8 @@ class Trainer:
         self.step = int(saved["step"])
         faults = saved.get("faults", {})  # absent from checkpoints written before fault counting
         self.skipped, self.bad_steps, self.bad_run = (int(faults.get(k, 0)) for k in ("skipped", "bad_steps", "bad_run"))
+        # a resumed run's next metrics line averages the same steps as an uninterrupted one's
+        self.interval = [float(v) for v in saved.get("interval", (0.0, 0))]
         epoch, batch = int(saved["position"]["epoch"]), int(saved["position"]["batch"])
         if saved["world"] == self.info.world:
             checkpoint.set_rng_state(saved["rng"][self.info.rank])
@@ -149,7 +163,7 @@ class Trainer:
             total += loss.detach()
         self.skipped += sum(len(b.get("skipped", ())) for b in micro)
         self.step += 1
-        if not self._finite(total):
+        if not self._finite(distributed.mean(total)):
             return total, {"image": image, "mask": mask, "recon": recon.detach()}
         self.scaler.unscale_(self.optimizer)
         if self.cfg.clip_grad > 0:
@@ -158,10 +172,12 @@ class Trainer:
         self.scaler.update()
         return total, {"image": image, "mask": mask, "recon": recon.detach()}
 
-    def _finite(self, total: torch.Tensor) -> bool:
-        """Whether every rank's loss is finite; counts (and past the limit refuses) bad steps."""
-        if bool(torch.isfinite(distributed.mean(total))):  # the same verdict on every rank
+    def _finite(self, loss: torch.Tensor) -> bool:
+        """Whether the step's loss (mean over ranks, so every rank gives the same verdict) is
+        finite; adds it to the logged interval, or counts (and past the limit refuses) a bad step."""
+        if bool(torch.isfinite(loss)):
             self.bad_run = 0
+            self.interval = [self.interval[0] + float(loss), self.interval[1] + 1]
             return True
         self.optimizer.zero_grad(set_to_none=True)
         self.bad_steps += 1
@@ -229,10 +245,10 @@ def _setup(cfg: PretrainConfig, info: distributed.DistInfo):
     return trainer, dataset, loader
 
 
-def _metrics(trainer: Trainer, loss: torch.Tensor, lr: float, speed: Throughput) -> dict:
+def _metrics(trainer: Trainer, lr: float, speed: Throughput) -> dict:
     rates = speed.summary()
     return {"step": trainer.step, "epoch": trainer.position[0], "batch": trainer.position[1],
-            "loss": _finite_or_none(float(distributed.mean(loss))), "lr": lr,
+            "loss": trainer.interval_loss(), "lr": lr,
             "img_s": rates["img_s"] * trainer.info.world, "data_wait": rates["data_wait"], "time": time.time(),
             "skipped": _total(trainer.skipped, trainer.info),
             "bad_steps": trainer.bad_steps}
@@ -242,11 +258,6 @@ def _total(count: int, info: distributed.DistInfo) -> int:
     """A per-rank count summed over ranks."""
     value = torch.tensor(float(count), dtype=torch.float64, device=info.device)
     return round(float(distributed.mean(value)) * info.world)
-
-
-def _finite_or_none(value: float) -> float | None:
-    """JSON has no NaN: a skipped step's loss is logged as null."""
-    return value if math.isfinite(value) else None
 
 
 def _log(record: dict, trainer: Trainer, metrics: JsonlLog | None, bar, show_bar: bool) -> None:
@@ -268,7 +279,7 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
     show_bar = info.main and cfg.progress and sys.stderr.isatty()  # a log file gets metric lines instead
     bar = tqdm(total=cfg.steps, initial=trainer.step, disable=not show_bar, desc="pretrain")
     stream, speed = _batches(dataset, loader, trainer.position), Throughput()
-    picture, loss, outputs = None, None, None
+    picture, outputs = None, None
     try:
         while trainer.step < cfg.steps and trainer.step != cfg.stop_after:
             micro = []
@@ -278,13 +289,13 @@ def _train(cfg: PretrainConfig, info: distributed.DistInfo) -> dict:
                 speed.waited(time.perf_counter() - tick)
                 micro.append(batch)
             lr = schedule.lr(trainer.step)
-            loss, outputs = trainer.train_step(micro, lr)
+            _, outputs = trainer.train_step(micro, lr)
             speed.add(sum(len(b["key"]) for b in micro))
             if keys is not None:
                 keys.write({"step": trainer.step, "epoch": micro[0]["epoch"],
                             "batches": [b["batch"] for b in micro], "keys": [k for b in micro for k in b["key"]]})
             if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
-                _log(_metrics(trainer, loss, lr, speed), trainer, metrics, bar, show_bar)
+                _log(_metrics(trainer, lr, speed), trainer, metrics, bar, show_bar)
                 speed.reset()
             if info.main and cfg.image_every and trainer.step % cfg.image_every == 0:
                 picture = _picture(out, trainer.step, outputs)
@@ -306,15 +317,13 @@ def demo_config(corpus: str, out: str, steps: int = 300, sensors: tuple[str, ...
     """A CPU-sized RingMo run for ``ringmo demo``: Swin-nano at 64 px, PIMask, a minute or two.
 
     The learning rate is the default rule's (``training.schedule.peak_lr``): at batch 32 over
-    300 steps its floor gives a 9.2e-4 peak, where a sweep of this demo had found 1e-3 best for
-    the downstream probe (of 3e-3 / 1e-3 / 5e-4). The mask patch
-    keeps RingMo's proportions: 32 px at 192 px is a 6x6 grid, 16 px at 64 px a 4x4 one (32 px
-    would leave only 4 patches to mask). With 300 steps the ``stages`` linear probe of
+    300 steps its floor gives a 4.6e-4 peak. The mask patch is the model's default (16 px
+    for Swin-nano, ``training.models.ModelSpec.mask_patch``). With 300 steps the ``stages`` linear probe of
     ``workflows.downstream`` beats random init on the labeled sample set; 150 steps at batch 16
     gave a gain on validation but none on test.
     """
     return PretrainConfig(out=out, corpus=corpus, sensors=tuple(sensors), model="swin_nano", steps=steps,
-                          mask_patch=16, batch_size=32,
+                          batch_size=32,
                           num_workers=1, log_every=10, checkpoint_every=max(1, steps // 2), image_every=max(1, steps // 3),
                           shuffle_buffer=200)
 

@@ -32,6 +32,7 @@ from torch import nn
 from training.schedule import Schedule, apply_lr
 
 FEATURES = ("pooled", "stages")
+DEFAULT_FEATURES = "stages"  # issue 14's runs: MIM pretraining lowers the pooled probe below random init
 STAGE_LEVELS = 4  # last 4 Swin stages (all of them) or ViT blocks
 
 

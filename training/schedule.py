@@ -3,7 +3,7 @@
 The one schedule of the project: pretraining, fine-tuning, the tasks' loop and the linear
 probe (no warmup, floor 0) all use it. A pure function of the optimizer step, so resuming
 only needs the step: no scheduler object state to drift. The base rate scales linearly with
-the total batch (``base_lr * batch / 512``), with a floor for short runs (:func:`peak_lr`).
+the total batch (``base_lr * batch / 512``), with a floor for short small-batch runs (:func:`peak_lr`).
 """
 
 from __future__ import annotations
@@ -36,20 +36,20 @@ def scaled_lr(base_lr: float, total_batch: int, reference_batch: int = 512) -> f
 
 
 def peak_lr(base_lr: float, total_batch: int, steps: int, floor: float = 0.0, reference_batch: int = 512) -> float:
-    """RingMo's linear rule, floored at ``floor / sqrt(steps)``.
+    """RingMo's linear rule, floored at ``floor * sqrt(total_batch / steps)``.
 
     RingMo's ``1e-4 * batch / 512`` is tuned for batch 2048 over ~10^5 steps; at batch 8-64 it
-    gives a 2e-6..1e-5 peak and a run of a few hundred steps learns nothing (issue 14's
-    measurements, 60 steps of Swin-nano on a mixed 4-layout corpus, last/first fifth of the
-    loss at batch 8 / 32 / 64: linear 1.00 / 1.00 / 0.99, square-root scaling below 512
-    1.00 / 0.99 / 0.98, this floor 0.73 / 0.60 / 0.64). The optimal rate of a
-    short budget grows as the steps shrink (~1/sqrt(steps)), so the floor depends on the run
-    length, not the batch: with ``floor=0.016`` a 60-step run peaks at 2.1e-3, the 300-step
-    demo at 9.2e-4 (its hand-tuned 1e-3), and a RingMo run (batch 2048, 10^5 steps: floor
-    5e-5) keeps its 4e-4.
+    gives a 2e-6..1e-5 peak and a run of a few hundred steps learns nothing. The floor follows
+    the two regularities of small budgets: the best rate of a short run grows as 1/sqrt(steps),
+    and a smaller batch (noisier gradients) wants a smaller rate, ~sqrt(batch) (the square-root
+    scaling rule). Issue 14's measurements, Swin-nano on mixed real corpora, stages linear probe
+    on the demo's labeled set, pretrained minus random init over seeds: at batch 8 x 60 steps a
+    2.1e-3 / 1.0e-3 / 5.2e-4 peak gave +0.009 / +0.034 / +0.057 top-1, at batch 32 x 300 steps
+    9.2e-4 / 4.6e-4 / 2.3e-4 gave +0.124 / +0.138 / +0.077; ``floor=1.4e-3`` puts both at their
+    best (5.1e-4 and 4.6e-4) and leaves a RingMo run (batch 2048, 10^5 steps: 2e-4) on its 4e-4.
     """
     linear = scaled_lr(base_lr, total_batch, reference_batch)
-    return max(linear, floor / math.sqrt(max(1, steps))) if floor > 0 else linear
+    return max(linear, floor * math.sqrt(total_batch / max(1, steps))) if floor > 0 else linear
 
 
 def apply_lr(optimizer, lr: float) -> None:

@@ -100,6 +100,22 @@ def apply_draws(image: np.ndarray, draws: np.ndarray, size: int) -> np.ndarray:
     return _orient(out, bool(hflip), bool(vflip), turns)
 
 
+def shrink_scale(draws: np.ndarray, size: int) -> int:
+    """The largest of 1, 2, 4, 8 by which ``draws``' crop can be decoded smaller: at most the
+    integer factor ``resize`` box-shrinks it by anyway before its bilinear step."""
+    factor = min(int(draws[2]), int(draws[3])) // size
+    return 8 if factor >= 8 else 4 if factor >= 4 else 2 if factor >= 2 else 1
+
+
+def reduced_draws(draws: np.ndarray, scale: int) -> np.ndarray:
+    """``draws`` for the image decoded ``scale`` times smaller (crop box divided, flips kept)."""
+    if scale == 1:
+        return draws
+    out = draws.copy()
+    out[:4] //= scale
+    return out
+
+
 def identity_draws(size: int) -> np.ndarray:
     """The draws of a tile already cropped to ``size``: ``augment_batch`` leaves it as it is."""
     return np.array([0, 0, size, size, 0, 0, 0], dtype=np.int32)

@@ -143,8 +143,8 @@ def assemble_catalog(corpus: Store, config, curated: pa.Table, packed: list[dict
     write_parquet(scenes, corpus.url(CATALOG_FILES["scenes"]))
     reasons = Counter(rejected.column("status").to_pylist())
     rejected_inputs = [{"uri": r["uri"], "error": r["error"]} for r in inputs.rejected]
-    rejected_inputs += [{"uri": s.uri, "error": failures[s.scene_id]} for s in inputs.scenes
-                        if s.scene_id in failures]
+    rejected_inputs += [{"uri": s.uri, "error": failures[s.scene_id].removeprefix(f"{s.uri}: ")}
+                        for s in inputs.scenes if s.scene_id in failures]  # the uri is said once
     leaks = {"max_distance": config.dedup_distance, **cross_split_pairs(kept, config.dedup_distance)}
     summary = {
         "corpus": corpus.root,

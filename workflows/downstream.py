@@ -2,8 +2,8 @@
 
 The same probe (frozen encoder, features, linear head, fixed seeds) runs on both
 initializations, so the difference in top-1 is what pretraining bought. The comparison probes
-``stages`` features (mean and std of every Swin stage's / last ViT blocks' feature maps, see
-``training.probe``) by default: after a short MIM run the last layer's mean-pooled vector is
+``ringmo finetune``'s default ``stages`` features (mean and std of every Swin stage's / last ViT
+blocks' feature maps, see ``training.probe``): after a short MIM run the last layer's mean-pooled vector is
 mostly the mean colour (it feeds the pixel decoder) and shows no gain on classes that differ in
 texture and layout, while the earlier stages' statistics do. ``ringmo demo`` ends
 with this; users run the same comparison on their own labeled set with ``ringmo build
@@ -31,19 +31,14 @@ def build_labeled_corpus(raw_dir: str | Path, corpus: str | Path, *, resize: int
     return summary
 
 
-PROBE_FEATURES = "stages"
-
-
 def compare_inits(corpus: str | Path, out_dir: str | Path, pretrain_checkpoint: str | Path, model: str,
                   epochs: int = 100, mode: str = "linear", seed: int = 0, **options) -> dict:
     """Fine-tune twice (pretrained, random) with the same settings; top-1 of each on the test split.
 
-    ``options`` go to ``FinetuneConfig``; a linear probe uses ``PROBE_FEATURES`` unless
-    ``probe_features`` is given.
+    ``options`` go to ``FinetuneConfig`` (a linear probe probes its default ``stages`` features
+    unless ``probe_features`` is given).
     """
     out_dir = Path(out_dir)
-    if mode == "linear":
-        options.setdefault("probe_features", PROBE_FEATURES)
     runs = {}
     for name, init in (("pretrained", dict(checkpoint=str(pretrain_checkpoint))), ("random", dict(init="random"))):
         cfg = FinetuneConfig(data=str(corpus), out=str(out_dir / name), model=model, mode=mode, epochs=epochs,

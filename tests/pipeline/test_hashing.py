@@ -71,3 +71,16 @@ def test_hamming():
     assert hamming(0, 0xFF) == 8
     assert hamming(np.uint64(2**63), 0) == 1
     assert hamming(np.array([0, 3], np.uint64), np.array([1, 0], np.uint64)).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("bands", [2, 4, 6])
+def test_multiband_thumbnail_is_the_band_mean_area_resize(bands):
+    from pipeline.hashing import _grey_small
+
+    rng = np.random.default_rng(bands)
+    tile = rng.integers(0, 256, size=(128, 96, bands)).astype(np.uint8)
+    expected = cv2.resize(tile.mean(axis=2, dtype=np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(_grey_small(tile), expected, atol=1e-3)
+    odd = tile[:100, :90]  # sides not multiples of 32: the general path
+    expected = cv2.resize(odd.mean(axis=2, dtype=np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(_grey_small(odd), expected, atol=1e-6)

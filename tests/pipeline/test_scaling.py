@@ -119,3 +119,18 @@ def test_view_of_native_data_is_fitted_on_valid_pixels_only():
     view = fit_view(data, valid, SensorRule(name="t", percentiles=(0, 100)), "uint16")
     assert view.lo == (1000.0,) and view.hi == (1000.0 + 127,)
     assert fit_view(data.astype(np.uint8), None, RULE, "uint8").method == "none"
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16"])
+@pytest.mark.parametrize("method", ["percentile", "sar_db"])
+def test_integer_tiles_take_the_table_path_with_the_float_paths_bytes(dtype, method):
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype)
+    tile = rng.integers(info.min, info.max, size=(40, 24, 3), endpoint=True).astype(dtype)
+    tile = tile[::2, 1:]  # a strided view, as tiles cut from a strip are
+    scaler = Scaler(method, lo=(-5.0, 10.0, 3.0), hi=(200.0, 40.0, 3.0))  # includes an empty range
+    out = scaler.apply(tile)
+    assert out.dtype == np.uint8 and out.shape == tile.shape
+    np.testing.assert_array_equal(out, scaler._compute(tile))
+    broadcast = Scaler(method, lo=(1.0,), hi=(90.0,))  # one range for every band
+    np.testing.assert_array_equal(broadcast.apply(tile), broadcast._compute(tile))

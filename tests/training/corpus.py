@@ -41,6 +41,19 @@ def synthetic_tile(rng: np.random.Generator, size: int, bands: int, dtype=np.uin
     return (np.clip(base, 0, 1) * top).astype(dtype)
 
 
+def scene_like_tile(rng: np.random.Generator, size: int, bands: int, dtype=np.uint8) -> np.ndarray:
+    """``[size, size, bands]`` whose bands share one scene, as real multispectral bands do (the
+    real stacks under ``shared/realdata`` correlate 0.74-0.99 between bands): one structured field
+    (``synthetic_tile``'s content) seen through each band's own gain and offset, plus a little
+    band-specific texture and noise."""
+    shared = synthetic_tile(rng, size, 1, np.float32)[:, :, 0] / 0.5  # [S, S] in 0..1
+    own = synthetic_tile(rng, size, bands, np.float32) / 0.5  # [S, S, C]
+    gain, offset = rng.uniform(0.5, 1.0, bands), rng.uniform(0.0, 0.3, bands)
+    base = 0.85 * (offset + gain * shared[:, :, None]) + 0.15 * own
+    top = {np.dtype(np.uint8): 255, np.dtype(np.float32): 0.5}.get(np.dtype(dtype), 4000)
+    return (np.clip(base, 0, 1) * top).astype(dtype)
+
+
 def encode(array: np.ndarray, fmt: str) -> bytes:
     if fmt == "npy":
         buffer = io.BytesIO()
@@ -125,7 +138,7 @@ def make_mixed_corpus(root: Path, per_layout=(16, 10, 8, 6), size: int = 64, per
     for (sensor, bands, dtype, fmt), n in zip(layouts, per_layout):
         pixels = []
         for _ in range(n):
-            tile = synthetic_tile(rng, size, len(bands), dtype)
+            tile = scene_like_tile(rng, size, len(bands), dtype)
             pixels.append(tile.reshape(-1, len(bands)).astype(np.float64))
             tiles.append((sensor, bands, np.dtype(dtype).name, fmt, tile))
         allpix = np.concatenate(pixels)

@@ -179,3 +179,17 @@ def test_on_device_stream_matches_the_cpu_path(corpus):
         assert torch.equal(mask, prepare(b, spec=device_spec)[1])  # masks follow the batch's seed
     with pytest.raises(ValueError, match="SampleSpec"):
         prepare(dev[0])
+
+
+def test_jpeg_tiles_decode_reduced_with_the_same_draws_and_masks(tmp_path):
+    """A JPEG tile whose crop shrinks >= 2x is decoded at a smaller DCT scale: the same keys,
+    masks and crops (the draws come first, from the header's size), pixels within JPEG noise."""
+    root = make_corpus(tmp_path / "jpg", n=12, size=128, fmt="jpg", per_shard=6)
+    source = open_source(corpus=str(root))
+    full_spec = SampleSpec(SPEC.augment, SPEC.mask, reduced_jpeg=False)
+    reduced, full = _epoch(_stream(source)), _epoch(_stream(source, spec=full_spec))
+    for a, b in zip(reduced, full):
+        assert a["key"] == b["key"] and torch.equal(a["mask"], b["mask"])
+        assert a["image"].shape == b["image"].shape
+        # within what JPEG itself changes on these noisy tiles (test_decode: < 6 of 255)
+        assert (a["image"].float() - b["image"].float()).abs().mean() < 6

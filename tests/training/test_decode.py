@@ -93,3 +93,32 @@ def test_compressed_array_members_decode_to_every_band(fmt):
     out = decode_image(encode(array, fmt), fmt)
     assert out.dtype == np.uint16 and out.shape == (8, 8, 4)
     np.testing.assert_array_equal(out, array)
+
+
+@pytest.mark.parametrize("bands,progressive", [(3, False), (1, False), (3, True)])
+def test_jpeg_header_and_reduced_decoding(bands, progressive):
+    import cv2
+
+    from training.decode import decode_jpeg_reduced, jpeg_header
+
+    tile = synthetic_tile(np.random.default_rng(1), 100, bands, np.uint8)[:, :90]
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(tile[..., ::-1] if bands == 3 else tile),
+                            [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)])
+    assert jpeg_header(data.tobytes()) == (100, 90, bands)
+    assert jpeg_header(b"not a jpeg") is None
+    half = decode_jpeg_reduced(data.tobytes(), 2, bands)
+    assert half.shape == (50, 45, bands)
+    shrunk = cv2.resize(np.ascontiguousarray(tile), (45, 50), interpolation=cv2.INTER_AREA).reshape(50, 45, bands)
+    assert np.abs(half.astype(float) - shrunk).mean() < 6  # in band order, close to a 2x box shrink
+    assert decode_sample_with_shrink(data.tobytes(), lambda h, w: 4).shape == (25, 23, bands)
+
+
+def decode_sample_with_shrink(jpeg: bytes, shrink):
+    import tarfile as _tar
+
+    buffer = io.BytesIO()
+    with _tar.open(fileobj=buffer, mode="w", format=_tar.USTAR_FORMAT) as tar:
+        info = _tar.TarInfo("key.jpg")
+        info.size = len(jpeg)
+        tar.addfile(info, io.BytesIO(jpeg))
+    return decode_sample(buffer.getvalue(), shrink)[1]

@@ -30,3 +30,14 @@ def test_apply_lr_keeps_layer_decay_scales():
     opt = torch.optim.SGD([{"params": [layer.weight], "lr_scale": 0.5}, {"params": [layer.bias]}], lr=1.0)
     apply_lr(opt, 0.2)
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
+
+
+def test_peak_lr_keeps_ringmo_at_scale_and_floors_short_small_batch_runs():
+    from training.schedule import peak_lr
+
+    assert peak_lr(1e-4, 2048, 100_000, floor=1.4e-3) == pytest.approx(4e-4)  # RingMo's linear rule
+    assert peak_lr(1e-4, 8, 60, floor=1.4e-3) == pytest.approx(1.4e-3 * (8 / 60) ** 0.5)  # ~5.1e-4
+    assert peak_lr(1e-4, 32, 300, floor=1.4e-3) == pytest.approx(1.4e-3 * (32 / 300) ** 0.5)  # ~4.6e-4
+    assert peak_lr(1e-4, 8, 60, floor=0.0) == pytest.approx(1e-4 * 8 / 512)  # floor off: linear only
+    assert peak_lr(1e-4, 8, 600, floor=1.4e-3) < peak_lr(1e-4, 8, 60, floor=1.4e-3)  # longer runs: lower
+    assert peak_lr(1e-4, 32, 60, floor=1.4e-3) > peak_lr(1e-4, 8, 60, floor=1.4e-3)  # bigger batches: higher

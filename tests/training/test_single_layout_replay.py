@@ -1,7 +1,8 @@
 """Single-layout runs stay exactly as they were before mixed layouts: the same losses, bit for bit.
 
 The reference losses were recorded on the code before mixed band layouts existed (fixed corpus,
-seed and config, one thread, deterministic algorithms, the linear lr rule those runs used).
+seed and config, one thread, deterministic algorithms, the linear lr rule and the 32 px mask
+patch those runs used).
 """
 
 import pytest
@@ -29,7 +30,8 @@ def corpus(tmp_path_factory):
 def test_single_layout_losses_are_unchanged(corpus, tmp_path, model):
     cfg = PretrainConfig(out=str(tmp_path / model), corpus=str(corpus), model=model, steps=6, batch_size=4,
                          base_lr=0.05, warmup_steps=2, num_workers=0, log_every=1, checkpoint_every=100,
-                         image_every=0, progress=False, deterministic=True, shuffle_buffer=5, lr_floor=0.0)
+                         image_every=0, progress=False, deterministic=True, shuffle_buffer=5, lr_floor=0.0,
+                         mask_patch=32)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the recording's thread count (sums depend on it)
     try:

@@ -92,3 +92,9 @@ def test_gsd_on_plain_images_warns_once_and_too_coarse_is_a_scene_status(tmp_pat
     assert _scene_status("a.tif", "a.tif: too_coarse: GSD 2000 m would be upsampled 20.0x") == "too_coarse"
     assert _scene_status("a.tif", "a.tif: tiling failed: broken") == "rejected"
     assert _scene_status("a.tif", None) == "ok"
+
+
+def test_rejected_lines_name_the_file_once(built_corpus):
+    _, summary = built_corpus
+    for rejected in summary["rejected_inputs"]:
+        assert rejected["uri"] not in rejected["error"], rejected
