@@ -142,7 +142,13 @@ def _ours(images, conn) -> None:
 
 def _imagededup(images, conn) -> None:
     import logging
+    import sys
+    import types
 
+    # imagededup.methods imports its CNN module, whose default argument downloads ImageNet
+    # weights at import time: no network here, and PHash does not need it
+    sys.modules.setdefault("imagededup.methods.cnn", types.ModuleType("imagededup.methods.cnn"))
+    sys.modules["imagededup.methods.cnn"].CNN = None
     from imagededup.methods import PHash
 
     logging.disable(logging.WARNING)
@@ -165,7 +171,12 @@ def _in_child(target, *args) -> tuple:
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=target, args=(*args, child))
     proc.start()
-    result = parent.recv()
+    child.close()  # the child holds the only write end: its death ends recv() with EOFError
+    try:
+        result = parent.recv()
+    except EOFError:
+        proc.join()
+        raise RuntimeError(f"{target.__name__} died in its process (exit code {proc.exitcode})") from None
     proc.join()
     return result
 
