@@ -21,7 +21,10 @@ from catalogs.hilbert import lonlat_hilbert
 from catalogs.store import atomic_output
 
 GEOPARQUET_VERSION = "1.1.0"
-ROW_GROUP_SIZE = 10_000
+# Rows per row group. A bbox query decodes every column of the groups its box hits, then keeps
+# the hit rows (~10^3): at 10^6 rows of the catalog benchmark a median query took 12.6 ms with
+# 10,000-row groups, 9.3 ms with 4,096 and 7.1 ms with 2,048, for a file 3.5% larger.
+ROW_GROUP_SIZE = 2_048
 _WGS84_PROJJSON = CRS.from_epsg(4326).to_json_dict()
 
 
