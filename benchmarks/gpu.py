@@ -51,9 +51,9 @@ def setup(device: str, quick: bool) -> Setup:
 
 def _model(s: Setup, device: str):
     from training.masking import MaskConfig
-    from training.models import MaskedImageModel
+    from training.models import MaskedImageModel, model_spec
 
-    mask = MaskConfig(mask_patch=32 if s.img >= 192 else 16)
+    mask = MaskConfig(mask_patch=model_spec(s.model).mask_patch)  # the pretraining default
     model = MaskedImageModel(s.model, 3, mask, s.img).to(device)
     if device == "cuda":
         model = model.to(memory_format=torch.channels_last)

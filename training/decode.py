@@ -16,6 +16,7 @@ import numpy as np
 
 from catalogs.errors import SampleError
 from catalogs.tarformat import parse_fragment
+from training.transforms import apply_draws, augment, draw, reduced_draws, shrink_scale
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "npy", "npz", "npy.zst", "tif", "tiff")
 _FROM_CV = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
@@ -134,16 +135,15 @@ def decode_augmented(fragment: bytes | memoryview, cfg, rng: np.random.Generator
     same order, as ``augment`` takes), so with ``reduced_jpeg`` a crop shrunk >= 2x is decoded
     at 1/2, 1/4 or 1/8 scale and cropped at that scale: near-identical pixels, a cheaper decode.
     """
-    from training.transforms import apply_draws, augment, draw, reduced_draws, shrink_scale
-
-    drawn = []
+    drawn = []  # (draws on the full size, the scale the image is decoded at)
 
     def shrink(height: int, width: int) -> int:
-        drawn.append(draw(height, width, cfg, rng))
-        return shrink_scale(drawn[0], cfg.img_size)
+        draws = draw(height, width, cfg, rng)
+        drawn.append((draws, shrink_scale(draws, cfg.img_size)))
+        return drawn[0][1]
 
     key, image, meta = decode_sample(fragment, shrink if reduced_jpeg else None)
     if drawn:
-        return key, apply_draws(image, reduced_draws(drawn[0], shrink_scale(drawn[0], cfg.img_size)),
-                                cfg.img_size), meta
+        draws, scale = drawn[0]
+        return key, apply_draws(image, reduced_draws(draws, scale), cfg.img_size), meta
     return key, augment(image, cfg, rng), meta

@@ -81,6 +81,19 @@ def write_shard(path: Path, samples: list[tuple[str, bytes, str, dict]]) -> list
                 for key, image, fmt, meta in samples]
 
 
+def _write_corpus(root: Path, shard_samples: dict, rows: list[dict], stats: dict) -> Path:
+    """Shards, ``catalog/tiles.parquet`` (rows placed at their samples' spans) and a manifest."""
+    spans = {}
+    for shard, samples in shard_samples.items():
+        for (key, *_), span in zip(samples, write_shard(root / shard, samples)):
+            spans[key] = span
+    for row in rows:
+        row["offset"], row["size"] = spans[row["tile_id"]]
+    write_geoparquet(conform(pa.Table.from_pylist(rows), CATALOG_SCHEMA), root / "catalog" / "tiles.parquet")
+    (root / "manifest.json").write_text(json.dumps({"stats": stats}))
+    return root
+
+
 def make_corpus(root: Path, n: int = 48, size: int = 64, bands: int = 3, fmt: str = "png",
                 per_shard: int = 16, sensor: str = "aerial", dtype=np.uint8, seed: int = 0) -> Path:
     """A corpus at ``root``: shards, ``catalog/tiles.parquet`` and ``manifest.json`` with stats."""
@@ -101,19 +114,10 @@ def make_corpus(root: Path, n: int = 48, size: int = 64, bands: int = 3, fmt: st
                      "band_count": bands, "dtype": meta["dtype"], "format": fmt, "width": size, "height": size,
                      "geometry": shapely.to_wkb(box), "lon": lon, "lat": lat, "status": KEPT, "split": "train",
                      "bbox": dict(zip(("xmin", "ymin", "xmax", "ymax"), box.bounds)), "shard": shard})
-    spans = {}
-    for shard, samples in shard_samples.items():
-        for (key, *_), span in zip(samples, write_shard(root / shard, samples)):
-            spans[key] = span
-    for row in rows:
-        row["offset"], row["size"] = spans[row["tile_id"]]
-    table = conform(pa.Table.from_pylist(rows), CATALOG_SCHEMA)
-    write_geoparquet(table, root / "catalog" / "tiles.parquet")
     allpix = np.concatenate(pixels)
     stats = {sensor: {"bands": [f"b{b}" for b in range(bands)], "dtype": np.dtype(dtype).name,
                       "mean": allpix.mean(0).tolist(), "std": allpix.std(0).tolist(), "count": n}}
-    (root / "manifest.json").write_text(json.dumps({"stats": stats}))
-    return root
+    return _write_corpus(root, shard_samples, rows, stats)
 
 
 # The layouts of /work/shared/realdata/geotiff (see its SOURCES.md): unidentified 8-bit RGB,
@@ -161,12 +165,4 @@ def make_mixed_corpus(root: Path, per_layout=(16, 10, 8, 6), size: int = 64, per
                      "width": size, "height": size, "geometry": shapely.to_wkb(box), "lon": lon, "lat": lat,
                      "status": KEPT, "split": "train", "bbox": dict(zip(("xmin", "ymin", "xmax", "ymax"), box.bounds)),
                      "shard": shard})
-    spans = {}
-    for shard, samples in shard_samples.items():
-        for (key, *_), span in zip(samples, write_shard(root / shard, samples)):
-            spans[key] = span
-    for row in rows:
-        row["offset"], row["size"] = spans[row["tile_id"]]
-    write_geoparquet(conform(pa.Table.from_pylist(rows), CATALOG_SCHEMA), root / "catalog" / "tiles.parquet")
-    (root / "manifest.json").write_text(json.dumps({"stats": stats}))
-    return root
+    return _write_corpus(root, shard_samples, rows, stats)

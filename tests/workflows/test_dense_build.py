@@ -27,6 +27,19 @@ def _texture(rng, shape) -> np.ndarray:
     return rng.integers(0, 256, shape, dtype=np.uint8)
 
 
+X0, Y0 = 500_000.0, 5_000_000.0  # top-left corner of the georeferenced test scenes (UTM 31N)
+
+
+def _utm_scene(path: Path, rng) -> dict:
+    """A 64x64 1 m RGB texture scene at (X0, Y0) in EPSG:32631; returns its rasterio profile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
+                   transform=from_origin(X0, Y0, 1.0, 1.0))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
+    return profile
+
+
 def _blocks(rng, h, w, classes=4, cell=8) -> np.ndarray:
     return np.kron(rng.integers(0, classes, (h // cell, w // cell)), np.ones((cell, cell))).astype(np.uint8)
 
@@ -123,13 +136,8 @@ def test_vector_labels_rasterize_onto_the_known_pixels(tmp_path):
     """A georeferenced 64x64 scene (1 m, UTM) and a polygon covering pixels rows 8..19, cols 40..55."""
     rng = np.random.default_rng(2)
     raw = tmp_path / "raw"
-    raw.mkdir()
-    x0, y0 = 500_000.0, 5_000_000.0
-    profile = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
-                   transform=from_origin(x0, y0, 1.0, 1.0))
-    with rasterio.open(raw / "scene.tif", "w", **profile) as dst:
-        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
-    ring = [[x0 + 40, y0 - 8], [x0 + 56, y0 - 8], [x0 + 56, y0 - 20], [x0 + 40, y0 - 20], [x0 + 40, y0 - 8]]
+    _utm_scene(raw / "scene.tif", rng)
+    ring = [[X0 + 40, Y0 - 8], [X0 + 56, Y0 - 8], [X0 + 56, Y0 - 20], [X0 + 40, Y0 - 20], [X0 + 40, Y0 - 8]]
     (tmp_path / "fields.geojson").write_text(json.dumps({
         "type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32631"}},
         "features": [{"type": "Feature", "properties": {"crop": "wheat"},
@@ -152,14 +160,9 @@ def test_label_raster_on_another_grid_is_warped_with_nearest(tmp_path):
     """A 2 m label raster over a 1 m scene: each label pixel covers 2x2 image pixels."""
     rng = np.random.default_rng(3)
     raw = tmp_path / "raw"
-    raw.mkdir()
-    x0, y0 = 500_000.0, 5_000_000.0
-    image = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
-                 transform=from_origin(x0, y0, 1.0, 1.0))
-    with rasterio.open(raw / "scene.tif", "w", **image) as dst:
-        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
+    image = _utm_scene(raw / "scene.tif", rng)
     coarse = rng.integers(0, 3, (32, 32)).astype(np.uint8)
-    label = dict(image, width=32, height=32, count=1, transform=from_origin(x0, y0, 2.0, 2.0))
+    label = dict(image, width=32, height=32, count=1, transform=from_origin(X0, Y0, 2.0, 2.0))
     with rasterio.open(tmp_path / "labels.tif", "w", **label) as dst:
         dst.write(coarse[None])
     corpus = tmp_path / "warp"
@@ -235,16 +238,11 @@ def test_one_root_for_pairs_and_labels_of_every_split(tmp_path):
 def test_georeferenced_second_date_on_another_grid_is_warped_onto_the_first(tmp_path):
     """Date B at 2 m over date A at 1 m: B's window is B resampled onto A's grid."""
     rng = np.random.default_rng(6)
-    x0, y0 = 500_000.0, 5_000_000.0
-    a = dict(driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:32631",
-             transform=from_origin(x0, y0, 1.0, 1.0))
-    (tmp_path / "A").mkdir()
+    a = _utm_scene(tmp_path / "A" / "s.tif", rng)
     (tmp_path / "B").mkdir()
-    with rasterio.open(tmp_path / "A" / "s.tif", "w", **a) as dst:
-        dst.write(np.moveaxis(_texture(rng, (64, 64, 3)), 2, 0))
     coarse = np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((8, 8, 1))).astype(np.uint8)  # flat 8x8 blocks
     with rasterio.open(tmp_path / "B" / "s.tif", "w", **dict(a, width=32, height=32,
-                                                            transform=from_origin(x0, y0, 2.0, 2.0))) as dst:
+                                                            transform=from_origin(X0, Y0, 2.0, 2.0))) as dst:
         dst.write(np.moveaxis(coarse, 2, 0))
     label = dict(a, count=1)
     with rasterio.open(tmp_path / "label.tif", "w", **label) as dst:
