@@ -19,6 +19,7 @@ normalized ``[B, C, H, W]`` float tensor on the device.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from catalogs.errors import SampleError
 from catalogs.manifest import read_manifest
 from catalogs.store import is_local
 from catalogs.tarformat import parse_fragment
-from training.decode import decode_augmented, decode_sample
+from training.decode import decode_drawn, decode_image, decode_sample, jpeg_header
 from training.index import SampleIndex, corpus_of_shards, index_from_catalog, index_from_shards
 from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
@@ -147,8 +148,12 @@ class SampleSpec:
     on_error: str = "warn"  # warn: replace a broken sample by another of its batch; raise
     bands: int | None = None  # the run's band count: a sample with another one is broken (None: any)
     # True (training on a GPU): workers only decode and draw; crop/resize/flips and the masks run
-    # batched on the device in ``prepare`` (batches carry full tiles + "draws" + "mask_seed")
+    # batched on the device in ``prepare`` (batches carry full-size tiles + "draws" + "mask_seed";
+    # a PNG tile is decoded only down to its crop's last row, the rows below it stay zero)
     on_device: bool = False
+    # on_device: JPEG tiles are not decoded by the workers at all; their bytes go to ``prepare``,
+    # which decodes the batch on the device (nvJPEG through torchvision on CUDA)
+    device_jpeg: bool = True
     # CPU path: a JPEG tile whose crop shrinks >= 2x is decoded at 1/2, 1/4 or 1/8 scale (libjpeg
     # DCT scaling), with the crop scaled to match: the same draws, near-identical pixels, ~2-4x
     # cheaper decoding (benchmarks/loader.py)
@@ -239,13 +244,17 @@ class MimStream(IterableDataset):
             samples.append(sample)
         if skipped:
             samples = self._fill(fetcher, plan, epoch, j, fragments, samples, tags)
-        if self.spec.on_device and len({s[1].shape for s in samples}) > 1:
-            samples = [_cropped(s, self.spec.augment.img_size) for s in samples]
-        shapes = {s[1].shape for s in samples}
+        if self.spec.on_device:
+            samples = _stackable(samples, self.spec.augment.img_size)
+        shapes = {s[4] for s in samples}
         if len(shapes) > 1:  # only a shard list without catalog can get here (no layouts known)
             raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: train from a corpus catalog, "
                              "which says each sample's band layout")
-        images = torch.from_numpy(np.stack([s[1] for s in samples]))  # [B, H, W, C] sample dtype
+        if samples[0][1].ndim == 1:  # encoded JPEGs, decoded on the device by ``prepare``
+            pixels = {"jpeg": torch.from_numpy(np.concatenate([s[1] for s in samples])),
+                      "jpeg_sizes": torch.tensor([len(s[1]) for s in samples])}
+        else:
+            pixels = {"image": _stacked([s[1] for s in samples], shapes.pop())}  # [B, H, W, C] sample dtype
         if self.spec.on_device:
             extra = {"draws": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, 7]
                      "mask_seed": int(np.random.default_rng(  # the batch's own stream: "mask"
@@ -253,7 +262,7 @@ class MimStream(IterableDataset):
         else:
             extra = {"mask": torch.from_numpy(np.stack([s[2] for s in samples]))}  # [B, H, W]
         return {
-            "image": images,
+            **pixels,
             **extra,
             "mean": torch.tensor(np.stack([s[3].mean for s in samples]), dtype=torch.float32),  # [B, C]
             "std": torch.tensor(np.stack([s[3].std for s in samples]), dtype=torch.float32),  # [B, C]
@@ -308,23 +317,33 @@ class MimStream(IterableDataset):
             return f"{url}@{int(self.index.offset[position])}"
 
     def _sample(self, fragment, rng: np.random.Generator, layout: int = 0):
+        """``(key, pixels, mask or draws, stats, shape)`` of one sample, None when it is broken.
+
+        On the CPU path ``pixels`` is the augmented tile ``[S, S, C]`` and ``shape`` its shape;
+        on the device path it is what the device needs of the tile (its top rows down to the
+        crop, or a JPEG's bytes), with its draws, and ``shape`` the tile's ``(H, W, C)``.
+        """
         try:
-            if self.spec.on_device:  # the full tile, and its draws below: crop and mask on the device
-                key, tile, meta = decode_sample(fragment)
+            cfg = self.spec.augment
+            encoded = encoded_jpeg(fragment) if self.spec.on_device and self.spec.device_jpeg else None
+            if encoded is not None:  # only the header is read here
+                key, pixels, meta, shape = encoded
+                extra = draw(shape[0], shape[1], cfg, rng)
+            elif self.spec.on_device:
+                key, pixels, meta, extra, size = decode_drawn(fragment, cfg, rng, reduced_jpeg=False)
+                shape = (*size, pixels.shape[2])
             else:
-                key, tile, meta = decode_augmented(fragment, self.spec.augment, rng, self.spec.reduced_jpeg)
+                key, image, meta, draws, _ = decode_drawn(fragment, cfg, rng, self.spec.reduced_jpeg)
+                pixels = apply_draws(image, draws, cfg.img_size)
+                shape, extra = pixels.shape, generate_mask(cfg.img_size, self.spec.mask, rng)  # [S, S]
             known = self.layouts[layout] if self.layouts else None
             bands = known.bands if known is not None else self.spec.bands
-            if bands is not None and tile.shape[2] != bands:
-                raise SampleError(f"{tile.shape[2]} bands where its catalog layout has {bands}")
-            if self.spec.on_device:
-                mask = draw(tile.shape[0], tile.shape[1], self.spec.augment, rng)
-            else:
-                mask = generate_mask(self.spec.augment.img_size, self.spec.mask, rng)  # [S, S]
-            stats = known.stats if known is not None else self.stats.for_sample(meta, tile.shape[2])
-            if tile.dtype not in _TRANSPORT:
-                tile = tile.astype(np.float32)
-            return key, np.ascontiguousarray(tile), mask, stats
+            if bands is not None and shape[2] != bands:
+                raise SampleError(f"{shape[2]} bands where its catalog layout has {bands}")
+            stats = known.stats if known is not None else self.stats.for_sample(meta, shape[2])
+            if pixels.dtype not in _TRANSPORT:
+                pixels = pixels.astype(np.float32)
+            return key, pixels, extra, stats, tuple(shape)
         except Exception as exc:
             if self.spec.on_error == "raise":
                 raise
@@ -335,11 +354,92 @@ class MimStream(IterableDataset):
 _TRANSPORT = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
+def encoded_jpeg(fragment) -> tuple[str, np.ndarray, dict, tuple[int, int, int]] | None:
+    """``(key, bytes as uint8 [N], metadata, (H, W, C))`` of a grey or RGB JPEG sample, to be
+    decoded on the device; None for any other sample."""
+    sample = parse_fragment(fragment)
+    payload = next((sample[ext] for ext in ("jpg", "jpeg") if ext in sample), None)
+    header = None if payload is None or "png" in sample else jpeg_header(payload)
+    if header is None or header[2] not in (1, 3):
+        return None
+    meta = json.loads(bytes(sample["json"])) if "json" in sample else {}
+    return sample["__key__"], np.frombuffer(bytes(payload), dtype=np.uint8), meta, header
+
+
+def _stackable(samples: list, size: int) -> list:
+    """Device-path samples that stack into one batch: when tile sizes differ, each is cropped
+    on the CPU after all (with draws that then leave it unchanged); when only some are encoded
+    JPEGs, those are decoded here."""
+    if len({s[4] for s in samples}) > 1:
+        return [_cropped(s, size) for s in samples]
+    if len({s[1].ndim for s in samples}) > 1:
+        return [_decoded(s) if s[1].ndim == 1 else s for s in samples]
+    return samples
+
+
+def _decoded(sample: tuple) -> tuple:
+    key, payload, draws, stats, shape = sample
+    return key, decode_image(payload.tobytes(), "jpg"), draws, stats, shape
+
+
 def _cropped(sample: tuple, size: int) -> tuple:
-    """An on-device sample cropped on the CPU after all (its batch mixes tile sizes, which cannot
-    be stacked whole): the tile with its draws applied, and draws that leave it unchanged."""
-    key, tile, draws, stats = sample
-    return key, np.ascontiguousarray(apply_draws(tile, draws, size)), identity_draws(size), stats
+    """A device-path sample cropped on the CPU after all: the tile with its draws applied, and
+    draws that leave it unchanged."""
+    key, pixels, draws, stats, shape = _decoded(sample) if sample[1].ndim == 1 else sample
+    tile = np.ascontiguousarray(apply_draws(pixels, draws, size))
+    return key, tile, identity_draws(size), stats, tile.shape
+
+
+def _stacked(tiles: list[np.ndarray], shape: tuple) -> torch.Tensor:
+    """``[B, *shape]`` of ``tiles``, each filling its slot's top rows (a tile decoded only down to
+    its crop leaves zeros below). Inside a loader worker the batch is allocated in shared memory,
+    so it crosses to the training process without another copy."""
+    dtype = torch.from_numpy(tiles[0][:0]).dtype
+    full = (len(tiles), *shape)
+    if get_worker_info() is None:  # numpy's zeros: torch's would start OpenMP threads in this process
+        out = torch.from_numpy(np.zeros(full, dtype=tiles[0].dtype))
+    else:  # what the DataLoader's own collate does: a fresh (zero-filled) shared-memory storage
+        storage = torch.UntypedStorage._new_shared(int(np.prod(full)) * dtype.itemsize)
+        out = torch.empty(0, dtype=dtype).set_(storage).view(full)
+    view = out.numpy()
+    for slot, tile in zip(view, tiles):
+        slot[: tile.shape[0]] = tile
+    return out
+
+
+def decode_jpeg_batch(batch: dict, device) -> torch.Tensor:
+    """``[B, C, H, W]`` uint8 on ``device`` from a batch's encoded JPEGs (nvJPEG on CUDA,
+    libjpeg-turbo on the CPU, both through torchvision). A JPEG that does not decode is replaced
+    by another of the batch (its slot keeps its own draws) and named in ``batch["skipped"]``,
+    as the workers do with broken samples."""
+    import warnings
+
+    from torchvision.io import ImageReadMode
+    from torchvision.io import decode_jpeg as _decode_jpeg
+
+    def decode_jpeg(*args, **kwargs):  # torchvision 0.29 warns of TorchCodec on every call
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return _decode_jpeg(*args, **kwargs)
+
+    payloads = list(torch.split(batch["jpeg"], batch["jpeg_sizes"].tolist()))
+    channels = jpeg_header(payloads[0].numpy())[2]
+    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    try:
+        return torch.stack(decode_jpeg(payloads, mode=mode, device=device))
+    except RuntimeError:  # one of them is broken: decode one by one
+        images = []
+        for key, payload in zip(batch["key"], payloads):
+            try:
+                images.append(decode_jpeg(payload, mode=mode, device=device))
+            except RuntimeError as exc:
+                log.warning("skipping broken sample %s: cannot decode jpg on %s: %s", key, device, exc)
+                batch["skipped"].append(key)
+                images.append(None)
+        donors = [image for image in images if image is not None]
+        if not donors:
+            raise RuntimeError(f"no JPEG of the batch decodes on {device} (keys {batch['key']})")
+        return torch.stack([image if image is not None else donors[i % len(donors)] for i, image in enumerate(images)])
 
 
 def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool = False,
@@ -352,8 +452,11 @@ def prepare(batch: dict, device: str | torch.device = "cpu", channels_last: bool
     A batch of an ``on_device`` stream (full tiles + draws) is cropped, resized, flipped and
     masked here too, batched, with ``spec``'s sizes.
     """
-    raw = batch["image"].to(device, non_blocking=True)  # [B, H, W, C]
-    image = raw.permute(0, 3, 1, 2).float()  # [B, C, H, W], NHWC in memory
+    if "jpeg" in batch:  # an on_device stream's JPEG tiles, decoded here
+        image = decode_jpeg_batch(batch, device).float()  # [B, C, H, W]
+    else:
+        raw = batch["image"].to(device, non_blocking=True)  # [B, H, W, C]
+        image = raw.permute(0, 3, 1, 2).float()  # [B, C, H, W], NHWC in memory
     if "draws" in batch:
         if spec is None:
             raise ValueError("a batch of full tiles (on_device stream) needs the stream's SampleSpec")

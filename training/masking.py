@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 KINDS = ("pimask", "simmim", "random")
@@ -58,18 +59,60 @@ def exact_subsets(rows: int, size: int, count: int, rng: np.random.Generator) ->
     """``[rows, size]`` uint8, each row an independent uniform choice of ``count`` ones.
 
     Keeps the ``count`` smallest of i.i.d. 16-bit random keys, drawing among keys tied at the
-    threshold: uniform by exchangeability, and ~2x faster than shuffling each row (16-bit keys
-    are cheap to draw and ``np.partition`` is linear). This runs once per sample in the loader.
+    threshold: uniform by exchangeability (16-bit keys are cheap to draw; the masks are the
+    ones every earlier version drew). The selection is a compiled radix select (one histogram
+    pass on the top byte, a sort of the few keys in the threshold's bucket): this runs once per
+    sample in the loader, where ``np.partition`` cost ~0.3 ms a PIMask.
     """
     keys = rng.integers(0, 1 << 16, (rows, size), dtype=np.uint16)
-    threshold = np.partition(keys, count - 1, axis=1)[:, count - 1 : count]  # [rows, 1]
-    below, tied = keys < threshold, keys == threshold
-    need = count - below.sum(axis=1)
-    chosen = below | tied
-    for r in np.flatnonzero(tied.sum(axis=1) != need):  # ties straddle the threshold: draw among them
-        chosen[r] = below[r]
-        chosen[r, rng.choice(np.flatnonzero(tied[r]), need[r], replace=False)] = True
-    return chosen.astype(np.uint8)
+    chosen = np.zeros((rows, size), dtype=np.uint8)
+    thresholds, short = _mark_smallest(keys, count, chosen)
+    for r in np.flatnonzero(short):  # ties straddle the threshold: draw among them
+        tied = np.flatnonzero(keys[r] == thresholds[r])
+        chosen[r, rng.choice(tied, short[r], replace=False)] = 1
+    return chosen
+
+
+@numba.njit(cache=True, nogil=True)
+def _mark_smallest(keys, count, chosen):  # pragma: no cover - compiled
+    """Mark each row's ``count`` smallest 16-bit keys in ``chosen``; returns the threshold key of
+    every row and how many ones are still to be drawn among keys equal to it (0 unless the
+    threshold is tied across the cut, which the caller settles at random)."""
+    rows, size = keys.shape
+    thresholds = np.zeros(rows, dtype=keys.dtype)
+    short = np.zeros(rows, dtype=np.int64)
+    for r in range(rows):
+        counts = np.zeros(256, dtype=np.int64)
+        for i in range(size):
+            counts[keys[r, i] >> 8] += 1
+        bucket, before = 0, 0
+        while before + counts[bucket] < count:
+            before += counts[bucket]
+            bucket += 1
+        candidates = np.empty(counts[bucket], dtype=keys.dtype)
+        k = 0
+        for i in range(size):
+            if keys[r, i] >> 8 == bucket:
+                candidates[k] = keys[r, i]
+                k += 1
+        candidates.sort()
+        threshold = candidates[count - before - 1]
+        below = 0
+        for i in range(size):
+            if keys[r, i] < threshold:
+                chosen[r, i] = 1
+                below += 1
+        equal = 0
+        for c in candidates:
+            equal += c == threshold
+        if below + equal == count:  # no tie across the cut: take the threshold's keys too
+            for i in range(size):
+                if keys[r, i] == threshold:
+                    chosen[r, i] = 1
+        else:
+            short[r] = count - below
+        thresholds[r] = threshold
+    return thresholds, short
 
 
 def simmim_mask(size: int, cfg: MaskConfig, rng: np.random.Generator) -> np.ndarray:

@@ -181,6 +181,53 @@ def test_on_device_stream_matches_the_cpu_path(corpus):
         prepare(dev[0])
 
 
+def test_on_device_png_tiles_are_decoded_down_to_their_crop_only(corpus):
+    """A PNG slot holds the tile's rows down to its crop's last row and zeros below; the same
+    bytes from a worker (shared-memory batch) as in process."""
+    from training.decode import decode_sample
+    from training.data import Fetcher
+
+    source = open_source(corpus=str(corpus))
+    device_spec = SampleSpec(SPEC.augment, SPEC.mask, on_device=True)
+    zero, one = _epoch(_stream(source, spec=device_spec), 0), _epoch(_stream(source, spec=device_spec), 1)
+    index = source[0]
+    tiles = {decode_sample(f)[0]: decode_sample(f)[1] for f in Fetcher(index).fetch(np.arange(len(index)))}
+    partial = 0
+    for a, b in zip(zero, one):
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["draws"], b["draws"])
+        for key, image, (top, _, h, *_) in zip(a["key"], a["image"].numpy(), a["draws"].tolist()):
+            assert np.array_equal(image[: top + h], tiles[key][: top + h])
+            assert not image[top + h :].any()
+            partial += top + h < 48
+    assert partial > 0  # some crops end above the last row
+
+
+def test_on_device_jpeg_tiles_travel_encoded_and_decode_in_prepare(tmp_path):
+    """JPEG tiles are not decoded by the workers: the batch carries their bytes, ``prepare``
+    decodes them (torchvision; nvJPEG on CUDA) and matches the CPU path within JPEG decoder
+    differences; a JPEG broken past its header is replaced by another of the batch and named."""
+    root = make_corpus(tmp_path / "jpg", n=12, size=64, fmt="jpg", per_shard=6)
+    source = open_source(corpus=str(root))
+    device_spec = SampleSpec(SPEC.augment, SPEC.mask, on_device=True)
+    cpu = _epoch(_stream(source, spec=SampleSpec(SPEC.augment, SPEC.mask, reduced_jpeg=False)))
+    dev = _epoch(_stream(source, spec=device_spec), 1)
+    assert "image" not in dev[0] and dev[0]["jpeg"].dtype == torch.uint8 and len(dev[0]["jpeg_sizes"]) == 4
+    for a, b in zip(cpu, dev):
+        assert a["key"] == b["key"]
+        image_cpu, _ = prepare(a)
+        image_dev, mask = prepare(b, spec=device_spec)
+        assert image_dev.shape == image_cpu.shape == (4, 3, 32, 32) and mask.shape == (4, 32, 32)
+        assert (image_dev - image_cpu).abs().mean() < 0.05
+    broken = dict(dev[0], skipped=[])
+    sizes = broken["jpeg_sizes"].tolist()
+    data = broken["jpeg"].clone()
+    start_of_scan = bytes(data[: sizes[0]].numpy()).index(b"\xff\xda")
+    data[start_of_scan + 1] = 0x01  # the first JPEG's scan marker broken, its frame header intact
+    broken["jpeg"] = data
+    image, _ = prepare(broken, spec=device_spec)
+    assert image.shape == (4, 3, 32, 32) and broken["skipped"] == [dev[0]["key"][0]]
+
+
 def test_jpeg_tiles_decode_reduced_with_the_same_draws_and_masks(tmp_path):
     """A JPEG tile whose crop shrinks >= 2x is decoded at a smaller DCT scale: the same keys,
     masks and crops (the draws come first, from the header's size), pixels within JPEG noise."""

@@ -70,8 +70,7 @@ def test_a_fragment_without_image_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("shape, dtype", [((9, 11, 3), np.uint8), ((9, 11, 4), np.uint8), ((9, 11), np.uint8),
                                           ((9, 11), np.uint16)])
-def test_png_decodes_exactly_whichever_decoder(shape, dtype):
-    """8-bit PNGs go through libspng, 16-bit ones through OpenCV: the same pixels either way."""
+def test_png_decodes_to_opencvs_pixels_in_band_order(shape, dtype):
     import cv2
 
     from training.decode import decode_image
@@ -82,6 +81,25 @@ def test_png_decodes_exactly_whichever_decoder(shape, dtype):
                        cv2.COLOR_RGBA2BGRA) if len(shape) == 3 else array
     decoded = decode_image(cv2.imencode(".png", bgr)[1].tobytes(), "png")
     assert decoded.dtype == dtype and np.array_equal(decoded, array.reshape(9, 11, -1))
+
+
+def test_png_augmented_decodes_only_the_crops_rows_with_the_same_result(tmp_path, monkeypatch):
+    """``decode_augmented`` stops inflating a PNG below the crop's last row: the same tile as
+    decoding it whole and augmenting it with the same generator state."""
+    import training.decode as decode
+    from training.transforms import AugmentConfig, augment
+
+    tile = synthetic_tile(np.random.default_rng(2), 96, 3, np.uint8)
+    (offset, size), = write_shard(tmp_path / "s.tar", [("k", encode(tile, "png"), "png", {})])
+    fragment = (tmp_path / "s.tar").read_bytes()[offset:offset + size]
+    rows_asked = []
+    decode_png = decode.decode_png
+    monkeypatch.setattr(decode, "decode_png", lambda data, rows=None: rows_asked.append(rows) or decode_png(data, rows))
+    cfg = AugmentConfig(img_size=32, scale=(0.2, 0.4))
+    for seed in range(6):
+        _, got, _ = decode.decode_augmented(fragment, cfg, np.random.default_rng(seed))
+        assert np.array_equal(got, augment(tile, cfg, np.random.default_rng(seed)))
+    assert rows_asked and all(r < 96 for r in rows_asked)  # crops of <= 40 % never reach every row
 
 
 @pytest.mark.parametrize("fmt", ["npy.zst", "npz"])
@@ -110,10 +128,10 @@ def test_jpeg_header_and_reduced_decoding(bands, progressive):
     assert half.shape == (50, 45, bands)
     shrunk = cv2.resize(np.ascontiguousarray(tile), (45, 50), interpolation=cv2.INTER_AREA).reshape(50, 45, bands)
     assert np.abs(half.astype(float) - shrunk).mean() < 6  # in band order, close to a 2x box shrink
-    assert decode_sample_with_shrink(data.tobytes(), lambda h, w: 4).shape == (25, 23, bands)
+    assert decode_sample_with_window(data.tobytes(), lambda ext, h, w: (4, h)).shape == (25, 23, bands)
 
 
-def decode_sample_with_shrink(jpeg: bytes, shrink):
+def decode_sample_with_window(jpeg: bytes, window):
     import tarfile as _tar
 
     buffer = io.BytesIO()
@@ -121,4 +139,4 @@ def decode_sample_with_shrink(jpeg: bytes, shrink):
         info = _tar.TarInfo("key.jpg")
         info.size = len(jpeg)
         tar.addfile(info, io.BytesIO(jpeg))
-    return decode_sample(buffer.getvalue(), shrink)[1]
+    return decode_sample(buffer.getvalue(), window)[1]
