@@ -5,6 +5,14 @@ knows about Dask. ``scheduler=None`` starts an embedded ``LocalCluster`` sized t
 (one single-threaded worker process per core: GDAL and the codecs release the GIL unevenly, and
 processes scale ~2× on 2 cores where threads do not); an address uses an existing cluster;
 ``"sync"`` runs everything in this process (debugging, tiny inputs).
+
+The embedded cluster's workers keep glibc's default allocator settings (:data:`WORKER_ENVIRON`):
+Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` in the workers' environment, which also freezes
+glibc's mmap threshold at 128 KiB, so every tile-sized buffer (a 512² RGB tile is 768 KiB, a
+strip tens of MB) is mmap'ed, page-faulted in and unmapped again. Measured on the RGB build
+benchmark (2048 tiles): 7 CPU-s more per build (system time 3.3 -> 10.1 s) and the tile stage
+28 % slower, in one process as in each worker. Tile-stage memory is bounded by a strip either
+way, so the trim buys nothing here.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 RETRIES = 2
+
+#: ``distributed.nanny.pre-spawn-environ`` entries of the embedded cluster (None unsets Dask's
+#: default; a variable the user exported is inherited by the workers all the same).
+WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": None}
 
 
 def default_workers() -> int:
@@ -64,13 +76,16 @@ def open_engine(scheduler: str | None = None, workers: int | None = None, *,
     if scheduler == "sync":
         yield Engine(None, progress=progress)
         return
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
-        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                               processes=True, dashboard_address=":0", silence_logs=40)
+        environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
+        with dask.config.set(environ):  # read when the nannies are made, kept for restarts
+            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+                                   processes=True, dashboard_address=":0", silence_logs=40)
         client = Client(cluster)
     if progress:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
