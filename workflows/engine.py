@@ -72,7 +72,11 @@ class Engine:
 @contextmanager
 def open_engine(scheduler: str | None = None, workers: int | None = None, *,
                 progress: bool = True) -> Iterator[Engine]:
-    """An ``Engine`` on a local cluster, an existing cluster (``tcp://…``) or in-process (``sync``)."""
+    """An ``Engine`` on a local cluster, an existing cluster (``tcp://…``) or in-process (``sync``).
+
+    The embedded cluster serves a dashboard only when its link is printed (``progress``): nobody
+    can find an unannounced port, and the dashboard's bokeh import costs ~0.7 CPU-s per build.
+    """
     if scheduler == "sync":
         yield Engine(None, progress=progress)
         return
@@ -85,7 +89,8 @@ def open_engine(scheduler: str | None = None, workers: int | None = None, *,
         environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
         with dask.config.set(environ):  # read when the nannies are made, kept for restarts
             cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                                   processes=True, dashboard_address=":0", silence_logs=40)
+                                   processes=True, dashboard_address=":0" if progress else None,
+                                   silence_logs=40)
         client = Client(cluster)
     if progress:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)

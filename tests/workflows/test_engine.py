@@ -20,7 +20,9 @@ def test_embedded_workers_keep_the_default_allocator(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with open_engine(workers=1, progress=False) as engine:
         [(_, seen)] = list(engine.map(_environ, [0], desc="environ"))
+        scheduler_options = engine.client.cluster.scheduler_spec["options"]
     assert seen == {name: None for name in WORKER_ENVIRON}
+    assert scheduler_options["dashboard"] is False  # quiet: no link printed, so no bokeh dashboard
 
 
 @pytest.mark.slow
