@@ -6,11 +6,17 @@ import os
 
 import pytest
 
-from workflows.engine import WORKER_ENVIRON, open_engine
+from workflows.engine import UNWATCHED_CONFIG, WORKER_ENVIRON, open_engine
 
 
 def _environ(_item) -> dict:
     return {name: os.environ.get(name) for name in WORKER_ENVIRON}
+
+
+def _config(_item) -> dict:
+    import dask
+
+    return {key: dask.config.get(key) for key in UNWATCHED_CONFIG}
 
 
 @pytest.mark.slow
@@ -20,9 +26,11 @@ def test_embedded_workers_keep_the_default_allocator(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with open_engine(workers=1, progress=False) as engine:
         [(_, seen)] = list(engine.map(_environ, [0], desc="environ"))
+        [(_, config)] = list(engine.map(_config, [0], desc="config"))
         scheduler_options = engine.client.cluster.scheduler_spec["options"]
     assert seen == {name: None for name in WORKER_ENVIRON}
     assert scheduler_options["dashboard"] is False  # quiet: no link printed, so no bokeh dashboard
+    assert config == UNWATCHED_CONFIG  # and no instruments that only feed the dashboard
 
 
 @pytest.mark.slow
