@@ -28,6 +28,9 @@ from typing import NamedTuple
 from catalogs.errors import SampleError
 
 BLOCK = 512
+#: Bytes tarfile copies a payload in: a whole sample in one piece (its default, 16 KiB, cut a
+#: 2 MB multiband sample into 128 writes and hash updates: ~25 % of writing a shard).
+COPY_BUFFER = 16 * 2**20
 _ZERO_BLOCK = b"\0" * BLOCK
 _REGULAR = (b"0", b"\0", b"7")  # regular file kinds; every other kind is passed over
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")  # webdataset's key/extension split
@@ -91,7 +94,8 @@ class SampleTarWriter:
 
     def __init__(self, fileobj):
         self._sink = _Sink(fileobj)
-        self._tar = tarfile.open(fileobj=self._sink, mode="w", format=tarfile.USTAR_FORMAT)
+        self._tar = tarfile.open(fileobj=self._sink, mode="w", format=tarfile.USTAR_FORMAT,
+                                 copybufsize=COPY_BUFFER)
 
     def add(self, key: str, members: Iterable[tuple[str, bytes]]) -> tuple[int, int]:
         """Write one sample's ``(ext, payload)`` members in order; return its ``(offset, size)``."""

@@ -77,10 +77,30 @@ def band_stats(tile: np.ndarray, valid_mask: np.ndarray | None) -> tuple[np.ndar
     frac = _valid_frac(tile, valid_mask)
     if frac == 0.0:
         return None
-    x = _valid_values(tile, valid_mask, frac).astype(np.float64)
+    values = _valid_values(tile, valid_mask, frac)  # [K, C]
+    if _exact_sums(values):
+        # band-major copy: each band's sums run over contiguous memory (a [K, 4] axis-0 reduction
+        # steps 4 values at a time: ~1 ms of a 4-band uint16 tile's ~1.4 ms here); the sums of
+        # small integers are exact in float64 in any order, so the result is bit-identical
+        x = np.ascontiguousarray(values.T, dtype=np.float64)
+        k = x.shape[1]
+        mean = x.sum(axis=1) / k
+        var = np.maximum((x * x).sum(axis=1) / k - mean * mean, 0.0)
+        return mean, np.sqrt(var)
+    x = values.astype(np.float64)
     mean = x.mean(axis=0)
     var = np.maximum((x * x).mean(axis=0) - mean * mean, 0.0)
     return mean, np.sqrt(var)
+
+
+def _exact_sums(values: np.ndarray) -> bool:
+    """Whether every partial sum of the values and of their squares is an exact float64 (8- and
+    16-bit integers, fewer than 2**53 / max**2 values), so summation order cannot change it."""
+    if values.dtype.kind not in "iu" or values.dtype.itemsize > 2:
+        return False
+    info = np.iinfo(values.dtype)
+    largest = max(abs(int(info.min)), int(info.max))
+    return values.shape[0] * largest * largest < 2**53
 
 
 def measure(tile: np.ndarray, valid_mask: np.ndarray | None):

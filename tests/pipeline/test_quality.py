@@ -73,3 +73,29 @@ def test_quality_grows_with_valid_fraction():
         valid[:, cut:] = True
         scores.append(assess(tile, valid).quality)
     assert scores[0] < scores[1] < scores[2] <= 1.0
+
+
+def _numpy_band_stats(tile, valid):
+    """The plain float64 per-band mean/std of the measured pixels (the reference band_stats keeps)."""
+    from pipeline.quality import _valid_values
+
+    frac = 1.0 if valid is None else valid.mean()
+    x = _valid_values(tile, valid, frac).astype(np.float64)
+    mean = x.mean(axis=0)
+    return mean, np.sqrt(np.maximum((x * x).mean(axis=0) - mean * mean, 0.0))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
+def test_band_stats_are_bit_identical_to_numpys_float64_means(dtype):
+    """The band-major sums of 8/16-bit tiles are exact, so the catalog's band_mean/band_std do not
+    move by one bit against the plain numpy reduction (floats take that reduction itself)."""
+    rng = np.random.default_rng(7)
+    for trial in range(12):
+        if np.dtype(dtype).kind == "f":
+            tile = rng.normal(0.1, 0.05, (256, 256, 4)).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            tile = rng.integers(info.min, info.max, (256, 256, 1 + trial % 6), endpoint=True).astype(dtype)
+        valid = None if trial % 3 == 0 else rng.random((256, 256)) < 0.2 + 0.6 * rng.random()
+        got, want = band_stats(tile, valid), _numpy_band_stats(tile, valid)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
