@@ -3,8 +3,8 @@
 A loader core spends nearly all its time decoding PNG, and nearly all of a PNG decode is
 inflating the IDAT stream (the packer writes SUB-filtered, Huffman-only deflate: every byte a
 literal, the case where zlib is slowest). ISA-L's inflate (``isal``) does it ~2x faster than
-zlib, so this decoder is ~1.6x libspng per core (``benchmarks/loader.py``). A random crop
-never needs the rows below it: ``rows`` stops inflating there, which saves another ~10 % on
+zlib, so this decoder is 1.3-1.6x libspng per core (``benchmarks/loader.py``). A random crop
+never needs the rows below it: ``rows`` stops inflating there, which saves another ~5 % on
 RingMo's crop scales.
 
 Only what the codec needs is handled here: non-interlaced 8- or 16-bit grey, grey+alpha, RGB
@@ -48,6 +48,8 @@ def decode_png(payload, rows: int | None = None) -> np.ndarray | None:
     if header is None:
         raise ValueError("not a PNG (no signature or IHDR)")
     height, width, depth, colour, interlace = header
+    if not height or not width:
+        raise ValueError(f"PNG of {width}x{height} pixels")
     if depth not in (8, 16) or colour not in _CHANNELS or interlace:
         return None
     channels = _CHANNELS[colour]

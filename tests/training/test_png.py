@@ -73,6 +73,9 @@ def test_damaged_pngs_raise_value_error():
         decode_png(b"GIF89a" + data[6:])
     with pytest.raises(ValueError, match="rows"):
         decode_png(data[: len(data) // 2] + data[-12:])  # half the IDAT: the stream ends early
+    empty = data[:16] + (0).to_bytes(4, "big") + data[20:]  # a width of 0 (IHDR CRC not checked)
+    with pytest.raises(ValueError, match="0x16"):
+        decode_png(empty)
     without_idat = data[:33] + data[-12:]  # signature + IHDR + IEND
     with pytest.raises(ValueError, match="IDAT"):
         decode_png(without_idat)
