@@ -20,7 +20,7 @@ def _build_options(parser: argparse.ArgumentParser, *, command: str) -> None:
     parser.add_argument("--config", help="YAML file with BuildConfig settings (flags override it)")
     add_options(parser, BuildConfig, command=command,
                 include=lambda f: command == "build" or not f.metadata.get("fixed"))
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (and no Dask dashboard)")
 
 
 def _corpus_command(sub, name: str, help: str, run) -> argparse.ArgumentParser:
