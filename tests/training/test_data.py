@@ -240,3 +240,25 @@ def test_jpeg_tiles_decode_reduced_with_the_same_draws_and_masks(tmp_path):
         assert a["image"].shape == b["image"].shape
         # within what JPEG itself changes on these noisy tiles (test_decode: < 6 of 255)
         assert (a["image"].float() - b["image"].float()).abs().mean() < 6
+
+
+def test_device_batches_of_mixed_sizes_or_codecs_still_stack():
+    """A device batch whose tiles differ in size is cropped on the CPU after all; one where only
+    some tiles travel as JPEG bytes has those decoded in the worker: either way it stacks."""
+    import cv2
+
+    from training.data import _stackable
+    from training.transforms import draw, identity_draws
+
+    rng = np.random.default_rng(0)
+    tiles = [rng.integers(0, 255, (48, 48, 3), dtype=np.uint8) for _ in range(2)] + [
+        rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)]
+    jpeg = np.frombuffer(cv2.imencode(".jpg", tiles[0])[1].tobytes(), np.uint8)
+    cfg = AugmentConfig(img_size=16)
+    draws = [draw(t.shape[0], t.shape[1], cfg, rng) for t in tiles]
+    sample = lambda i, pixels: (f"k{i}", pixels, draws[i], None, tiles[i].shape)  # noqa: E731
+    mixed_codecs = _stackable([sample(0, jpeg), sample(1, tiles[1])], 16)
+    assert [s[1].shape for s in mixed_codecs] == [(48, 48, 3)] * 2 and mixed_codecs[1][1] is tiles[1]
+    mixed_sizes = _stackable([sample(0, jpeg), sample(1, tiles[1]), sample(2, tiles[2])], 16)
+    assert {s[1].shape for s in mixed_sizes} == {(16, 16, 3)} and {s[4] for s in mixed_sizes} == {(16, 16, 3)}
+    assert all(np.array_equal(s[2], identity_draws(16)) for s in mixed_sizes)
