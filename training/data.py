@@ -19,7 +19,6 @@ normalized ``[B, C, H, W]`` float tensor on the device.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from catalogs.errors import SampleError
 from catalogs.manifest import read_manifest
 from catalogs.store import is_local
 from catalogs.tarformat import parse_fragment
-from training.decode import decode_drawn, decode_image, decode_sample, jpeg_header
+from training.decode import decode_drawn, decode_image, decode_sample, image_member, jpeg_header
 from training.index import SampleIndex, corpus_of_shards, index_from_catalog, index_from_shards
 from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
@@ -325,15 +324,17 @@ class MimStream(IterableDataset):
         """
         try:
             cfg = self.spec.augment
-            encoded = encoded_jpeg(fragment) if self.spec.on_device and self.spec.device_jpeg else None
-            if encoded is not None:  # only the header is read here
-                key, pixels, meta, shape = encoded
+            member = image_member(fragment)
+            header = device_jpeg_header(member) if self.spec.on_device and self.spec.device_jpeg else None
+            if header is not None:  # only the header is read here: the device decodes the bytes
+                key, meta, _, payload = member
+                pixels, shape = np.frombuffer(bytes(payload), dtype=np.uint8), header
                 extra = draw(shape[0], shape[1], cfg, rng)
             elif self.spec.on_device:
-                key, pixels, meta, extra, size = decode_drawn(fragment, cfg, rng, reduced_jpeg=False)
+                key, pixels, meta, extra, size = decode_drawn(member, cfg, rng, reduced_jpeg=False)
                 shape = (*size, pixels.shape[2])
             else:
-                key, image, meta, draws, _ = decode_drawn(fragment, cfg, rng, self.spec.reduced_jpeg)
+                key, image, meta, draws, _ = decode_drawn(member, cfg, rng, self.spec.reduced_jpeg)
                 pixels = apply_draws(image, draws, cfg.img_size)
                 shape, extra = pixels.shape, generate_mask(cfg.img_size, self.spec.mask, rng)  # [S, S]
             known = self.layouts[layout] if self.layouts else None
@@ -354,16 +355,11 @@ class MimStream(IterableDataset):
 _TRANSPORT = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 
-def encoded_jpeg(fragment) -> tuple[str, np.ndarray, dict, tuple[int, int, int]] | None:
-    """``(key, bytes as uint8 [N], metadata, (H, W, C))`` of a grey or RGB JPEG sample, to be
-    decoded on the device; None for any other sample."""
-    sample = parse_fragment(fragment)
-    payload = next((sample[ext] for ext in ("jpg", "jpeg") if ext in sample), None)
-    header = None if payload is None or "png" in sample else jpeg_header(payload)
-    if header is None or header[2] not in (1, 3):
-        return None
-    meta = json.loads(bytes(sample["json"])) if "json" in sample else {}
-    return sample["__key__"], np.frombuffer(bytes(payload), dtype=np.uint8), meta, header
+def device_jpeg_header(member: tuple) -> tuple[int, int, int] | None:
+    """``(H, W, C)`` of an image member that the device decodes (a grey or RGB JPEG), else None."""
+    _, _, ext, payload = member
+    header = jpeg_header(payload) if ext in ("jpg", "jpeg") else None
+    return header if header is not None and header[2] in (1, 3) else None
 
 
 def _stackable(samples: list, size: int) -> list:

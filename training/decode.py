@@ -95,26 +95,38 @@ def decode_jpeg_reduced(payload, scale: int, components: int) -> np.ndarray:
     return _hwc(array)
 
 
+def image_member(fragment: bytes | memoryview) -> tuple[str, dict, str, memoryview]:
+    """``(key, metadata, ext, payload)`` of a sample fragment: its image member is the first of
+    ``IMAGE_EXTENSIONS`` it holds."""
+    sample = parse_fragment(fragment)
+    key = sample["__key__"]
+    meta = json.loads(bytes(sample["json"])) if "json" in sample else {}
+    for ext in IMAGE_EXTENSIONS:
+        if ext in sample:
+            return key, meta, ext, sample[ext]
+    raise SampleError(f"sample {key} has no image member (extensions {sorted(sample)})")
+
+
 def decode_sample(fragment: bytes | memoryview, window=None) -> tuple[str, np.ndarray, dict]:
-    """``(key, image [H, W, C], metadata)`` of one sample fragment.
+    """``(key, image [H, W, C], metadata)`` of one sample fragment (:func:`decode_member`)."""
+    return decode_member(image_member(fragment), window)
+
+
+def decode_member(member: tuple[str, dict, str, memoryview], window=None) -> tuple[str, np.ndarray, dict]:
+    """``(key, image [H, W, C], metadata)`` of an :func:`image_member`.
 
     ``window(ext, height, width) -> (scale, rows)`` (optional) is asked, once, for a JPEG or PNG
     image's size before it is decoded: a JPEG is then decoded ``scale`` (2, 4 or 8) times
     smaller (:func:`decode_jpeg_reduced`), a PNG only down to row ``rows`` (the image returned
     is that much shorter). Other images are decoded whole without asking.
     """
-    sample = parse_fragment(fragment)
-    key = sample["__key__"]
-    meta = json.loads(bytes(sample["json"])) if "json" in sample else {}
-    for ext in IMAGE_EXTENSIONS:
-        if ext in sample:
-            try:
-                return key, _decode_windowed(sample[ext], ext, window), meta
-            except SampleError:
-                raise
-            except Exception as exc:  # codec libraries raise anything; name the sample
-                raise SampleError(f"sample {key}: cannot decode {ext}: {exc}") from exc
-    raise SampleError(f"sample {key} has no image member (extensions {sorted(sample)})")
+    key, meta, ext, payload = member
+    try:
+        return key, _decode_windowed(payload, ext, window), meta
+    except SampleError:
+        raise
+    except Exception as exc:  # codec libraries raise anything; name the sample
+        raise SampleError(f"sample {key}: cannot decode {ext}: {exc}") from exc
 
 
 def _decode_windowed(payload, ext: str, window) -> np.ndarray:
@@ -134,9 +146,10 @@ def _decode_windowed(payload, ext: str, window) -> np.ndarray:
     return decode_image(payload, ext)
 
 
-def decode_drawn(fragment: bytes | memoryview, cfg, rng: np.random.Generator, reduced_jpeg: bool = True):
-    """``(key, image, metadata, draws, size)``: the sample decoded as far as its random crop
-    needs, with ``training.transforms.draw``'s draws in the decoded image's scale.
+def decode_drawn(member: tuple[str, dict, str, memoryview], cfg, rng: np.random.Generator,
+                 reduced_jpeg: bool = True):
+    """``(key, image, metadata, draws, size)``: an :func:`image_member` decoded as far as its
+    random crop needs, with ``training.transforms.draw``'s draws in the decoded image's scale.
 
     The draws are taken from the image header's size before it is decoded (the same draws, in
     the same order, as ``augment`` takes), so only what the crop needs is decoded: a PNG down to
@@ -152,7 +165,7 @@ def decode_drawn(fragment: bytes | memoryview, cfg, rng: np.random.Generator, re
         drawn.append((reduced_draws(draws, scale), (height, width)))
         return scale, int(draws[0] + draws[2])
 
-    key, image, meta = decode_sample(fragment, window)
+    key, image, meta = decode_member(member, window)
     if drawn:
         return key, image, meta, *drawn[0]
     return key, image, meta, draw(image.shape[0], image.shape[1], cfg, rng), image.shape[:2]
@@ -163,5 +176,5 @@ def decode_augmented(fragment: bytes | memoryview, cfg, rng: np.random.Generator
     """``(key, tile [S, S, C], metadata)``: the sample decoded (:func:`decode_drawn`) and
     cropped, resized, flipped and turned as ``training.transforms.augment`` would with ``cfg``
     and ``rng``."""
-    key, image, meta, draws, _ = decode_drawn(fragment, cfg, rng, reduced_jpeg)
+    key, image, meta, draws, _ = decode_drawn(image_member(fragment), cfg, rng, reduced_jpeg)
     return key, apply_draws(image, draws, cfg.img_size), meta
