@@ -46,18 +46,20 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _block_band_means(tile: np.ndarray, size: int) -> np.ndarray:
-    """``[size, size]`` float64: the mean over bands and over each block of an ``[H, W, C]``
-    integer tile whose sides are multiples of ``size`` (exact integer sums, one pass)."""
+    """``[size, size]`` float64: the mean over bands and over each block of a C-contiguous
+    ``[H, W, C]`` integer tile whose sides are multiples of ``size`` (exact integer sums, one pass)."""
     h, w, c = tile.shape
     bh, bw = h // size, w // size
     sums = np.zeros((size, size), np.int64)
+    rows = tile.reshape(h, w * c)  # a block's bands and columns are one contiguous run of a row
+    span = bw * c
     for y in range(h):
-        row = y // bh
-        for x in range(w):
+        row, pixels = y // bh, rows[y]
+        for bx in range(size):
             total = 0
-            for b in range(c):
-                total += tile[y, x, b]
-            sums[row, x // bw] += total
+            for i in range(bx * span, (bx + 1) * span):
+                total += pixels[i]
+            sums[row, bx] += total
     return sums / float(bh * bw * c)
 
 
@@ -67,7 +69,7 @@ def _grey_small(tile: np.ndarray) -> np.ndarray:
             and tile.shape[0] % _DCT_SIZE == 0 and tile.shape[1] % _DCT_SIZE == 0:
         # INTER_AREA at an integer factor is the block mean; fused with the band mean it is
         # one pass over the tile instead of a float32 band-mean copy (5x faster at 4 bands)
-        return _block_band_means(tile, _DCT_SIZE)
+        return _block_band_means(np.ascontiguousarray(tile), _DCT_SIZE)
     if tile.ndim == 2:
         grey = tile
     elif tile.shape[2] == 3:

@@ -106,16 +106,24 @@ def _exact_sums(values: np.ndarray) -> bool:
 def measure(tile: np.ndarray, valid_mask: np.ndarray | None):
     """``(Assessment, band_mean, band_std)`` of a uint8 tile from one per-band histogram.
 
-    One ``bincount`` over ``band * 256 + value`` gives every band's histogram; means, stds and
-    the pooled entropy follow from the 256 x C counts without float copies of the pixels.
+    One ``bincount`` per band gives its histogram (on the subsample grid of
+    :func:`subsample_step`); means, stds and the pooled entropy follow from the 256 x C counts
+    without float copies of the pixels.
     """
     frac = _valid_frac(tile, valid_mask)
     if frac == 0.0:
         return Assessment(0.0, 0.0, 0.0, 0.0), None, None
-    values = _valid_values(tile, valid_mask, frac)  # [K, C] uint8
-    k, c = values.shape
-    codes = values.astype(np.intp) + np.arange(c, dtype=np.intp) * 256
-    hist = np.bincount(codes.reshape(-1), minlength=256 * c).reshape(c, 256)  # [C, 256]
+    c = tile.shape[2]
+    if valid_mask is None or frac == 1.0:  # each band's plane of the subsample grid, never interleaved
+        step = subsample_step(*tile.shape[:2])
+        bands = [tile[::step, ::step, b].ravel() for b in range(c)]
+    else:
+        values = _valid_values(tile, valid_mask, frac)  # [K, C] uint8
+        bands = [values[:, b] for b in range(c)]
+    k = bands[0].shape[0]
+    # one bincount per band: a [K, C] + [C] offset sum (one bincount of band * 256 + value)
+    # runs numpy's inner loop C values at a time: 0.5 ms for 16k RGB pixels, 10x the bincounts
+    hist = np.stack([np.bincount(values, minlength=256) for values in bands])  # [C, 256]
     levels = np.arange(256, dtype=np.float64)
     mean = hist @ levels / k
     sq = hist @ (levels * levels) / k

@@ -81,10 +81,11 @@ def _gather(array: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
     """``out[y, x, b] = table[b, array[y, x, b] + offset]`` for an ``[H, W, C]`` integer array."""
     h, w, c = array.shape
     out = np.empty((h, w, c), np.uint8)
-    for y in range(h):
-        for x in range(w):
-            for b in range(c):
-                out[y, x, b] = table[b, np.int64(array[y, x, b]) + offset]
+    for b in range(c):  # band by band: one band's table (64 KiB for 16 bits) stays in cache
+        band = table[b]
+        for y in range(h):
+            for x in range(w):
+                out[y, x, b] = band[np.int64(array[y, x, b]) + offset]
     return out
 
 

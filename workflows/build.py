@@ -17,6 +17,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -41,6 +42,7 @@ from workflows.engine import Engine, open_engine
 from workflows.faults import fault_point
 from workflows.dense_labels import attach_dense, matcher_for
 from workflows.labels import annotated_refs, annotations_of, attach_labels
+from workflows.report.background import FigureDrawer
 from workflows.staging import compact_staging, forget_scene, restore_staging
 from workflows.tiling import tile_config_from
 
@@ -60,17 +62,24 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
     listing the raw inputs again, so re-curation works even when the raw scenes are gone.
     """
     clock, corpus = Stopwatch(), Store(config.corpus)
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool, FigureDrawer(corpus) as figures:
         # off the critical path: inputs are listed while the cluster starts, the report's plotting
-        # stack loads while scenes are tiled, the cluster shuts down while the catalog is written
+        # stack loads while scenes are tiled (in a helper process that draws the figures while
+        # the shards are written, for large builds), the cluster shuts down while the catalog is
+        # written
         prepared = pool.submit(_prepare, corpus, config, reuse_inputs)
-        report = pool.submit(_warm_report)
         engine_context = open_engine(config.scheduler, config.workers, progress=progress)
         engine = engine_context.__enter__()
         try:
             config, listed = prepared.result()
+            figures.start(None if listed is None else listed[0])
+            warmed = []  # after ingest: its Python work would wait on the warm-up's imports for the GIL
             clock.lap("start")
-            failures, curated, packed, inputs = _stages(corpus, config, listed, engine, clock)
+            failures, curated, packed, inputs = _stages(
+                corpus, config, listed, engine, clock,
+                ingested=lambda: warmed.append(pool.submit(_warm_up, figures.drawn_here)),
+                curated_written=figures.draw)
+            report = warmed[0]
         except BaseException:
             engine_context.__exit__(*sys.exc_info())
             raise
@@ -79,7 +88,7 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
         summary = assemble_catalog(corpus, config, curated, packed, inputs, failures)
         clock.lap("catalog")
         fault_point("report.started")
-        summary["report"] = str(report.result()(corpus.root))
+        summary["report"] = str(report.result().write_report(corpus.root, drawn=figures.result()))
         clock.lap("report")
         closed.result()
     if not config.keep_staging:
@@ -111,16 +120,20 @@ def _prepare(corpus: Store, config: BuildConfig, reuse_inputs: bool) -> tuple[Bu
     return config, listed
 
 
-def _stages(corpus: Store, config: BuildConfig, listed, engine: Engine, clock: Stopwatch) -> tuple:
-    """Ingest (or reuse the ingest records), tile, curate and pack, timing each stage."""
+def _stages(corpus: Store, config: BuildConfig, listed, engine: Engine, clock: Stopwatch, *, ingested,
+            curated_written) -> tuple:
+    """Ingest (or reuse the ingest records), tile, curate and pack, timing each stage;
+    ``ingested()`` and ``curated_written()`` start background work once those stages are done."""
     inputs = recorded_inputs(corpus) if listed is None else ingest_stage(config, listed, engine)
     clock.lap("ingest")
+    ingested()
     failures, curated = tile_and_curate(corpus, config, inputs, engine, clock)
     lost = restore_for_packing(corpus, curated, config)
     if lost:  # bytes gone with a lost shard: tile those scenes again (same bytes)
         for blob in lost:
             forget_scene(corpus, blob)
         failures, curated = tile_and_curate(corpus, config, inputs, engine, clock)
+    curated_written()
     packed = pack_stage(corpus, curated, config, engine)
     clock.lap("pack")
     return failures, curated, packed, inputs
@@ -133,12 +146,18 @@ def _close_engine(engine_context, corpus: Store) -> None:
     _remove_temporaries(corpus, WORKER_TEMP_PATTERNS)
 
 
-def _warm_report():
-    """Import the report (matplotlib, pandas: ~1-2 s) and load its fonts; returns write_report."""
-    from workflows.report import warm_up, write_report
+def _warm_up(draws_figures: bool):
+    """Set up, off the critical path, what the build's process pays once: numba's first call
+    (~0.3 s of imports and code-generator set-up; curation's first compiled function would pay
+    it in line), the report's imports (pandas, and matplotlib with its fonts when this process
+    draws the figures: ~1-2 s); returns the report module."""
+    from pipeline.dedup import overlap_blocks
+    from workflows import report
 
-    warm_up()
-    return write_report
+    overlap_blocks(np.array([[0.0, 0.0, 1.0, 1.0]]))
+    if draws_figures:
+        report.warm_up()
+    return report
 
 
 class Stopwatch:

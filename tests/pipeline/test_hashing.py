@@ -84,3 +84,15 @@ def test_multiband_thumbnail_is_the_band_mean_area_resize(bands):
     odd = tile[:100, :90]  # sides not multiples of 32: the general path
     expected = cv2.resize(odd.mean(axis=2, dtype=np.float32), (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_allclose(_grey_small(odd), expected, atol=1e-6)
+
+
+def test_block_band_means_equal_numpys_block_average_for_strided_tiles():
+    """The fused multiband thumbnail equals the band mean of each block's plain numpy average,
+    for a strided slice of a strip too (the caller makes it contiguous)."""
+    from pipeline.hashing import _grey_small
+
+    rng = np.random.default_rng(5)
+    strip = rng.integers(0, 40000, (256, 768, 4)).astype(np.uint16)
+    tile = strip[:, 256:512]
+    want = tile.reshape(32, 8, 32, 8, 4).astype(np.float64).mean(axis=(1, 3, 4))
+    assert np.allclose(_grey_small(tile), want, rtol=0, atol=1e-9)

@@ -99,3 +99,24 @@ def test_band_stats_are_bit_identical_to_numpys_float64_means(dtype):
         valid = None if trial % 3 == 0 else rng.random((256, 256)) < 0.2 + 0.6 * rng.random()
         got, want = band_stats(tile, valid), _numpy_band_stats(tile, valid)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_measure_equals_plain_numpy_on_the_subsample_grid():
+    """The per-band histograms give the same means, stds, pooled std and entropy as plain numpy
+    over the same measured pixels, whole (strided views included) or masked."""
+    from pipeline.quality import _valid_values
+
+    rng = np.random.default_rng(3)
+    strip = rng.integers(0, 256, (512, 1536, 3)).astype(np.uint8)
+    for tile, valid in [(strip[:, 512:1024], None), (strip[:, :512], rng.random((512, 512)) < 0.7),
+                        (_texture(1, 96, 2), None)]:
+        a, mean, std = measure(tile, valid)
+        frac = 1.0 if valid is None else valid.mean()
+        x = _valid_values(tile, valid, frac).astype(np.float64)
+        assert np.allclose(mean, x.mean(axis=0), rtol=0, atol=1e-9)
+        assert np.allclose(std, x.std(axis=0), rtol=0, atol=1e-9)
+        assert a.std == pytest.approx(x.std(), abs=1e-9)
+        counts = np.bincount(x.astype(np.int64).ravel(), minlength=256)
+        p = counts[counts > 0] / counts.sum()
+        assert a.entropy == pytest.approx(float(-(p * np.log2(p)).sum()), abs=1e-12)
+        assert a.valid_frac == pytest.approx(frac)

@@ -33,7 +33,7 @@ def one_thread():
 
 
 def _corpus(inputs, corpus: Path, **kw) -> Path:
-    with mock.patch("workflows.report.write_report", lambda root: "(report skipped: tested elsewhere)"):
+    with mock.patch("workflows.report.write_report", lambda root, **_: "(report skipped: tested elsewhere)"):
         build(BuildConfig(inputs=(str(inputs),), corpus=str(corpus), scheduler="sync", tile_size=SIZE,
                           split=(0.5, 0.25, 0.25), seed=0, **kw), progress=False)
     return corpus

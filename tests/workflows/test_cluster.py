@@ -52,10 +52,20 @@ def cluster(tmp_path):
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
+        # Workers first, each gone before the scheduler goes: a worker told to stop while its scheduler
+        # is already closing spends its connect timeout (30 s) trying to say goodbye.
         for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.mark.slow

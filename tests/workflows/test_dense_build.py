@@ -64,7 +64,7 @@ def _build(inputs, corpus: Path, report: bool = False, **kw) -> dict:
                          tile_size=TILE, split=(0.5, 0.25, 0.25), seed=1, **kw)
     if report:
         return build(config, progress=False)
-    with mock.patch("workflows.report.write_report", lambda root: "(report skipped)"):
+    with mock.patch("workflows.report.write_report", lambda root, **_: "(report skipped)"):
         return build(config, progress=False)
 
 
@@ -272,7 +272,7 @@ def test_curate_restores_dense_samples_from_the_shards(tmp_path):
     for folder in ("A", "B", "label"):  # the sources are gone: only the shards can give the bytes back
         for path in (tmp_path / folder).iterdir():
             path.unlink()
-    with mock.patch("workflows.report.write_report", lambda root: "(report skipped)"):
+    with mock.patch("workflows.report.write_report", lambda root, **_: "(report skipped)"):
         assert main(["curate", str(corpus), "--seed", "5", "--split", "0.25,0.5,0.25", "--quiet"]) == 0
     after = {row["tile_id"]: {k: bytes(v) for k, v in s.items() if k in ("png", "mask.png", "b.png")}
              for row, s in _samples(corpus)}

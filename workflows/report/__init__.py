@@ -4,32 +4,43 @@
 the duplicate thumbnails), writes every figure first and the two pages last, each atomically,
 so a report directory never links a figure that is not there. For a corpus behind a URL the
 report is drawn in a local temporary directory and uploaded in the same order.
+
+A build draws the figures earlier, from its curated table while the shards are written
+(:func:`draw_figures` of :func:`~workflows.report.data.curated_corpus`: the same rows, so the
+same bytes), and hands them to ``write_report``, which then only writes the pages.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow as pa
 
 from catalogs.layout import REPORT, REPORT_FIGURES, REPORT_INDEX
 from catalogs.store import Store, write_atomic
 
-from workflows.report import figures, sections
+from workflows.report import sections
 from workflows.report.card import to_html, to_markdown
-from workflows.report.data import load_corpus, load_scenes
+from workflows.report.data import CorpusData, curated_corpus, load_corpus, load_scenes
 from workflows.report.metrics import balance_summary
 from workflows.report.thumbs import load_clusters
 
-__all__ = ["warm_up", "write_report"]
+__all__ = ["DrawnFigures", "draw_figures", "draw_curated_figures", "warm_up", "write_report"]
 
 FIGURE_NAMES = ("status", "density_map", "histograms", "balance", "duplicates")
 
 
-def write_report(corpus: str | Path) -> str:
-    """Write ``CORPUS/report/{README.md,index.html,figures/*.png}``; returns the HTML's path or URL."""
+def write_report(corpus: str | Path, *, drawn: DrawnFigures | None = None) -> str:
+    """Write ``CORPUS/report/{README.md,index.html,figures/*.png}``; returns the HTML's path or URL.
+
+    ``drawn`` (a local corpus only): what :func:`draw_figures` already wrote into
+    ``CORPUS/report/figures`` for this catalog's rows; only the pages are written then.
+    """
     store = Store(corpus)
     if store.local:
-        return str(_draw_report(store, Path(store.url(REPORT))))
+        return str(_draw_report(store, Path(store.url(REPORT)), drawn))
     with tempfile.TemporaryDirectory(prefix="ringmo-report-") as tmp:
         out = Path(tmp)
         _draw_report(store, out)
@@ -42,10 +53,21 @@ def write_report(corpus: str | Path) -> str:
     return store.url(REPORT_INDEX)
 
 
+def draw_curated_figures(corpus: str | Path, curated: pa.Table) -> DrawnFigures | None:
+    """A build's figures from its curated table, drawn while its shards are written; None for a
+    corpus behind a URL (its report is drawn, then uploaded, at the end)."""
+    store = Store(corpus)
+    if not store.local:
+        return None
+    return draw_figures(curated_corpus(store.root, curated), Path(store.url(REPORT_FIGURES)))
+
+
 def warm_up() -> None:
     """Draw and discard a tiny figure: matplotlib's first draw loads fonts and caches (seconds),
     which a build does in a background thread while scenes are tiled."""
     import io
+
+    from workflows.report import figures
 
     fig, ax = figures.plt.subplots(figsize=(2, 1), layout="constrained")
     ax.bar([0, 1], [1, 2])
@@ -54,11 +76,18 @@ def warm_up() -> None:
     figures.plt.close(fig)
 
 
-def _draw_report(store: Store, out: Path) -> Path:
-    """Draw the report of ``store``'s corpus into the local directory ``out``."""
-    data = load_corpus(store.root)
-    scenes = load_scenes(store.root)
-    fig_dir = out / "figures"
+@dataclass(frozen=True)
+class DrawnFigures:
+    """The figures drawn for a corpus: name -> PNG path, and how many thumbnails had no bytes."""
+
+    paths: dict[str, Path]
+    missing_thumbnails: int = 0
+
+
+def draw_figures(data: CorpusData, fig_dir: Path) -> DrawnFigures:
+    """Draw every figure of ``data`` into ``fig_dir`` (and remove those this corpus no longer has)."""
+    from workflows.report import figures  # matplotlib: only where figures are drawn
+
     fig_dir.mkdir(parents=True, exist_ok=True)
     balance = balance_summary(data.before["cell"], data.after["cell"])
     paths = {
@@ -67,11 +96,21 @@ def _draw_report(store: Store, out: Path) -> Path:
         "histograms": figures.histograms(data, fig_dir / "histograms.png"),
         "balance": figures.balance_chart(data, balance, fig_dir / "balance.png"),
     }
-    clusters = load_clusters(store, data.rows)
+    clusters = load_clusters(data.store, data.rows)
     if clusters:
         paths["duplicates"] = figures.duplicate_grid(clusters, fig_dir / "duplicates.png")
     _remove_stale(fig_dir, paths)
     missing = sum(t.image is None for c in clusters for t in [c.representative, *c.duplicates])
+    return DrawnFigures(paths, missing)
+
+
+def _draw_report(store: Store, out: Path, drawn: DrawnFigures | None = None) -> Path:
+    """Draw the report of ``store``'s corpus into the local directory ``out`` (figures unless given)."""
+    data = load_corpus(store.root)
+    scenes = load_scenes(store.root)
+    drawn = drawn or draw_figures(data, out / "figures")
+    paths, missing = drawn.paths, drawn.missing_thumbnails
+    balance = balance_summary(data.before["cell"], data.after["cell"])
     blocks = [
         *sections.summary(data, scenes),
         *sections.status_section(data, paths["status"]),

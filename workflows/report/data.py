@@ -56,15 +56,20 @@ class CorpusData:
         return self.manifest.get("config", {})
 
 
-def _read(store: Store, rel: str) -> pd.DataFrame:
-    if not store.exists(rel):
-        return pd.DataFrame(columns=COLUMNS)
-    with store.open(rel) as handle:
-        present = set(pq.ParquetFile(handle).schema_arrow.names)
-        frame = read_parquet_file(handle, columns=[c for c in COLUMNS if c in present]).to_pandas()
-    for missing in set(COLUMNS) - present:
+def _columns(table: pa.Table) -> pd.DataFrame:
+    """The report's columns of a catalog-like table (missing ones as None)."""
+    frame = table.select([c for c in COLUMNS if c in table.column_names]).to_pandas()
+    for missing in [c for c in COLUMNS if c not in table.column_names]:
         frame[missing] = None
     return frame
+
+
+def _read(store: Store, rel: str) -> pd.DataFrame | None:
+    if not store.exists(rel):
+        return None
+    with store.open(rel) as handle:
+        present = set(pq.ParquetFile(handle).schema_arrow.names)
+        return _columns(read_parquet_file(handle, columns=[c for c in COLUMNS if c in present]))
 
 
 def fill_cells(rows: pd.DataFrame, resolution: int) -> pd.Series:
@@ -84,11 +89,22 @@ def fill_cells(rows: pd.DataFrame, resolution: int) -> pd.Series:
 def load_corpus(corpus: str | Path) -> CorpusData:
     """Read ``catalog/tiles.parquet`` + ``rejected.parquet`` + the manifest of ``corpus``."""
     store = Store(corpus)
-    kept = _read(store, CATALOG_FILES["tiles"])
-    rejected = _read(store, CATALOG_FILES["rejected"])
-    frames = [f for f in (kept, rejected) if not f.empty]
+    frames = [_read(store, CATALOG_FILES[name]) for name in ("tiles", "rejected")]
+    return _corpus_data(store, [f for f in frames if f is not None], read_manifest(store.root))
+
+
+def curated_corpus(corpus: str | Path, curated: pa.Table) -> CorpusData:
+    """The same data from a build's curated table (every candidate, shard columns not yet
+    filled), so a build can draw the figures while its shards are being written."""
+    store = Store(corpus)
+    return _corpus_data(store, [_columns(curated)], read_manifest(store.root))
+
+
+def _corpus_data(store: Store, frames: list[pd.DataFrame], manifest: dict) -> CorpusData:
+    """Rows in tile-id order: the catalog's files and a curated table give the same frame."""
+    frames = [f for f in frames if not f.empty]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    manifest = read_manifest(store.root)
+    rows = rows.sort_values("tile_id", kind="stable", ignore_index=True)
     resolution = int(manifest.get("config", {}).get("h3_resolution") or DEFAULT_H3_RESOLUTION)
     rows["cell"] = fill_cells(rows, resolution)
     rows["year"] = pd.to_datetime(rows["acquired"], utc=True, errors="coerce").dt.year
