@@ -72,7 +72,7 @@ def build(config: BuildConfig, *, progress: bool = True, reuse_inputs: bool = Fa
         engine = engine_context.__enter__()
         try:
             config, listed = prepared.result()
-            figures.start(None if listed is None else listed[0])
+            figures.start(None if listed is None else listed[0], engine.spare_cores)
             warmed = []  # after ingest: its Python work would wait on the warm-up's imports for the GIL
             clock.lap("start")
             failures, curated, packed, inputs = _stages(

@@ -59,9 +59,15 @@ def default_workers() -> int:
 class Engine:
     """Runs ``fn(item)`` for many items and yields ``(index, result)`` as they complete."""
 
-    def __init__(self, client=None, *, progress: bool = True):
+    def __init__(self, client=None, *, progress: bool = True, busy_cores: int = 1):
         self.client = client
         self.progress = progress
+        self.busy_cores = busy_cores  # this machine's cores its tasks keep busy (0: a remote cluster)
+
+    @property
+    def spare_cores(self) -> int:
+        """This machine's cores the build's tasks leave idle (the build's own process aside)."""
+        return max(default_workers() - self.busy_cores, 0)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], desc: str) -> Iterator[tuple[int, Any]]:
         items = list(items)
@@ -104,17 +110,17 @@ def open_engine(scheduler: str | None = None, workers: int | None = None, *,
     from distributed import Client, LocalCluster
 
     if scheduler:
-        client, cluster = Client(scheduler), None
+        client, cluster, busy = Client(scheduler), None, 0
     else:
+        busy = workers or default_workers()
         with dask.config.set(cluster_config(dashboard=progress)):  # kept by the nannies for restarts
-            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                                   processes=True, dashboard_address=":0" if progress else None,
-                                   silence_logs=40)
+            cluster = LocalCluster(n_workers=busy, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0" if progress else None, silence_logs=40)
         client = Client(cluster)
     if progress:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
     try:
-        yield Engine(client, progress=progress)
+        yield Engine(client, progress=progress, busy_cores=busy)
     finally:
         client.close()
         if cluster is not None:

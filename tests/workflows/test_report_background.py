@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.scene import SourceRef
+from catalogs.store import Store
+from workflows import engine
 from workflows.build import build
 from workflows.report import background, write_report
 from tests.workflows.conftest import small_build_config
@@ -27,9 +29,32 @@ def test_input_bytes_counts_every_band_file_and_remote_inputs_as_large(tmp_path)
     assert background.input_bytes([SourceRef(str(one)), SourceRef("s3://bucket/scene.tif")]) == float("inf")
 
 
+def test_the_helper_starts_only_for_large_inputs_with_a_core_to_spare(tmp_path, monkeypatch):
+    scene = tmp_path / "a.tif"
+    scene.write_bytes(b"x" * 1000)
+    monkeypatch.setattr(background, "HELPER_MIN_INPUT_BYTES", 1001)
+    for refs, spare, remote_corpus in [([SourceRef(str(scene))], 1, False),  # small inputs
+                                       ([SourceRef(str(scene))] * 2, 0, False),  # workers on every core
+                                       ([SourceRef(str(scene))] * 2, 1, True),  # report drawn, then uploaded
+                                       (None, 1, False)]:  # `ringmo curate`: no listing
+        corpus = Store("s3://bucket/corpus" if remote_corpus else str(tmp_path / "corpus"))
+        with background.FigureDrawer(corpus) as figures:
+            figures.start(refs, spare)
+            figures.draw()
+            assert figures.drawn_here and figures.result() is None
+
+
+def test_engines_count_the_cores_their_tasks_keep_busy(monkeypatch):
+    monkeypatch.setattr(engine, "default_workers", lambda: 8)
+    assert engine.Engine(None).spare_cores == 7  # in process: the build's own process works
+    assert engine.Engine(object(), busy_cores=8).spare_cores == 0  # a local cluster on every core
+    assert engine.Engine(object(), busy_cores=0).spare_cores == 8  # a cluster elsewhere
+
+
 @pytest.mark.slow
 def test_figures_drawn_by_the_helper_equal_the_report_command(raw_scenes, tmp_path, monkeypatch):
     monkeypatch.setattr(background, "HELPER_MIN_INPUT_BYTES", 0)
+    monkeypatch.setattr(engine, "default_workers", lambda: 4)  # a core to spare, whatever runs this
     drawers = []
     monkeypatch.setattr(background.FigureDrawer, "start", _recording(background.FigureDrawer.start, drawers))
     corpus = tmp_path / "corpus"
@@ -44,6 +69,7 @@ def test_figures_drawn_by_the_helper_equal_the_report_command(raw_scenes, tmp_pa
 @pytest.mark.parametrize("dies", ["before it is asked", "while it draws"])
 def test_a_failing_helper_leaves_the_figures_to_the_build(raw_scenes, tmp_path, monkeypatch, dies):
     monkeypatch.setattr(background, "HELPER_MIN_INPUT_BYTES", 0)
+    monkeypatch.setattr(engine, "default_workers", lambda: 4)
     draw = background.FigureDrawer.draw
 
     def draw_and_die(self):
@@ -66,7 +92,7 @@ def _kill(process) -> None:
 
 
 def _recording(start, seen: list):
-    def wrapped(self, refs):
-        start(self, refs)
+    def wrapped(self, refs, spare_cores):
+        start(self, refs, spare_cores)
         seen.append(self.drawn_here)
     return wrapped

@@ -5,7 +5,8 @@ overlapped as much as it saved (the 2048-tile benchmark: pack 1.4 -> 2.8 s, repo
 A process of its own, started once the inputs are listed (its imports are paid while scenes
 are tiled), draws on a core the packing leaves idle, from the curated table the build has just
 written. A small build draws its figures at the end instead: starting an interpreter (about
-1.5 CPU-seconds) would cost more than it saves. A helper that fails costs nothing either: the
+1.5 CPU-seconds) would cost more than it saves; so does a build whose local workers keep
+every core busy. A helper that fails costs nothing either: the
 figures are then drawn at the end, as for a small build.
 
 The helper is a fresh interpreter running this module (``python -m
@@ -67,9 +68,12 @@ class FigureDrawer:
                 helper.kill()
                 helper.wait()
 
-    def start(self, refs: list[SourceRef] | None) -> None:
-        """Start the helper (it imports and warms matplotlib) if the listed inputs are large."""
-        if self.corpus.local and refs is not None and input_bytes(refs) >= HELPER_MIN_INPUT_BYTES:
+    def start(self, refs: list[SourceRef] | None, spare_cores: int) -> None:
+        """Start the helper (it imports and warms matplotlib) if the listed inputs are large and
+        a core is left idle by the build's tasks (in process, or on a cluster elsewhere); with
+        every core busy with workers it only takes their time (measured: no gain on 2 cores)."""
+        if (self.corpus.local and refs is not None and spare_cores > 0
+                and input_bytes(refs) >= HELPER_MIN_INPUT_BYTES):
             path = os.pathsep.join(p for p in sys.path if p)  # where this process found the project
             self._helper = subprocess.Popen(
                 [sys.executable, "-m", __name__, self.corpus.root], stdin=subprocess.PIPE,
