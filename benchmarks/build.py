@@ -113,6 +113,7 @@ def _encode_sample(path: Path, count: int):
 def limit_rate(paths: list[Path], tiles: int, sample: int) -> tuple[float, float]:
     """(tiles/s, tiles per CPU-second) on one core of decoding every scene and encoding every
     tile (encode timed on ``sample`` tiles), nothing else."""
+    os.sync()  # the scenes just written are flushed before anything is timed
     reads = [_timed(lambda p=p: _read_all(p)) for p in paths]
     encode_wall, encode_cpu = _timed(_encode_sample(paths[0], sample))
     wall = sum(w for w, _ in reads) + encode_wall / sample * tiles
@@ -128,6 +129,7 @@ def run_build(inputs: Path, corpus: Path, scheduler: list[str]) -> tuple[float, 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "workflows.cli", "build", str(inputs), str(corpus), "--tile-size",
                str(TILE), "--quiet", *scheduler]
+    os.sync()  # earlier writes (scenes, the previous build) are not flushed on this build's time
     start, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
