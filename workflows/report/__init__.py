@@ -53,12 +53,10 @@ def write_report(corpus: str | Path, *, drawn: DrawnFigures | None = None) -> st
     return store.url(REPORT_INDEX)
 
 
-def draw_curated_figures(corpus: str | Path, curated: pa.Table) -> DrawnFigures | None:
-    """A build's figures from its curated table, drawn while its shards are written; None for a
-    corpus behind a URL (its report is drawn, then uploaded, at the end)."""
+def draw_curated_figures(corpus: str | Path, curated: pa.Table) -> DrawnFigures:
+    """A local corpus's figures from its build's curated table, drawn while its shards are
+    written (a corpus behind a URL has its whole report drawn, then uploaded, at the end)."""
     store = Store(corpus)
-    if not store.local:
-        return None
     return draw_figures(curated_corpus(store.root, curated), Path(store.url(REPORT_FIGURES)))
 
 
