@@ -121,26 +121,38 @@ def limit_rate(paths: list[Path], tiles: int, sample: int) -> tuple[float, float
     return tiles / wall, tiles / cpu
 
 
-def run_build(inputs: Path, corpus: Path, scheduler: list[str]) -> tuple[float, float, dict]:
-    """(wall seconds, CPU seconds of every process, manifest) of ``ringmo build`` in a fresh
-    interpreter, imports included (the CPU time counts the cluster's workers: children reaped
-    by their nanny are added to it, and so on up)."""
+def run_build(inputs: Path, corpus: Path, scheduler: list[str]) -> tuple[float, float, float, dict]:
+    """(wall seconds, CPU seconds of every process, of which system seconds, manifest) of ``ringmo
+    build`` in a fresh interpreter, imports included (the CPU time counts the cluster's workers:
+    children reaped by their nanny are added to it, and so on up)."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "workflows.cli", "build", str(inputs), str(corpus), "--tile-size",
                str(TILE), "--quiet", *scheduler]
     os.sync()  # earlier writes (scenes, the previous build) are not flushed on this build's time
-    start, cpu = time.perf_counter(), _children_cpu()
+    start, (user, system) = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
-    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
+    wall, (user_after, system_after) = time.perf_counter() - start, _children_cpu()
     if done.returncode != 0:
         raise RuntimeError(f"ringmo build failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, cpu, json.loads((corpus / "manifest.json").read_text())
+    cpu, system = user_after - user + system_after - system, system_after - system
+    return wall, cpu, system, json.loads((corpus / "manifest.json").read_text())
 
 
-def _children_cpu() -> float:
+def _children_cpu() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
+
+
+def fresh_memory_seconds() -> float:
+    """Seconds a fresh interpreter takes to touch 1 GiB of new memory: ~0.2-0.4 on bare metal;
+    several times that on a VM whose host backs guest memory only when first touched (and takes
+    freed memory back, so the page cache a build fills pays it again). Every GiB a build writes
+    (staging, then shards) takes that much new page cache: the build's system time follows."""
+    code = ("import time, numpy as np; t = time.perf_counter(); a = np.ones(2**30, np.uint8); "
+            "print(time.perf_counter() - t)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout)
 
 
 def disk_bytes(corpus: Path) -> int:
@@ -174,7 +186,7 @@ def _case(root: Path, label: str, scenes: int, side: int, bands: int, dtype: str
     runs = [("1 process", ["--scheduler", "sync"], 1)] + ([("2 workers", ["--workers", "2"], 2)] if both else [])
     for how, flags, cores in runs:
         corpus = root / f"corpus-{label}-{cores}"
-        wall, cpu, manifest = run_build(inputs, corpus, flags)
+        wall, cpu, system, manifest = run_build(inputs, corpus, flags)
         kept = manifest["summary"]["tiles"]["kept"]
         shard_bytes = sum(s["bytes"] for s in manifest["shards"])
         rate = kept / wall
@@ -185,6 +197,9 @@ def _case(root: Path, label: str, scenes: int, side: int, bands: int, dtype: str
             Figure(NAME, f"tiles per CPU-second, whole build (every process), {how}, {name}", kept / cpu,
                    limit_cpu, "source decode + encode limit, per CPU-second", "tiles/cpu-s",
                    kept / cpu / limit_cpu, "(load-independent)"),
+            Figure(NAME, f"system CPU-seconds (kernel: page cache, page faults), whole build, {how}, {name}", system,
+                   None, "-", "s", None, f"(information: {2 * shard_bytes / 2**30:.1f} GiB of staging + shards "
+                   "written)"),
             Figure(NAME, f"disk after build / shard bytes, {how}, {name}", disk_bytes(corpus) / 1e6,
                    shard_bytes / 1e6, "shard bytes", "MB", disk_bytes(corpus) / shard_bytes, "<= 1.1"),
         ]
@@ -199,12 +214,14 @@ def _case(root: Path, label: str, scenes: int, side: int, bands: int, dtype: str
 
 
 def run(quick: bool) -> list[Figure]:
-    """Full: 8 RGB scenes of 8192 px (2048 tiles) and 2 uint16 4-band scenes of 8192 px
-    (512 tiles); quick: 2 RGB scenes of 1536 px (18 tiles) and one 4-band 1024 px scene."""
+    """Full: 8 scenes of 8192 px (2048 tiles), RGB uint8 and uint16 4-band; quick: 2 RGB scenes
+    of 1536 px (18 tiles) and one 4-band 1024 px scene. First, the machine's cost of new memory."""
+    machine = [Figure(NAME, "machine: seconds to touch 1 GiB of new memory (fresh interpreter)",
+                      fresh_memory_seconds(), None, "-", "s", None, "(information: ~0.3 on bare metal)")]
     with tempfile.TemporaryDirectory(prefix="ringmo-build-") as tmp:
         root = Path(tmp)
         if quick:
-            return (_case(root, "RGB uint8", 2, 1536, 3, "uint8", 8, both=cpu_count() > 1)
-                    + _case(root, "4-band uint16", 1, 1024, 4, "uint16", 4, both=False))
-        return (_case(root, "RGB uint8", 8, 8192, 3, "uint8", 128, both=True)
-                + _case(root, "4-band uint16", 2, 8192, 4, "uint16", 64, both=True))
+            return machine + (_case(root, "RGB uint8", 2, 1536, 3, "uint8", 8, both=cpu_count() > 1)
+                              + _case(root, "4-band uint16", 1, 1024, 4, "uint16", 4, both=False))
+        return machine + (_case(root, "RGB uint8", 8, 8192, 3, "uint8", 128, both=True)
+                          + _case(root, "4-band uint16", 8, 8192, 4, "uint16", 128, both=True))

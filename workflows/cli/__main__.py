@@ -1,7 +1,5 @@
 """``python -m workflows.cli``: the ``ringmo`` command."""
 
-import sys
+from workflows.cli import run
 
-from workflows.cli import main
-
-sys.exit(main())
+run()
