@@ -125,6 +125,8 @@ class Rate:
     cpu: float
     samples: int = 0  # the run's sample count and CPU seconds, for ``_steady``
     cpu_seconds: float = 0.0
+    system_ms: float = float("nan")  # system CPU ms per sample (the kernel: page faults, copies)
+    system_seconds: float = 0.0
 
 
 def _steady(measure) -> Rate:
@@ -132,12 +134,18 @@ def _steady(measure) -> Rate:
     so the workers' start-up (imports, compiled-code cache loads, the first plan), which a
     training run pays once, is not spread over a few hundred samples. Wall: the longer run's."""
     short, long = measure(1), measure(3)
-    return Rate(long.wall, (long.samples - short.samples) / (long.cpu_seconds - short.cpu_seconds))
+    samples = long.samples - short.samples
+    return Rate(long.wall, samples / (long.cpu_seconds - short.cpu_seconds),
+                system_ms=(long.system_seconds - short.system_seconds) / samples * 1e3)
 
 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _children_system() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
 
 
 def bare_decode_rate(corpus: Path) -> Rate:
@@ -160,7 +168,7 @@ def bare_decode_rate(corpus: Path) -> Rate:
 def _rate(loader, workers: int) -> Rate:
     """Wall rate from the first batch on (no worker start-up); CPU rate over every sample."""
     count, first, start = 0, 0, None
-    cpu_self, cpu_children = time.process_time(), _children_cpu()
+    cpu_self, cpu_children, system_children = time.process_time(), _children_cpu(), _children_system()
     for batch in loader:  # runs to the end, so the workers exit and their CPU time is counted
         images = batch["key"] if isinstance(batch, dict) else batch[0]
         count += len(images)
@@ -168,7 +176,8 @@ def _rate(loader, workers: int) -> Rate:
             start, first = time.perf_counter(), len(images)
     wall = (count - first) / (time.perf_counter() - start)
     cpu = _children_cpu() - cpu_children if workers else time.process_time() - cpu_self
-    return Rate(wall, count / cpu, count, cpu)
+    system = _children_system() - system_children if workers else float("nan")
+    return Rate(wall, count / cpu, count, cpu, system_seconds=system)
 
 
 def stream_rate(corpus: Path, workers: int, epochs: int = 1, on_device: bool = False,
@@ -293,7 +302,7 @@ def query_bytes(corpus: Path, n: int) -> tuple[int, int, int]:
 def _best(measure, repeats: int) -> Rate:
     """The best of ``repeats`` runs: other jobs share the cores, so noise only slows a run down."""
     rates = [measure() for _ in range(repeats)]
-    return Rate(max(r.wall for r in rates), max(r.cpu for r in rates))
+    return Rate(max(r.wall for r in rates), max(r.cpu for r in rates), system_ms=min(r.system_ms for r in rates))
 
 
 def run(quick: bool) -> list[Figure]:
@@ -306,6 +315,7 @@ def run(quick: bool) -> list[Figure]:
                 1: _best(lambda: _steady(lambda e: stream_rate(corpus, 1, epochs=e)), repeats),
                 2: _best(lambda: stream_rate(corpus, 2, epochs=2), repeats)}
         device = _best(lambda: _steady(lambda e: stream_rate(corpus, 1, epochs=e, on_device=True)), repeats)
+        device_in_process = _best(lambda: stream_rate(corpus, 0, on_device=True), repeats)
         folder = {1: _best(lambda: _steady(lambda e: folder_rate(files, stats, 1, e)), repeats),
                   2: _best(lambda: folder_rate(files, stats, 2, 2), repeats)}
         peers = {"webdataset": _best(lambda: webdataset_rate(corpus, "png"), repeats),
@@ -329,6 +339,11 @@ def run(quick: bool) -> list[Figure]:
                ours[1].cpu / limit.cpu, ">= 0.9"),
         Figure(png, "stream, decode only (crop+mask on GPU), per worker CPU-second", device.cpu, limit.cpu,
                "bare decode loop", per_cpu, device.cpu / limit.cpu, ">= 0.9"),
+        Figure(png, "stream in process, decode only (crop+mask on GPU), per CPU-second", device_in_process.cpu,
+               limit.cpu, "bare decode loop", per_cpu, device_in_process.cpu / limit.cpu,
+               "(information: the row above less the batches' trip to the training process)"),
+        *[Figure(png, f"worker system CPU per sample (shared-memory batches), {path}", rate.system_ms, None, "-",
+                 "ms", None, "(information)") for path, rate in (("all on CPU", ours[1]), ("crop+mask on GPU", device))],
         *[Figure(png, "stream in process, per CPU-second, vs peer", ours[0].cpu, rate.cpu,
                  f"{name} in process (same crop + mask)", per_cpu, ours[0].cpu / rate.cpu, "> 1")
           for name, rate in peers.items()],
