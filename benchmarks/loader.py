@@ -341,7 +341,7 @@ def run(quick: bool) -> list[Figure]:
                "bare decode loop", per_cpu, device.cpu / limit.cpu, ">= 0.9"),
         Figure(png, "stream in process, decode only (crop+mask on GPU), per CPU-second", device_in_process.cpu,
                limit.cpu, "bare decode loop", per_cpu, device_in_process.cpu / limit.cpu,
-               "(information: the row above less the batches' trip to the training process)"),
+               "(information)"),
         *[Figure(png, f"worker system CPU per sample (shared-memory batches), {path}", rate.system_ms, None, "-",
                  "ms", None, "(information)") for path, rate in (("all on CPU", ours[1]), ("crop+mask on GPU", device))],
         *[Figure(png, "stream in process, per CPU-second, vs peer", ours[0].cpu, rate.cpu,
