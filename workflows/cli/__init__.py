@@ -31,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     return run_main(_dispatch, argv)
 
 
-
-
 def run() -> None:
     """The ``ringmo`` console script and ``python -m workflows.cli``: :func:`main`, then exit.
 
