@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.figures import Figure, cpu_count
+from benchmarks.figures import Figure, children_cpu, cpu_count
 
 NAME = "build"
 TILE = 512
@@ -130,18 +129,13 @@ def run_build(inputs: Path, corpus: Path, scheduler: list[str]) -> tuple[float, 
     command = [sys.executable, "-m", "workflows.cli", "build", str(inputs), str(corpus), "--tile-size",
                str(TILE), "--quiet", *scheduler]
     os.sync()  # earlier writes (scenes, the previous build) are not flushed on this build's time
-    start, (user, system) = time.perf_counter(), _children_cpu()
+    start, (user, system) = time.perf_counter(), children_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
-    wall, (user_after, system_after) = time.perf_counter() - start, _children_cpu()
+    wall, (user_after, system_after) = time.perf_counter() - start, children_cpu()
     if done.returncode != 0:
         raise RuntimeError(f"ringmo build failed ({done.returncode}): {done.stderr[-2000:]}")
     cpu, system = user_after - user + system_after - system, system_after - system
     return wall, cpu, system, json.loads((corpus / "manifest.json").read_text())
-
-
-def _children_cpu() -> tuple[float, float]:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime, usage.ru_stime
 
 
 def fresh_memory_seconds() -> float:

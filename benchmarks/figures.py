@@ -45,3 +45,9 @@ def peak_rss_mb_of_children() -> float:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def children_cpu() -> tuple[float, float]:
+    """(user, system) CPU seconds of every reaped child process so far (subtract two readings)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime, usage.ru_stime

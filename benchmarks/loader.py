@@ -31,7 +31,6 @@ of 3 runs: the machine is shared, so the figures are noisy; the ratios are measu
 from __future__ import annotations
 
 import json
-import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from benchmarks.figures import Figure, stopwatch
+from benchmarks.figures import Figure, children_cpu, stopwatch
 from catalogs.geoparquet import write_geoparquet
 from catalogs.keys import tile_id_for
 from catalogs.layout import MANIFEST, shard_name
@@ -139,15 +138,6 @@ def _steady(measure) -> Rate:
                 system_ms=(long.system_seconds - short.system_seconds) / samples * 1e3)
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _children_system() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
-
-
 def bare_decode_rate(corpus: Path) -> Rate:
     """The limit: decode every image member's bytes in a loop (bytes already in memory)."""
     from training.data import Fetcher, open_source
@@ -168,15 +158,16 @@ def bare_decode_rate(corpus: Path) -> Rate:
 def _rate(loader, workers: int) -> Rate:
     """Wall rate from the first batch on (no worker start-up); CPU rate over every sample."""
     count, first, start = 0, 0, None
-    cpu_self, cpu_children, system_children = time.process_time(), _children_cpu(), _children_system()
+    cpu_self, (user_children, system_children) = time.process_time(), children_cpu()
     for batch in loader:  # runs to the end, so the workers exit and their CPU time is counted
         images = batch["key"] if isinstance(batch, dict) else batch[0]
         count += len(images)
         if start is None:
             start, first = time.perf_counter(), len(images)
     wall = (count - first) / (time.perf_counter() - start)
-    cpu = _children_cpu() - cpu_children if workers else time.process_time() - cpu_self
-    system = _children_system() - system_children if workers else float("nan")
+    user_after, system_after = children_cpu()
+    cpu = user_after - user_children + system_after - system_children if workers else time.process_time() - cpu_self
+    system = system_after - system_children if workers else float("nan")
     return Rate(wall, count / cpu, count, cpu, system_seconds=system)
 
 
@@ -343,7 +334,8 @@ def run(quick: bool) -> list[Figure]:
                limit.cpu, "bare decode loop", per_cpu, device_in_process.cpu / limit.cpu,
                "(information)"),
         *[Figure(png, f"worker system CPU per sample (shared-memory batches), {path}", rate.system_ms, None, "-",
-                 "ms", None, "(information)") for path, rate in (("all on CPU", ours[1]), ("crop+mask on GPU", device))],
+                 "ms", None, "(information)")
+          for path, rate in (("all on CPU", ours[1]), ("crop+mask on GPU", device))],
         *[Figure(png, "stream in process, per CPU-second, vs peer", ours[0].cpu, rate.cpu,
                  f"{name} in process (same crop + mask)", per_cpu, ours[0].cpu / rate.cpu, "> 1")
           for name, rate in peers.items()],
