@@ -28,6 +28,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from catalogs.pagecache import WriteBehind
+
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
@@ -74,12 +76,15 @@ def join(root: str | os.PathLike, relative: str) -> str:
 
 
 @contextmanager
-def atomic_output(target: str | os.PathLike, *, durable: bool = False) -> Iterator[BinaryIO]:
+def atomic_output(target: str | os.PathLike, *, durable: bool = False,
+                  streamed: bool = False) -> Iterator[BinaryIO]:
     """A binary file to write ``target`` through; published only if the block succeeds.
 
     The one way this project writes a file (see the module docstring). ``durable`` flushes the
     bytes to the disk before the rename, for files whose loss a power cut must not cause
     (training checkpoints); build outputs skip it, a rerun rewrites what a crash lost.
+    ``streamed`` is for large files written once (staging blobs, shards): the page cache keeps
+    only their last windows (:class:`catalogs.pagecache.WriteBehind`).
     """
     if is_local(target):
         path = local_path(target)
@@ -87,7 +92,7 @@ def atomic_output(target: str | os.PathLike, *, durable: bool = False) -> Iterat
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one writer per process
         try:
             with naming_write_errors(tmp), open(tmp, "wb") as handle:
-                yield handle
+                yield WriteBehind(handle) if streamed else handle
                 if durable:
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -99,7 +104,7 @@ def atomic_output(target: str | os.PathLike, *, durable: bool = False) -> Iterat
     fd, tmp = tempfile.mkstemp(prefix="ringmo-upload-", suffix=".part")
     try:
         with naming_write_errors(tmp), os.fdopen(fd, "wb") as handle:
-            yield handle
+            yield WriteBehind(handle) if streamed else handle
         try:
             fs.put_file(tmp, remote)
         except Exception as exc:  # noqa: BLE001 - any client error becomes a named OSError
@@ -196,9 +201,9 @@ class Store:
         ends = [offset + size for _, offset, size in ranges]
         return self.fs.cat_ranges(paths, starts, ends)
 
-    def writing(self, rel: str):
+    def writing(self, rel: str, *, streamed: bool = False):
         """``atomic_output`` for ``rel``."""
-        return atomic_output(self.url(rel))
+        return atomic_output(self.url(rel), streamed=streamed)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         with self.writing(rel) as handle:

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from catalogs.layout import shard_name
+from catalogs.pagecache import read_once
 from catalogs.store import Store
 from catalogs.tarformat import BLOCK, SampleTarWriter
 from pipeline.dense import parse_members
@@ -120,7 +121,7 @@ def write_shard(rows: list[dict], corpus_root: str | os.PathLike, shard: str, *,
     """
     store = Store(corpus_root)
     placements = []
-    with store.writing(shard) as raw, SampleTarWriter(raw) as tar:
+    with store.writing(shard, streamed=True) as raw, SampleTarWriter(raw) as tar:
         for row, staged in staged_samples(store, rows):
             image, extras = _split_members(row, staged)
             offset, size = tar.add(row["tile_id"], [(row["format"], image), *extras, ("json", sample_metadata(row))])
@@ -147,22 +148,15 @@ def _split_members(row: dict, staged: bytes) -> tuple[bytes, list[tuple[str, byt
 def staged_samples(store: Store, rows: list[dict], batch: int = 64):
     """(row, staged bytes) in ``rows`` order.
 
-    Local staging is read through one open handle per blob. Remote staging is fetched a batch
-    of exact byte ranges at a time (``cat_ranges``, concurrent on async stores such as S3), so
-    memory stays at one batch and no staged byte is downloaded twice.
+    Local staging is read ahead and dropped from the page cache once read
+    (:func:`catalogs.pagecache.read_once`: each staged byte is read once, by this pack). Remote
+    staging is fetched a batch of exact byte ranges at a time (``cat_ranges``, concurrent on
+    async stores such as S3), so memory stays at one batch and no staged byte is downloaded twice.
     """
     if store.local:
-        handles = {}
-        try:
-            for row in rows:
-                name = row["stage_file"]
-                if name not in handles:
-                    handles[name] = store.open(name)
-                handles[name].seek(row["stage_offset"])
-                yield row, _checked(store, row, handles[name].read(row["stage_size"]))
-        finally:
-            for handle in handles.values():
-                handle.close()
+        ranges = [(store.url(r["stage_file"]), r["stage_offset"], r["stage_size"]) for r in rows]
+        for row, data in zip(rows, read_once(ranges)):
+            yield row, _checked(store, row, data)
         return
     for start in range(0, len(rows), batch):
         chunk = rows[start:start + batch]

@@ -386,7 +386,7 @@ def stage_scene(scene: SceneInfo, rule: SensorRule, config: TileConfig, staging_
     blob, table_name = scene_blob(scene.scene_id), within_staging(scene_candidates(scene.scene_id))
     if staging.exists(table_name):
         return staging.url(table_name)
-    with staging.writing(within_staging(blob)) as fh:
+    with staging.writing(within_staging(blob), streamed=True) as fh:
         rows = _write_blob(scene, rule, config, fh, blob, checkpoint, labels, objects)
     if checkpoint is not None:
         checkpoint("blob_renamed")

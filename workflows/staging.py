@@ -82,7 +82,7 @@ def restore_staging(corpus: Store, blobs: set[str], candidates: pa.Table) -> set
         rest, index_path = rest_paths(blob)
         index = corpus.read_json(index_path) if corpus.exists(index_path) else {}
         try:
-            with corpus.writing(blob) as sink:  # an exception inside publishes nothing
+            with corpus.writing(blob, streamed=True) as sink:  # an exception inside publishes nothing
                 for row in sorted(rows, key=lambda r: r["stage_offset"]):
                     if sink.tell() != row["stage_offset"]:
                         raise _Gone(row["tile_id"])

@@ -1,0 +1,119 @@
+"""Streamed writes and once-only reads: same bytes as plain I/O, and the page cache let go."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from catalogs.pagecache import WriteBehind, read_once
+from catalogs.store import atomic_output
+
+PAGE = mmap.PAGESIZE
+
+
+def _resident_pages(path) -> int:
+    """Pages of ``path`` in the page cache (``mincore`` on a private mapping of it)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY)
+    try:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(mapped))
+        pages = (size + PAGE - 1) // PAGE
+        vector = (ctypes.c_ubyte * pages)()
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) == 0
+        return sum(v & 1 for v in vector)
+    finally:
+        del address
+        mapped.close()
+
+
+@pytest.fixture
+def droppable(tmp_path):
+    """Skip where the kernel cannot drop this file system's pages (tmpfs, non-Linux)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mincore and page-cache advice are Linux calls")
+    probe = tmp_path / "probe"
+    probe.write_bytes(os.urandom(64 * PAGE))
+    fd = os.open(probe, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    if _resident_pages(probe) > 0:
+        pytest.skip("this file system keeps its pages (tmpfs?)")
+    return tmp_path
+
+
+def _chunks(seed: int, count: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, int(rng.integers(1, 50_000)), dtype=np.uint8).tobytes() for _ in range(count)]
+
+
+def test_write_behind_writes_the_same_bytes_and_tells_positions(tmp_path):
+    chunks = _chunks(0, 60)
+    with open(tmp_path / "streamed", "wb") as handle:
+        writer = WriteBehind(handle, window=64 * 1024)
+        for chunk in chunks:
+            assert writer.write(chunk) == len(chunk)
+        assert writer.tell() == sum(map(len, chunks))
+    assert (tmp_path / "streamed").read_bytes() == b"".join(chunks)
+
+
+def test_write_behind_lets_go_of_written_windows(droppable):
+    path, window = droppable / "streamed", 256 * 1024
+    data = os.urandom(32 * window)
+    with open(path, "wb") as handle:
+        writer = WriteBehind(handle, window=window)
+        for start in range(0, len(data), 50_000):
+            writer.write(data[start:start + 50_000])
+    # all but the last two or three windows are back with the kernel
+    assert _resident_pages(path) * PAGE <= 3 * window + 50_000
+    assert path.read_bytes() == data
+
+
+def test_streamed_atomic_output_publishes_the_same_file(tmp_path):
+    chunks = _chunks(1, 40)
+    with atomic_output(tmp_path / "a.bin", streamed=True) as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+    assert (tmp_path / "a.bin").read_bytes() == b"".join(chunks)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_read_once_returns_ranges_in_order_and_short_past_the_end(tmp_path):
+    files = {name: os.urandom(300_000) for name in ("a", "b")}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    rng = np.random.default_rng(2)
+    ranges = []
+    for _ in range(50):
+        name = str(rng.choice(list(files)))
+        offset = int(rng.integers(0, 290_000))
+        ranges.append((str(tmp_path / name), offset, int(rng.integers(1, 10_000))))
+    ranges.append((str(tmp_path / "a"), 299_000, 5_000))  # runs past the end
+    got = list(read_once(ranges, ahead=3))
+    want = [files[os.path.basename(p)][o:o + s] for p, o, s in ranges]
+    assert got == want
+    assert len(got[-1]) == 1_000
+
+
+def test_read_once_lets_go_of_what_it_read(droppable):
+    path = droppable / "staged"
+    data = os.urandom(256 * PAGE)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    assert _resident_pages(path) > 200  # just written: cached
+    # samples of uneven sizes that share pages (and the kernel's larger folios), read shuffled
+    bounds = np.r_[0, np.sort(np.random.default_rng(3).choice(len(data), 15, replace=False)), len(data)]
+    order = np.random.default_rng(4).permutation(16)
+    ranges = [(str(path), int(bounds[i]), int(bounds[i + 1] - bounds[i])) for i in order]
+    chunks = dict(zip(order, read_once(ranges)))
+    assert b"".join(chunks[i] for i in range(16)) == data
+    assert _resident_pages(path) == 0
