@@ -29,6 +29,7 @@ writes and reads; the bytes are the same everywhere.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
@@ -39,6 +40,9 @@ WINDOW = 32 * 2**20
 READ_AHEAD = 8
 
 _WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4  # SYNC_FILE_RANGE_* of <fcntl.h>
+#: Answers of a file that cannot be streamed (a pipe, a file system without the call): it is
+#: then written plainly. Any other failure (a full disk, an I/O error) is the write's own.
+_UNSTREAMABLE = frozenset({errno.ESPIPE, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 _FADVISE = getattr(os, "posix_fadvise", None)
 
 
@@ -56,8 +60,14 @@ _SYNC_FILE_RANGE = _libc_sync_file_range()
 
 
 def _advise(fd: int, offset: int, size: int, advice_name: str) -> None:
-    if _FADVISE is not None and size > 0:
+    """Advice only: a file that takes none (a pipe) is read and written all the same."""
+    if _FADVISE is None or size <= 0:
+        return
+    try:
         _FADVISE(fd, offset, size, getattr(os, advice_name))
+    except OSError as exc:
+        if exc.errno not in _UNSTREAMABLE:
+            raise
 
 
 class WriteBehind:
@@ -66,18 +76,24 @@ class WriteBehind:
     Only ``write`` is intercepted; everything else (``tell``, ``flush``, ``fileno``...) is the
     wrapped file's. The file must be written from its start, sequentially (how staging blobs and
     shards are written). A failed writeback (a full disk) raises the ``OSError`` here, where
-    the caller's write would have met it.
+    the caller's write would have met it; a file that cannot be streamed is written plainly.
     """
 
     def __init__(self, handle: BinaryIO, window: int = WINDOW):
         self._handle, self._fd, self._window = handle, handle.fileno(), window
         self._written = self._started = self._dropped = 0
+        self._streaming = _SYNC_FILE_RANGE is not None
 
     def write(self, data) -> int:
         count = self._handle.write(data)
         self._written += len(data) if count is None else count
-        if _SYNC_FILE_RANGE is not None and self._written - self._started >= self._window:
-            self._hand_back()
+        if self._streaming and self._written - self._started >= self._window:
+            try:
+                self._hand_back()
+            except OSError as exc:
+                if exc.errno not in _UNSTREAMABLE:
+                    raise
+                self._streaming = False
         return count
 
     def _hand_back(self) -> None:

@@ -6,6 +6,7 @@ import ctypes
 import mmap
 import os
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -62,6 +63,21 @@ def test_write_behind_writes_the_same_bytes_and_tells_positions(tmp_path):
             assert writer.write(chunk) == len(chunk)
         assert writer.tell() == sum(map(len, chunks))
     assert (tmp_path / "streamed").read_bytes() == b"".join(chunks)
+
+
+def test_write_behind_writes_plainly_where_it_cannot_stream():
+    """A pipe takes no writeback or advice: the bytes still go through, nothing is raised."""
+    read_end, write_end = os.pipe()
+    received = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end, "rb").read()))
+    reader.start()
+    data = os.urandom(1_000_000)
+    with os.fdopen(write_end, "wb") as handle:
+        writer = WriteBehind(handle, window=64 * 1024)
+        for start in range(0, len(data), 100_000):
+            writer.write(data[start:start + 100_000])
+    reader.join()
+    assert received == [data]
 
 
 def test_write_behind_lets_go_of_written_windows(droppable):
