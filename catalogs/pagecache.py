@@ -49,7 +49,7 @@ _FADVISE = getattr(os, "posix_fadvise", None)
 def _libc_sync_file_range():
     try:
         function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (AttributeError, OSError):  # not Linux
+    except (AttributeError, OSError, TypeError):  # not Linux (Windows: no CDLL(None))
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     function.restype = ctypes.c_int
