@@ -23,14 +23,12 @@ def _resident_pages(path) -> int:
     with open(path, "rb") as handle:
         mapped = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY)
     try:
-        address = ctypes.addressof(ctypes.c_char.from_buffer(mapped))
-        pages = (size + PAGE - 1) // PAGE
-        vector = (ctypes.c_ubyte * pages)()
+        address = ctypes.addressof(ctypes.c_char.from_buffer(mapped))  # the view is freed at once
+        vector = (ctypes.c_ubyte * ((size + PAGE - 1) // PAGE))()
         libc = ctypes.CDLL(None, use_errno=True)
         assert libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) == 0
         return sum(v & 1 for v in vector)
     finally:
-        del address
         mapped.close()
 
 
