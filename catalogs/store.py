@@ -28,7 +28,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalogs.pagecache import WriteBehind
+from catalogs.pagecache import streamed as streaming
 
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
@@ -83,8 +83,8 @@ def atomic_output(target: str | os.PathLike, *, durable: bool = False,
     The one way this project writes a file (see the module docstring). ``durable`` flushes the
     bytes to the disk before the rename, for files whose loss a power cut must not cause
     (training checkpoints); build outputs skip it, a rerun rewrites what a crash lost.
-    ``streamed`` is for large files written once (staging blobs, shards): the page cache keeps
-    only their last windows (:class:`catalogs.pagecache.WriteBehind`).
+    ``streamed`` is for large files written once (staging blobs, shards): they skip the page
+    cache, or it keeps only their last windows (:func:`catalogs.pagecache.streamed`).
     """
     if is_local(target):
         path = local_path(target)
@@ -92,7 +92,11 @@ def atomic_output(target: str | os.PathLike, *, durable: bool = False,
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one writer per process
         try:
             with naming_write_errors(tmp), open(tmp, "wb") as handle:
-                yield WriteBehind(handle) if streamed else handle
+                if streamed:
+                    with streaming(handle) as writer:
+                        yield writer
+                else:
+                    yield handle
                 if durable:
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -104,7 +108,11 @@ def atomic_output(target: str | os.PathLike, *, durable: bool = False,
     fd, tmp = tempfile.mkstemp(prefix="ringmo-upload-", suffix=".part")
     try:
         with naming_write_errors(tmp), os.fdopen(fd, "wb") as handle:
-            yield WriteBehind(handle) if streamed else handle
+            if streamed:
+                with streaming(handle) as writer:
+                    yield writer
+            else:
+                yield handle
         try:
             fs.put_file(tmp, remote)
         except Exception as exc:  # noqa: BLE001 - any client error becomes a named OSError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import sys
@@ -11,6 +12,12 @@ import threading
 import numpy as np
 import pytest
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+from catalogs import pagecache
 from catalogs.pagecache import WriteBehind, read_once
 from catalogs.store import atomic_output
 
@@ -131,3 +138,131 @@ def test_read_once_lets_go_of_what_it_read(droppable):
     chunks = dict(zip(order, read_once(ranges)))
     assert b"".join(chunks[i] for i in range(16)) == data
     assert _resident_pages(path) == 0
+
+
+# ------------------------------------------------------------------------------ direct I/O
+
+needs_direct = pytest.mark.skipif(not pagecache._O_DIRECT, reason="no O_DIRECT on this platform")
+
+
+@pytest.fixture
+def direct(tmp_path, monkeypatch):
+    """Small buffers (so a test crosses many), and a file system that takes direct I/O."""
+    monkeypatch.setattr(pagecache, "BUFFER", 64 * 1024)
+    monkeypatch.setattr(pagecache, "_BUFFERS", pagecache._Buffers())
+    with open(tmp_path / "probe", "wb") as handle:
+        if pagecache.DirectWriter.over(handle) is None:
+            pytest.skip("this file system takes no direct I/O")
+    return tmp_path
+
+
+@needs_direct
+def test_direct_writer_writes_the_same_bytes_across_buffers_and_tells_positions(direct):
+    chunks = _chunks(5, 80) + [b"", os.urandom(200_000)]  # the last write spans several buffers
+    position = 0
+    with open(direct / "out", "wb") as handle:
+        writer = pagecache.DirectWriter.over(handle)
+        for chunk in chunks:
+            assert writer.write(chunk) == len(chunk)
+            position += len(chunk)
+            assert writer.tell() == position
+        writer.finish()
+    assert (direct / "out").read_bytes() == b"".join(chunks)
+
+
+@needs_direct
+def test_direct_writer_small_file_and_empty_file(direct):
+    for name, data in (("small", b"abc"), ("empty", b"")):
+        with atomic_output(direct / name, streamed=True) as handle:
+            assert isinstance(handle, pagecache.DirectWriter)
+            handle.write(data)
+        assert (direct / name).read_bytes() == data
+
+
+@needs_direct
+def test_direct_writes_leave_nothing_cached(direct, droppable):
+    data = os.urandom(40 * 64 * 1024 + 123)
+    with atomic_output(direct / "out", streamed=True) as handle:
+        for start in range(0, len(data), 70_000):
+            handle.write(data[start:start + 70_000])
+    assert _resident_pages(direct / "out") == 0
+    ranges = [(str(direct / "out"), start, 70_000) for start in range(0, len(data), 70_000)]
+    assert b"".join(read_once(ranges)) == data
+    assert _resident_pages(direct / "out") == 0
+
+
+@needs_direct
+def test_a_failed_background_write_is_raised_naming_the_file_and_publishes_nothing(direct, monkeypatch):
+    calls = []
+
+    def full_disk(fd, view, offset):
+        calls.append(offset)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.pwrite(fd, view, offset)
+
+    monkeypatch.setattr(pagecache, "_pwrite_all", full_disk)
+    with pytest.raises(OSError, match="No space left") as caught:
+        with atomic_output(direct / "out", streamed=True) as handle:
+            for _ in range(20):
+                handle.write(os.urandom(64 * 1024))
+    assert caught.value.errno == errno.ENOSPC and ".out." in str(caught.value.filename)
+    assert list(direct.iterdir()) == [direct / "probe"]
+
+
+@needs_direct
+def test_an_error_in_the_block_stops_the_writer_and_publishes_nothing(direct):
+    threads = threading.active_count()
+    with pytest.raises(ValueError):
+        with atomic_output(direct / "out", streamed=True) as handle:
+            handle.write(os.urandom(300 * 1024))
+            raise ValueError("caller failed")
+    assert list(direct.iterdir()) == [direct / "probe"]
+    assert threading.active_count() == threads
+
+
+@needs_direct
+def test_a_refused_direct_write_goes_through_the_cache(direct, monkeypatch):
+    """A file system stricter than ALIGN answers EINVAL: the write is retried without O_DIRECT."""
+    real = os.pwrite
+    refused = []
+
+    def strict(fd, view, offset):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & pagecache._O_DIRECT:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, view, offset)
+
+    monkeypatch.setattr(pagecache.os, "pwrite", strict)
+    data = os.urandom(5 * 64 * 1024 + 7)
+    with atomic_output(direct / "out", streamed=True) as handle:
+        handle.write(data)
+    assert refused == [0] and (direct / "out").read_bytes() == data
+
+
+def test_without_direct_io_streamed_writes_go_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(pagecache, "_O_DIRECT", 0)
+    data = os.urandom(100_000)
+    with atomic_output(tmp_path / "out", streamed=True) as handle:
+        assert isinstance(handle, WriteBehind)
+        handle.write(data)
+    assert (tmp_path / "out").read_bytes() == data
+    ranges = [(str(tmp_path / "out"), 10, 50), (str(tmp_path / "out"), 99_990, 50)]
+    assert list(read_once(ranges)) == [data[10:60], data[99_990:]]
+
+
+def test_direct_spans_join_neighbours_and_split_elsewhere(monkeypatch):
+    monkeypatch.setattr(pagecache, "BUFFER", 64 * 1024)
+    a, b = "a", "b"
+    ranges = [(a, 100, 1000), (a, 1100, 5000),  # follow on: one span
+              (a, 6100 + 5000, 100),  # a small gap: same span
+              (a, 6100 + 5000 + 100 + 2**20 + 1, 10),  # past the gap limit: a new span
+              (b, 0, 10),  # another file
+              (b, 0, 10),  # backwards
+              (b, 10, 200_000)]  # longer than a buffer: its own span
+    spans = pagecache.direct_spans(ranges)
+    assert [(p, start, count) for p, start, _, count in spans] == [
+        (a, 0, 3), (a, (6100 + 5000 + 100 + 2**20 + 1) // 4096 * 4096, 1), (b, 0, 1), (b, 0, 1), (b, 0, 1)]
+    for path, start, length, _ in spans:
+        assert start % 4096 == 0 and length % 4096 == 0
+    assert spans[0][2] == 12288 and spans[-1][2] == 200_704

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import builtins
 import errno
+import os
 
 import pytest
 
+import catalogs.pagecache
 import catalogs.store
 from tests.faults.conftest import FLAGS, corpus_digest
 from workflows.cli import main
@@ -44,12 +46,29 @@ def _disk_fills_after(budget: int, where: str):
     return fake_open
 
 
+def _direct_writes_fill_after(budget: int, where: str):
+    """``_pwrite_all`` for ``catalogs.pagecache`` (streamed files written with direct I/O): files
+    under ``/{where}/`` fill up after ``budget`` bytes."""
+    real, left = catalogs.pagecache._pwrite_all, {}
+
+    def fake_pwrite_all(fd, view, offset):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if f"/{where}/" in path:
+            left.setdefault(path, budget)
+            if len(view) > left[path]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            left[path] -= len(view)
+        real(fd, view, offset)
+    return fake_pwrite_all
+
+
 @pytest.mark.parametrize("where", ["staging", "shards"])
 def test_full_disk_stops_the_build_naming_the_file_then_resumes(raw_subset, reference, tmp_path,
                                                                  monkeypatch, capsys, where):
     corpus = tmp_path / "corpus"
     argv = ["build", str(raw_subset), str(corpus), *FLAGS, "--quiet", "--scheduler", "sync"]
     monkeypatch.setattr(catalogs.store, "open", _disk_fills_after(30_000, where), raising=False)
+    monkeypatch.setattr(catalogs.pagecache, "_pwrite_all", _direct_writes_fill_after(30_000, where))
     assert main(argv) == 1
     message = capsys.readouterr().err
     assert message.startswith("ringmo: error: ") and message.count("\n") == 1 and "Traceback" not in message
