@@ -17,7 +17,6 @@ zero-copy on a memory-mapped fragment, and headers only where the stream can see
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import tarfile
@@ -28,9 +27,6 @@ from typing import NamedTuple
 from catalogs.errors import SampleError
 
 BLOCK = 512
-#: Bytes tarfile copies a payload in: a whole sample in one piece (its default, 16 KiB, cut a
-#: 2 MB multiband sample into 128 writes and hash updates: ~25 % of writing a shard).
-COPY_BUFFER = 16 * 2**20
 _ZERO_BLOCK = b"\0" * BLOCK
 _REGULAR = (b"0", b"\0", b"7")  # regular file kinds; every other kind is passed over
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")  # webdataset's key/extension split
@@ -57,23 +53,28 @@ def padded(size: int) -> int:
 # ---------------------------------------------------------------------------------- writing
 
 
-class _Sink(io.RawIOBase):
-    """A write-only file that counts and hashes everything passing through to ``raw``."""
+_RECORD = 20 * BLOCK  # tar's record: the archive's length is a multiple of it (as tarfile pads)
+_USTAR_FIXED = (b"0000444\0" + b"0000000\0" * 2)  # mode 0444, uid and gid 0
 
-    def __init__(self, raw):
-        self.raw, self.sha, self.position = raw, hashlib.sha256(), 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self.raw.write(data)
-        self.sha.update(data)
-        self.position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.position
+def member_header(name: str, size: int) -> bytes:
+    """The 512-byte ustar header of a regular member: mtime 0, root owner with empty names,
+    mode 0444, the same bytes ``tarfile`` writes (``TarInfo.tobuf`` in ustar format) built
+    without its per-field machinery (~3 instead of ~85 µs: two members a sample). Names that
+    do not fit the 100-byte field, or are not ASCII, go through ``tarfile`` itself."""
+    encoded = name.encode("ascii", "replace")
+    if len(encoded) > 100 or not name.isascii() or size >= 8**11:  # tarfile splits or refuses
+        return _member_info(name, size).tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+    header = bytearray(BLOCK)
+    header[0:len(encoded)] = encoded
+    header[100:124] = _USTAR_FIXED
+    header[124:136] = b"%011o\0" % size
+    header[136:148] = b"00000000000\0"  # mtime
+    header[148:156] = b" " * 8  # the checksum counts its own field as spaces
+    header[156:157] = tarfile.REGTYPE
+    header[257:265] = tarfile.POSIX_MAGIC  # device numbers stay empty: not a device
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
 
 
 def _member_info(name: str, size: int) -> tarfile.TarInfo:
@@ -87,28 +88,39 @@ def _member_info(name: str, size: int) -> tarfile.TarInfo:
 class SampleTarWriter:
     """Writes samples into a binary file object as a shard; ``add`` returns each one's span.
 
+    The bytes are those of ``tarfile`` writing the same members (ustar headers from
+    :func:`member_header`, payloads padded to whole blocks, two zero blocks and padding to a
+    whole record at the end), written straight through: no per-member copy of the payload.
     Use as a context manager: on success the tar's end blocks are written; on an exception
     nothing more is written (the caller's atomic output discards the file). ``sha256()`` is the
     digest of every byte written, available after the block.
     """
 
     def __init__(self, fileobj):
-        self._sink = _Sink(fileobj)
-        self._tar = tarfile.open(fileobj=self._sink, mode="w", format=tarfile.USTAR_FORMAT,
-                                 copybufsize=COPY_BUFFER)
+        self._out, self._sha, self._position = fileobj, hashlib.sha256(), 0
+
+    def _write(self, data) -> None:
+        self._out.write(data)
+        self._sha.update(data)
+        self._position += len(data)
 
     def add(self, key: str, members: Iterable[tuple[str, bytes]]) -> tuple[int, int]:
         """Write one sample's ``(ext, payload)`` members in order; return its ``(offset, size)``."""
-        start = self._sink.position
+        start = self._position
         for ext, data in members:
-            self._tar.addfile(_member_info(member_name(key, ext), len(data)), io.BytesIO(data))
-        return start, self._sink.position - start
+            size = len(data)
+            self._write(member_header(member_name(key, ext), size))
+            self._write(data)
+            if size % BLOCK:
+                self._write(_ZERO_BLOCK[size % BLOCK:])
+        return start, self._position - start
 
     def close(self) -> None:
-        self._tar.close()
+        end = self._position + 2 * BLOCK
+        self._write(bytes(2 * BLOCK + -end % _RECORD))
 
     def sha256(self) -> str:
-        return self._sink.sha.hexdigest()
+        return self._sha.hexdigest()
 
     def __enter__(self) -> "SampleTarWriter":
         return self

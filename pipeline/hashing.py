@@ -9,6 +9,7 @@ over the 8x8 low-frequency block, most significant bit first.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import cv2
@@ -25,13 +26,31 @@ def pixel_hash(array: np.ndarray) -> str:
     """Hex XXH3-128 over dtype, shape and the C-ordered bytes of ``array``.
 
     XXH3 hashes a 512² RGB tile in ~0.01 ms where blake2b takes ~0.8 ms (7% of the tiler's time
-    per tile); exact-duplicate detection needs no cryptographic strength, only 128 bits.
+    per tile); exact-duplicate detection needs no cryptographic strength, only 128 bits. A tile
+    cut from a strip (strided rows) is first copied into a scratch buffer this thread reuses:
+    a new array each time cost ~0.5 ms a 512² RGB tile in a build, most of it faulting in
+    new memory; row-by-row updates ~0.3 ms.
     """
-    arr = np.ascontiguousarray(array)
     h = xxhash.xxh3_128()
-    h.update(f"{arr.dtype.str}|{arr.shape}|".encode("ascii"))
-    h.update(memoryview(arr).cast("B"))
+    h.update(f"{array.dtype.str}|{array.shape}|".encode("ascii"))
+    h.update(memoryview(_contiguous(array)).cast("B"))
     return h.hexdigest()
+
+
+_SCRATCH = threading.local()
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when C-contiguous, else its copy in this thread's scratch buffer (valid
+    until the next call)."""
+    if array.flags.c_contiguous:
+        return array
+    scratch = getattr(_SCRATCH, "buffer", None)
+    if scratch is None or scratch.nbytes < array.nbytes:
+        scratch = _SCRATCH.buffer = np.empty(array.nbytes, np.uint8)
+    out = scratch[:array.nbytes].view(array.dtype).reshape(array.shape)
+    np.copyto(out, array)
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -73,7 +92,7 @@ def _grey_small(tile: np.ndarray) -> np.ndarray:
     if tile.ndim == 2:
         grey = tile
     elif tile.shape[2] == 3:
-        grey = cv2.cvtColor(np.ascontiguousarray(tile), cv2.COLOR_RGB2GRAY)
+        grey = cv2.cvtColor(tile, cv2.COLOR_RGB2GRAY)  # OpenCV takes rows strided apart
     elif tile.shape[2] == 1:
         grey = tile[:, :, 0]
     else:

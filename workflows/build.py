@@ -128,13 +128,15 @@ def _stages(corpus: Store, config: BuildConfig, listed, engine: Engine, clock: S
     clock.lap("ingest")
     ingested()
     failures, curated = tile_and_curate(corpus, config, inputs, engine, clock)
-    lost = restore_for_packing(corpus, curated, config)
+    jobs = pack_jobs(corpus, curated, config)
+    lost = restore_for_packing(corpus, curated, jobs)
     if lost:  # bytes gone with a lost shard: tile those scenes again (same bytes)
         for blob in lost:
             forget_scene(corpus, blob)
         failures, curated = tile_and_curate(corpus, config, inputs, engine, clock)
+        jobs = pack_jobs(corpus, curated, config)
     curated_written()
-    packed = pack_stage(corpus, curated, config, engine)
+    packed = pack_stage(corpus, jobs, engine)
     clock.lap("pack")
     return failures, curated, packed, inputs
 
@@ -365,21 +367,21 @@ def pack_jobs(corpus: Store, curated: pa.Table, config: BuildConfig) -> list[tas
             for p in plan_shards(kept, pack_config) for rows in [tuple(by_id[t] for t in p.tile_ids)]]
 
 
-def restore_for_packing(corpus: Store, curated: pa.Table, config: BuildConfig) -> set[str]:
-    """Bring back compacted staging if a shard must be (re)written; returns blobs that are lost.
+def restore_for_packing(corpus: Store, curated: pa.Table, jobs: list[tasks.PackTask]) -> set[str]:
+    """Bring back compacted staging if a shard of ``jobs`` must be (re)written; returns the blobs lost.
 
     A new plan may set aside tiles the old shards hold and keep ones set aside before, so
     every blob comes back while the last plan's shards are still all there (compaction then
     sorts them out anew). Nothing is restored when every shard of the plan is already written.
     """
-    if all(tasks.is_packed(job) for job in pack_jobs(corpus, curated, config)):
+    if all(tasks.is_packed(job) for job in jobs):
         return set()
     return restore_staging(corpus, set(pc.drop_null(curated.column("stage_file")).to_pylist()), curated)
 
 
-def pack_stage(corpus: Store, curated: pa.Table, config: BuildConfig, engine: Engine) -> list[dict]:
-    """Write the shards of the kept rows; previously written shards of this plan are skipped."""
-    jobs = pack_jobs(corpus, curated, config)
+def pack_stage(corpus: Store, jobs: list[tasks.PackTask], engine: Engine) -> list[dict]:
+    """Write the planned shards (:func:`pack_jobs`); previously written shards of this plan are
+    skipped."""
     _drop_stale_shards(corpus, {job.shard for job in jobs})
     packed = [None] * len(jobs)
     for index, record in engine.map(tasks.pack, jobs, desc="pack"):

@@ -9,8 +9,8 @@ import tarfile
 import pytest
 
 from catalogs.errors import SampleError
-from catalogs.tarformat import (SampleTarWriter, fragment_member, iter_samples, member_name, parse_fragment,
-                                scan_samples, split_key)
+from catalogs.tarformat import (SampleTarWriter, _member_info, fragment_member, iter_samples, member_header,
+                                member_name, parse_fragment, scan_samples, split_key)
 
 SAMPLES = [("0123456789abcdef", [("png", b"p" * 700), ("json", b'{"a": 1}')]),
            ("fedcba9876543210", [("npy", b"n" * 1024), ("json", b"{}")])]
@@ -33,6 +33,32 @@ def test_writer_spans_digest_and_fixed_headers():
         members = tar.getmembers()
     assert [m.name for m in members] == [member_name(k, e) for k, ms in SAMPLES for e, _ in ms]
     assert {(m.mtime, m.mode, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0o444, 0, 0, "", "")}
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 30])
+def test_writer_writes_what_tarfile_writes(count):
+    """Headers built by hand, payloads written straight through: the bytes of ``tarfile``
+    adding the same members (end blocks and record padding included)."""
+    samples = [(f"{i:016x}", [("png", bytes([i]) * (i * 997 % 3000)), ("json", b'{"i": %d}' % i)])
+               for i in range(count)]
+    expected = io.BytesIO()
+    with tarfile.open(fileobj=expected, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, members in samples:
+            for ext, data in members:
+                tar.addfile(_member_info(member_name(key, ext), len(data)), io.BytesIO(data))
+    written = io.BytesIO()
+    with SampleTarWriter(written) as tar:
+        for key, members in samples:
+            tar.add(key, members)
+    assert written.getvalue() == expected.getvalue()
+    assert tar.sha256() == hashlib.sha256(expected.getvalue()).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["a.b", "x" * 96 + ".png", "k" * 99 + "j", "dir/" * 20 + "key.json", "é.png"])
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 10**9, 8**11 - 1])
+def test_member_header_is_tarfile_s(name, size):
+    expected = _member_info(name, size).tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+    assert member_header(name, size) == expected
 
 
 def test_readers_agree_with_the_writer():
