@@ -62,9 +62,9 @@ def member_header(name: str, size: int) -> bytes:
     mode 0444, the same bytes ``tarfile`` writes (``TarInfo.tobuf`` in ustar format) built
     without its per-field machinery (~3 instead of ~85 µs: two members a sample). Names that
     do not fit the 100-byte field, or are not ASCII, go through ``tarfile`` itself."""
-    encoded = name.encode("ascii", "replace")
-    if len(encoded) > 100 or not name.isascii() or size >= 8**11:  # tarfile splits or refuses
+    if not name.isascii() or len(name) > 100 or size >= 8**11:  # tarfile encodes, splits or refuses
         return _member_info(name, size).tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+    encoded = name.encode("ascii")
     header = bytearray(BLOCK)
     header[0:len(encoded)] = encoded
     header[100:124] = _USTAR_FIXED

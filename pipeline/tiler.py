@@ -200,9 +200,9 @@ def _read_chunk(src, plan: _Plan, screen: Screen, windows: np.ndarray, chunk: np
         if tvalid is not None and tvalid.all():
             tvalid = None
         cloud, shadow = screen.clouds(raw, tvalid, None if qa is None else qa[oy:oy + th, ox:ox + tw])
-        # a view of the strip, not a copy: measuring, hashing and encoding all read a tile whose
-        # rows are strided (OpenCV and the row-wise hash take it as is; a copy cost ~0.5 ms a
-        # 512² RGB tile, most of it faulting in new memory)
+        # a view of the strip, not a copy: measuring and encoding read a tile whose rows are
+        # strided as is, the pixel hash copies it into a reused buffer (a new copy cost ~0.5 ms
+        # a 512² RGB tile, most of it faulting in new memory)
         sample = plan.scaler.apply(raw)
         view = sample if plan.view is plan.scaler else plan.view.apply(raw)
         if tvalid is not None:
