@@ -53,7 +53,7 @@ except ImportError:  # Windows
 #: Bytes between two writeback requests of a :class:`WriteBehind` (two windows stay cached).
 WINDOW = 32 * 2**20
 #: Ranges :func:`read_once` asks the kernel to read ahead of the one being returned (through the
-#: cache), or spans its thread reads ahead (direct I/O).
+#: cache; direct reads go :data:`SPANS_AHEAD` spans ahead).
 READ_AHEAD = 8
 #: Bytes of one direct-I/O buffer: a write or read of this size keeps a disk streaming.
 BUFFER = 8 * 2**20
@@ -169,8 +169,7 @@ def _read_advised(ranges: Sequence[tuple[str, int, int]], ahead: int) -> Iterato
                 _advise(opened(next_path), next_offset, next_size, "POSIX_FADV_WILLNEED")
             fd = opened(path)
             data = os.pread(fd, size, offset)
-            start, end = consumed[path].add(offset, offset + size)
-            _advise(fd, start, end - start, "POSIX_FADV_DONTNEED")
+            consumed[path].drop(fd, offset, offset + size)
             yield data
     finally:
         for fd in fds.values():
@@ -194,6 +193,12 @@ class _Runs:
             del self._end_of[start]
         self._end_of[start], self._start_of[end] = end, start
         return start, end
+
+    def drop(self, fd: int, start: int, end: int) -> None:
+        """Record ``[start, end)`` of ``fd`` as read and drop the whole run holding it from the
+        cache (folios shared with neighbours go once those are read too)."""
+        low, high = self.add(start, end)
+        _advise(fd, low, high - low, "POSIX_FADV_DONTNEED")
 
 
 # ------------------------------------------------------------------------------ direct I/O
@@ -439,8 +444,7 @@ def _read_direct(ranges: Sequence[tuple[str, int, int]]) -> Iterator[bytes]:
                 with memoryview(buffer) as view:
                     got = _pread_into(fd, view[:length], start)
                 for _, offset, size in ranges[index:index + count]:  # pages cached by a plain write
-                    low, high = consumed.setdefault(path, _Runs()).add(offset, offset + size)
-                    _advise(fd, low, high - low, "POSIX_FADV_DONTNEED")
+                    consumed.setdefault(path, _Runs()).drop(fd, offset, offset + size)
                 index += count
                 filled.put((buffer, got))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
