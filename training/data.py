@@ -37,6 +37,7 @@ from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
 from training.normalize import StatsTable, estimate_stats, standardize_batch, stats_from_manifest
 from training.plan import StreamConfig, batches_per_epoch, plan_layouts, sample_rng
+from training.shared_batches import DEFAULT_SLOTS, Leased, shared_batch
 from training.sources import PipeReader, open_reader
 from training.transforms import AugmentConfig, apply_draws, augment_batch, draw, identity_draws
 
@@ -175,6 +176,7 @@ class MimStream(IterableDataset):
         self.rank, self.world, self.max_gap = rank, world, max_gap
         self.epoch, self.start_batch, self.epochs = 0, 0, None
         self.bytes_read = 0  # of the current iteration in this process (num_workers=0)
+        self.shared_buffers = DEFAULT_SLOTS  # batch buffers a loader worker reuses (make_loader sets it)
         self._last_error: Exception | None = None
 
     def set_position(self, epoch: int, batch: int = 0, epochs: int | None = None) -> None:
@@ -253,7 +255,7 @@ class MimStream(IterableDataset):
             pixels = {"jpeg": torch.from_numpy(np.concatenate([s[1] for s in samples])),
                       "jpeg_sizes": torch.tensor([len(s[1]) for s in samples])}
         else:
-            pixels = {"image": _stacked([s[1] for s in samples], shapes.pop())}  # [B, H, W, C] sample dtype
+            pixels = {"image": _stacked([s[1] for s in samples], shapes.pop(), self.shared_buffers)}  # [B, H, W, C] sample dtype
         if self.spec.on_device:
             extra = {"draws": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, 7]
                      "mask_seed": int(np.random.default_rng(  # the batch's own stream: "mask"
@@ -386,21 +388,22 @@ def _cropped(sample: tuple, size: int) -> tuple:
     return key, tile, identity_draws(size), stats, tile.shape
 
 
-def _stacked(tiles: list[np.ndarray], shape: tuple) -> torch.Tensor:
+def _stacked(tiles: list[np.ndarray], shape: tuple, buffers: int = DEFAULT_SLOTS) -> torch.Tensor | Leased:
     """``[B, *shape]`` of ``tiles``, each filling its slot's top rows (a tile decoded only down to
-    its crop leaves zeros below). Inside a loader worker the batch is allocated in shared memory,
-    so it crosses to the training process without another copy."""
-    dtype = torch.from_numpy(tiles[0][:0]).dtype
+    its crop leaves zeros below). Inside a loader worker the batch is written into one of the
+    worker's reused shared-memory buffers (:mod:`training.shared_batches`), so it crosses to the
+    training process without another copy or new memory; it unpickles there as the tensor."""
     full = (len(tiles), *shape)
     if get_worker_info() is None:  # numpy's zeros: torch's would start OpenMP threads in this process
         out = torch.from_numpy(np.zeros(full, dtype=tiles[0].dtype))
-    else:  # what the DataLoader's own collate does: a fresh (zero-filled) shared-memory storage
-        storage = torch.UntypedStorage._new_shared(int(np.prod(full)) * dtype.itemsize)
-        out = torch.empty(0, dtype=dtype).set_(storage).view(full)
-    view = out.numpy()
+        view, shipped = out.numpy(), out
+    else:
+        shipped = shared_batch(full, torch.from_numpy(tiles[0][:0]).dtype, buffers)
+        view = shipped.tensor.numpy()
     for slot, tile in zip(view, tiles):
         slot[: tile.shape[0]] = tile
-    return out
+        slot[tile.shape[0]:] = 0  # a reused buffer holds an earlier batch
+    return shipped
 
 
 def decode_jpeg_batch(batch: dict, device) -> torch.Tensor:
@@ -501,8 +504,10 @@ def make_loader(dataset: MimStream, num_workers: int = 0, pin_memory: bool = Fal
     Workers start from a fork server, not a fork of this process: a caller that ran threads
     (a Dask client, GDAL, a progress bar) could otherwise leave a lock held in the child forever.
     (``start_method="fork"`` suits a single-threaded caller that wants workers as its children,
-    e.g. a benchmark counting their CPU time.)
+    e.g. a benchmark counting their CPU time.) Each worker reuses ``prefetch_factor`` + 2 batch
+    buffers (:mod:`training.shared_batches`).
     """
+    dataset.shared_buffers = prefetch_factor + 2
     extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init,
              "multiprocessing_context": start_method} if num_workers else {}
     return DataLoader(dataset, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
