@@ -18,6 +18,7 @@ from pipeline.object_tiles import MIN_INSIDE, TileObjects
 from pipeline.objects import Annotations
 from pipeline.scene import SceneError, SceneInfo, SensorRule, SourceRef
 from pipeline.shards import write_shard
+from pipeline.threads import single_threaded
 from pipeline.tiler import TileConfig, stage_scene
 from workflows.faults import fault_point, hook
 from workflows.records import input_key, scene_from_dict, scene_to_dict
@@ -85,8 +86,9 @@ def tile(task: TileTask) -> dict:
         if task.annotations is not None:  # a bad annotation file rejects its scene, as a bad image does
             found = task.annotations.objects(task.scene.uri, task.scene.crs, task.scene.transform)
             objects = TileObjects(found, task.min_inside)
-        stage_scene(task.scene, task.rule, task.config, store.url(STAGING), checkpoint=hook("tile"),
-                    labels=task.labels, objects=objects)
+        with single_threaded():  # one task per core: no library thread pools on top
+            stage_scene(task.scene, task.rule, task.config, store.url(STAGING), checkpoint=hook("tile"),
+                        labels=task.labels, objects=objects)
     except Exception as error:  # noqa: BLE001
         if is_storage_error(error):
             raise

@@ -7,12 +7,16 @@ import io
 import json
 import tarfile
 
+import cv2
 import geopandas
 import pyarrow.parquet as pq
 import webdataset as wds
 
 from catalogs.geoparquet import read_geo_metadata
 from catalogs.manifest import read_manifest
+from tests.workflows.conftest import small_build_config
+from workflows import tasks
+from workflows.build import build
 
 
 def test_bad_inputs_are_recorded_and_the_run_completes(built_corpus):
@@ -98,3 +102,21 @@ def test_rejected_lines_name_the_file_once(built_corpus):
     _, summary = built_corpus
     for rejected in summary["rejected_inputs"]:
         assert rejected["uri"] not in rejected["error"], rejected
+
+
+def test_scenes_are_tiled_with_opencv_on_one_thread(raw_scenes, tmp_path, monkeypatch):
+    """One task per core: OpenCV's own pool would spin on the cores the other tasks need."""
+    seen, stage_scene = [], tasks.stage_scene
+
+    def recording(*args, **kwargs):
+        seen.append(cv2.getNumThreads())
+        return stage_scene(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "stage_scene", recording)
+    cv2.setNumThreads(2)
+    try:
+        build(small_build_config(raw_scenes, tmp_path / "corpus"), progress=False)
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 2  # the caller's own setting afterwards
+    finally:
+        cv2.setNumThreads(-1)
