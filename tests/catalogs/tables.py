@@ -12,15 +12,21 @@ from catalogs.keys import tile_id_for
 from catalogs.schema import CATALOG_SCHEMA, KEPT, conform
 
 
-def random_catalog(n: int, seed: int = 0, *, nongeo: int = 0) -> pa.Table:
-    """``n`` georeferenced rows in a few clusters plus ``nongeo`` rows without a footprint."""
+def random_catalog(n: int, seed: int = 0, *, nongeo: int = 0, diamonds: bool = False,
+                   largest: float = 0.02) -> pa.Table:
+    """``n`` georeferenced rows in a few clusters plus ``nongeo`` rows without a footprint;
+    footprints (half-sides up to ``largest`` degrees) are lon/lat-aligned squares, or
+    ``diamonds`` (squares turned 45°: half their bounding box lies outside them)."""
     rng = np.random.default_rng(seed)
     centres = np.array([[2.35, 48.85], [7.5, 46.5], [-9.1, 38.7], [179.8, -17.0]])
     which = rng.integers(0, len(centres), n)
     lon = np.clip(centres[which, 0] + rng.normal(0, 0.3, n), -179.95, 179.95)
     lat = centres[which, 1] + rng.normal(0, 0.3, n)
-    half = rng.uniform(0.001, 0.02, n)
+    half = rng.uniform(0.001, largest, n)
     boxes = shapely.box(lon - half, lat - half, lon + half, lat + half)
+    if diamonds:
+        boxes = shapely.polygons(np.stack([np.stack([lon - half, lat], 1), np.stack([lon, lat + half], 1),
+                                           np.stack([lon + half, lat], 1), np.stack([lon, lat - half], 1)], 1))
     total = n + nongeo
     sensors = np.array(["aerial", "sentinel2", "sentinel1"])[rng.integers(0, 3, total)]
     start = datetime(2020, 1, 1, tzinfo=timezone.utc)
