@@ -124,4 +124,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    # no interpreter teardown (~0.3 s of freeing matplotlib and pandas): the build waits for
+    # this process to end, and everything it wrote is already closed and renamed
+    os._exit(status)
