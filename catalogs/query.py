@@ -177,9 +177,8 @@ def _timestamp(text: str, what: str = "date", *, end_of_day: bool) -> datetime:
 
 def _box_filter(region: shapely.Geometry) -> pc.Expression:
     """Row-group-prunable overlap test of the ``bbox`` covering against the region's parts."""
-    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
     expr = None
-    for part in parts:
+    for part in _parts(region):
         xmin, ymin, xmax, ymax = part.bounds
         term = (
             (pc.field("bbox", "xmax") >= xmin) & (pc.field("bbox", "xmin") <= xmax)
@@ -260,37 +259,48 @@ def _limited(table: pa.Table, query: Query) -> pa.Table:
     return table if query.limit is None else table.slice(0, query.limit)
 
 
-def _meets(table: pa.Table, region: shapely.Geometry, rows: np.ndarray | None = None) -> np.ndarray:
-    """Per row of ``table`` (or of its ``rows``): does its footprint intersect ``region``?
-
-    A row whose ``bbox`` lies inside a box of a box-shaped region (``--bbox``, or its two
-    halves across the antimeridian) meets it without its WKB being parsed: its footprint lies
-    inside too. Only rows on the region's edge (a few % of a box query's rows) are tested on
-    their geometry.
-    """
-    def column(name: str, at: np.ndarray | None = rows):
-        return table.column(name) if at is None else table.column(name).take(at)
-
-    boxes = _box_parts(region)
+def _meets(table: pa.Table, region: shapely.Geometry) -> np.ndarray:
+    """Per row: does its footprint intersect ``region``?"""
+    geometry, boxes = table.column("geometry"), _box_parts(region)
     if boxes is None or "bbox" not in table.column_names:
-        return _intersects(column("geometry"), region)
-    xmin, ymin, xmax, ymax = _bbox_arrays(column("bbox"))
-    meets = np.zeros(len(xmin), dtype=bool)
-    for x0, y0, x1, y1 in boxes:
-        meets |= (xmin >= x0) & (xmax <= x1) & (ymin >= y0) & (ymax <= y1)
-    edge = np.flatnonzero(~meets)
+        return _intersects(geometry, region)
+    inside = _inside(_bbox_arrays(table.column("bbox")), boxes)
+    return _confirmed(inside, lambda at: geometry.take(at), region)
+
+
+def _inside(bounds: tuple[np.ndarray, ...], boxes: list[tuple[float, ...]] | None) -> np.ndarray:
+    """Per row of ``bounds`` (xmin, ymin, xmax, ymax arrays): does its bbox lie inside one of
+    ``boxes``, the parts of a box-shaped region (``--bbox``, or its two halves across the
+    antimeridian)? Its footprint then meets the region without its WKB being parsed. All False
+    for any other region."""
+    xmin, ymin, xmax, ymax = bounds
+    inside = np.zeros(len(xmin), dtype=bool)
+    for x0, y0, x1, y1 in boxes or ():
+        inside |= (xmin >= x0) & (xmax <= x1) & (ymin >= y0) & (ymax <= y1)
+    return inside
+
+
+def _confirmed(inside: np.ndarray, geometry_at, region: shapely.Geometry) -> np.ndarray:
+    """``inside`` completed by the footprint test of the rows it leaves out (``geometry_at(rows)``
+    gives their WKB): only rows on a box's edge (a few % of a box query's rows) are parsed."""
+    edge = np.flatnonzero(~inside)
     if edge.size:
-        meets[edge] = _intersects(column("geometry", edge if rows is None else rows[edge]), region)
-    return meets
+        inside[edge] = _intersects(geometry_at(edge), region)
+    return inside
 
 
 def _intersects(geometry: pa.ChunkedArray, region: shapely.Geometry) -> np.ndarray:
     return shapely.intersects(shapely.from_wkb(geometry.to_numpy(zero_copy_only=False)), region)
 
 
+def _parts(region: shapely.Geometry) -> list[shapely.Geometry]:
+    """The polygons of ``region`` (two boxes for a ``--bbox`` across the antimeridian)."""
+    return list(region.geoms) if hasattr(region, "geoms") else [region]
+
+
 def _box_parts(region: shapely.Geometry) -> list[tuple[float, ...]] | None:
     """The bounds of each part of ``region`` when every part is an axis-aligned box, else None."""
-    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
+    parts = _parts(region)
     bounds = [part.bounds for part in parts]
     if all(shapely.equals(part, shapely.box(*b)) for part, b in zip(parts, bounds)):
         return bounds
@@ -399,9 +409,8 @@ class _Footer:
 
     def groups(self, region: shapely.Geometry) -> np.ndarray:
         """Row groups whose bounds may meet ``region`` (statistics only, no data read)."""
-        parts = list(region.geoms) if hasattr(region, "geoms") else [region]
         b, hit = self.bounds, np.isnan(self.bounds).any(axis=1)
-        for xmin, ymin, xmax, ymax in (part.bounds for part in parts):
+        for xmin, ymin, xmax, ymax in (part.bounds for part in _parts(region)):
             hit |= (b[:, 2] >= xmin) & (b[:, 0] <= xmax) & (b[:, 3] >= ymin) & (b[:, 1] <= ymax)
         return np.flatnonzero(hit)
 
@@ -442,33 +451,39 @@ def _read_local_region(path: str, columns: list[str] | None, query: Query,
     stat = os.stat(path)
     footer = _footer(path, stat.st_mtime_ns, stat.st_size)
     parquet = pq.ParquetFile(path, metadata=footer.metadata, pre_buffer=True)  # one read per group
-    hits, rows = [], []
+    boxes, hits, rows, inside = _box_parts(region), [], [], []
     for group in footer.groups(region):
-        inside = _box_rows(parquet.read_row_group(int(group), columns=["bbox"], use_threads=False), region)
-        if inside.size:
+        found, surely = _box_rows(parquet.read_row_group(int(group), columns=["bbox"], use_threads=False),
+                                  region, boxes)
+        if found.size:
             hits.append(int(group))
-            rows.append(inside + sum(footer.metadata.row_group(g).num_rows for g in hits[:-1]))
+            rows.append(found + sum(footer.metadata.row_group(g).num_rows for g in hits[:-1]))
+            inside.append(surely)
     wanted = None if columns is None else sorted(set(columns) | _FILTER_COLUMNS & set(parquet.schema_arrow.names))
     if not hits:
         table = parquet.schema_arrow.empty_table()
         return table if columns is None else table.select(columns)
     table = parquet.read_row_groups(hits, columns=wanted, use_threads=False)
-    rows = np.concatenate(rows)
-    table = table.take(rows[_meets(table, region, rows)])  # one take: the hit rows that meet it
+    rows, geometry = np.concatenate(rows), table.column("geometry")
+    meets = _confirmed(np.concatenate(inside), lambda at: geometry.take(rows[at]), region)
+    table = table.take(rows[meets])  # one take: the hit rows that meet the region
     expr = filter_expression(replace(query, bbox=None, polygon=None), table.column_names)
     if expr is not None:
         table = table.filter(expr)
     return table if columns is None else table.select(columns)
 
 
-def _box_rows(bbox: pa.Table, region: shapely.Geometry) -> np.ndarray:
-    """Indices of the rows whose ``bbox`` overlaps a part of ``region``'s bounds."""
-    xmin, ymin, xmax, ymax = _bbox_arrays(bbox.column("bbox"))
+def _box_rows(bbox: pa.Table, region: shapely.Geometry,
+              boxes: list[tuple[float, ...]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the rows whose ``bbox`` overlaps a part of ``region``'s bounds, and for each
+    whether it lies inside one of ``boxes`` (:func:`_inside`)."""
+    bounds = _bbox_arrays(bbox.column("bbox"))
+    xmin, ymin, xmax, ymax = bounds
     hit = np.zeros(len(xmin), dtype=bool)
-    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
-    for x0, y0, x1, y1 in (part.bounds for part in parts):
+    for x0, y0, x1, y1 in (part.bounds for part in _parts(region)):
         hit |= (xmax >= x0) & (xmin <= x1) & (ymax >= y0) & (ymin <= y1)
-    return np.flatnonzero(hit)
+    found = np.flatnonzero(hit)
+    return found, _inside(bounds, boxes)[found]
 
 
 #: Columns ``filter_expression`` may refer to (read along with the asked-for columns).
@@ -489,8 +504,7 @@ def _may_overlap(row_group, query: Query) -> bool:
             bounds[column.path_in_schema[5:]] = (column.statistics.min, column.statistics.max)
     if len(bounds) < 4:
         return True
-    parts = list(region.geoms) if hasattr(region, "geoms") else [region]
-    for part in parts:
+    for part in _parts(region):
         xmin, ymin, xmax, ymax = part.bounds
         if (bounds["xmax"][1] >= xmin and bounds["xmin"][0] <= xmax
                 and bounds["ymax"][1] >= ymin and bounds["ymin"][0] <= ymax):

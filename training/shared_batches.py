@@ -10,9 +10,9 @@ buffers, and the worker's CPU per sample 0.59 -> 0.92 of a bare decode loop).
 
 A worker keeps a few buffers (the loader's prefetch and two: :data:`DEFAULT_SLOTS`) and one
 shared flag each. A batch tensor cut from a buffer reaches the training process with a lease on
-it (:func:`weakref.finalize` on the tensor): once
-the tensor is garbage (the step is done with the batch, or the pin-memory thread has copied it)
-the flag is cleared and the worker fills that buffer again. Nothing ever waits: a worker that
+it (:func:`weakref.finalize` on the tensor): once the tensor is garbage (the step is done with
+the batch, or the pin-memory thread has copied it) the flag is cleared and the worker fills
+that buffer again. Nothing ever waits: a worker that
 finds every buffer still held (a trainer keeping many batches) takes a fresh segment, as
 PyTorch does. A tensor is held for as long as the tensor itself or a view of it lives; only a
 bare ``untyped_storage()`` of it outliving every tensor is not seen.
@@ -62,7 +62,7 @@ class Leased:
         self.tensor, self.slot = tensor, slot
 
     def __reduce__(self):
-        if self.slot is None or _RING is None:
+        if self.slot is None:  # a fresh segment: nothing to hand back
             return _plain, (self.tensor,)
         return _with_lease, (self.tensor, _RING.flags, self.slot)
 
