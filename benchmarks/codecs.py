@@ -11,7 +11,7 @@ Codecs (all lossless; each decodes in plain ``webdataset``, directly or with the
 README's "Sample format"): raw ``.npy``; ``.npz`` (``np.savez_compressed``: zip deflate, which
 webdataset decodes natively); ``.npy.zst`` (``.npy`` bytes through zstd, ``pipeline.encode.ZSTD_LEVEL``); GeoTIFF
 deflate and zstd with a horizontal predictor (2 for integers, 3 for floats) read through
-rasterio's in-memory reader; 16-bit PNG for 1 band (OpenCV); PNG / lossless WebP for uint8.
+rasterio's in-memory reader; 16-bit PNG for 1 band (the packer's writer); PNG / lossless WebP for uint8.
 
 The ratio column is the codec's *delivery cost* against raw ``.npy``: a loader core has to
 fetch the bytes and decode them, so one sample costs ``bytes / 100 MB/s + decode CPU time``
@@ -127,15 +127,9 @@ def codecs_for(array: np.ndarray) -> dict:
 def _png16(array: np.ndarray) -> bytes:
     """16-bit PNG of 1, 3 or 4 bands (the project never writes 3-4 band uint16 PNG: readers
     take a 4th channel as alpha, and webdataset's decoders cut them to 8 bits)."""
-    import cv2
+    from pipeline.encode import encode_png
 
-    from pipeline.encode import PNG_PARAMS
-
-    order = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
-    img = cv2.cvtColor(array, order[array.shape[2]]) if array.shape[2] in order else array[:, :, 0]
-    ok, buf = cv2.imencode(".png", img, PNG_PARAMS)
-    assert ok
-    return buf.tobytes()
+    return encode_png(array)
 
 
 def eligible(codec: str, tile: np.ndarray) -> bool:

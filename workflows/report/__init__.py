@@ -70,7 +70,7 @@ def warm_up() -> None:
     fig, ax = figures.plt.subplots(figsize=(2, 1), layout="constrained")
     ax.bar([0, 1], [1, 2])
     ax.set_title("warm-up")
-    fig.savefig(io.BytesIO(), dpi=figures.DPI, bbox_inches="tight")
+    fig.savefig(io.BytesIO(), dpi=figures.DPI)
     figures.plt.close(fig)
 
 

@@ -40,8 +40,7 @@ def save(fig, path: Path) -> Path:
     """Write ``fig`` to ``path`` atomically, without metadata that varies between runs."""
     try:
         with atomic_output(path) as handle:
-            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight",
-                        pad_inches=0.15)
+            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
     finally:
         plt.close(fig)
     return path
@@ -94,6 +93,7 @@ def _grouped_bars(ax, labels: list[str], before: list[int], after: list[int], ti
                   if max((len(s) for s in labels), default=0) > 6 else "center")
     ax.set_title(title, loc="left")
     ax.set_ylabel("tiles")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # tile counts: no 0.5 ticks on small corpora
     if not labels:
         ax.text(0.5, 0.5, "no tiles", ha="center", va="center", transform=ax.transAxes)
 
