@@ -4,14 +4,15 @@ Arrays are channels-last ``[H, W, C]`` in sample band order everywhere in the pr
 OpenCV's BGR order is confined to this module.
 
 PNG is written here: the UP prediction filter (numpy, one subtraction per tile) and ISA-L's
-deflate at level 2 (``isal``, also the loader's inflate). Measured on this machine, 512 px RGB
-tiles: ~3.5 ms a tile against ~11-15 ms for OpenCV's libpng with the same filter and
-Huffman-only zlib (the setting before: 2.3x faster than OpenCV's level-1 default), and 12-20 %
-smaller on the real tiles of ``../shared/realdata`` (Landsat, Sentinel-2 true colour, aerial
-COGs: 374 vs 472 KB, 101 vs 107 KB at 256 px). On noise-like content (the benchmarks'
-generated scenes) LZ77 finds little and ISA-L's blocks come out up to ~20 % larger than
-Huffman-only zlib. ISA-L (bundled by ``isal``) chooses the same matches on every x86-64 with
-SSE4.2 or later, so with one ``isal`` version the same pixels give the same bytes on every node. UP rather than
+deflate at level 2 (``isal``, also the loader's inflate). Measured on this machine against
+OpenCV's libpng with the same filter and Huffman-only zlib (the setting before, itself 2.3x
+faster than OpenCV's level-1 default): real RGB tiles of ``../shared/realdata`` (Landsat,
+Sentinel-2 true colour, aerial COGs) encode 4x faster and come out 15-18 % smaller (25 tiles
+of 256 px: 0.66 vs 2.6 ms, 96 vs 113 KB; 512 px: 3.6 vs 15 ms, 382 vs 465 KB), and the
+loader inflates them faster (0.45 vs 0.58 ms at 256 px). On noise-like content (the
+benchmarks' generated scenes) LZ77 finds little and ISA-L's output is up to ~20 % larger.
+ISA-L (bundled by ``isal``) makes the same choices on every x86-64 with SSE4.2 or later, so
+with one ``isal`` version the same pixels give the same bytes on every node. UP rather than
 SUB: the same bytes within 0.1 % and the same encode speed (60 loader tiles; real Landsat,
 aerial and Sentinel-2 RGB tiles), but undoing UP adds the row above, independent across a row,
 which the loader's decoder (:mod:`training.png`) runs vectorized: 0.6-1.6 ms less per 512 px

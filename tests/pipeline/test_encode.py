@@ -35,6 +35,28 @@ def test_png_is_stored_in_rgb_order():
         assert im.mode == "RGB" and im.getpixel((0, 0)) == (200, 0, 0)
 
 
+@pytest.mark.parametrize("bands, dtype, hi", [(3, "uint8", 255), (1, "uint8", 255), (1, "uint16", 60000)])
+def test_png_opens_in_other_readers_with_valid_crcs(bands, dtype, hi):
+    """Our PNG writer's files are plain PNGs: Pillow (which checks every chunk CRC), OpenCV and
+    the loader's decoder read the same pixels, also from a tile that is a strided strip view."""
+    import cv2
+
+    from training.png import decode_png
+
+    strip = np.moveaxis(textured(48, 120, bands, dtype=dtype, hi=hi), 0, 2)
+    tile = strip[:, 40:80]  # rows strided as the tiler cuts them
+    data = encode(tile, "png")
+    with Image.open(io.BytesIO(data)) as im:
+        im.verify()
+    with Image.open(io.BytesIO(data)) as im:
+        np.testing.assert_array_equal(np.asarray(im).reshape(tile.shape), tile)
+    by_cv = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    by_cv = cv2.cvtColor(by_cv, cv2.COLOR_BGR2RGB) if bands == 3 else by_cv[:, :, None]
+    np.testing.assert_array_equal(by_cv, tile)
+    np.testing.assert_array_equal(decode_png(data), tile)
+    assert encode(np.ascontiguousarray(tile), "png") == data
+
+
 def test_jpeg_is_close_and_keeps_channel_order():
     tile = _tile(3)
     tile[..., 0] = 250
