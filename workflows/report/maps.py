@@ -166,7 +166,12 @@ def region_panel(ax, counts: Counter, region: Region, norm, before: Counter | No
     if before is not None:
         dropped = sum(before[c] for c in in_view) - tiles
         change = f" (−{dropped})" if dropped else " (all kept)"
-    ax.set_title(f"{region.name} · {region.label()}\n{tiles} tiles{change} · {len(shown)} cells", fontsize=8.5)
+    ax.set_title(f"{region.name} · {region.label()}\n{_count(tiles, 'tile')}{change} · {_count(len(shown), 'cell')}",
+                 fontsize=8.5)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _in_box(latlng, west, east, south, north, centre_lon: float, margin: float = 0.5) -> bool:
