@@ -90,3 +90,18 @@ def test_pretrain_resume_fixed_settings_are_marked_on_their_fields():
               "gsd_min", "gsd_max", "date_from", "date_to", "splits", "min_quality", "labels", "limit", "scale_min",
               "rot90", "norm_target", "embed", "layout_alpha"}
     assert set(resume_fixed()) == before | {"antimeridian", "platforms", "products", "max_cloud"}  # the selection grew
+
+
+def test_commands_that_do_not_build_skip_the_pipeline_imports():
+    """``ringmo query``/``validate``/``--help`` build a parser without BuildConfig's flags, so they
+    start without importing the pipeline (GDAL, OpenCV, numba: ~1 s); ``build`` gets every flag."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from workflows.cli import parser; "
+            "p = parser('query'); p.parse_args(['query', 'c', '--sensor', 's2']); parser(''); "
+            "print(sorted(m for m in ('workflows.build_config', 'rasterio', 'cv2', 'numba') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    sub = next(a for a in parser("build")._actions if isinstance(a, argparse._SubParsersAction))
+    assert BUILD_FLAGS <= {f for action in sub.choices["build"]._actions for f in action.option_strings}

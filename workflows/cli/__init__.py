@@ -22,7 +22,8 @@ __all__ = ["main", "parser", "run"]
 def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in commands.TRAINING_COMMANDS:  # training.* modules own these flags (torchrun too)
         return commands.TRAINING_COMMANDS[argv[0]](argv[1:])
-    args = parser().parse_args(argv)
+    command = next((a for a in argv if not a.startswith("-")), "")  # --debug is the only top-level flag
+    args = parser(command).parse_args(argv)
     return args.run(args) or 0
 
 

@@ -12,7 +12,6 @@ from catalogs.errors import CorpusError, InputError, UsageError
 from catalogs.layout import require_corpus
 from catalogs.options import values_from
 from catalogs.store import is_local, local_path
-from workflows.build_config import BuildConfig
 from workflows.config import make_config
 
 
@@ -26,6 +25,7 @@ def _check_inputs_exist(inputs: list[str]) -> None:
 
 def build(args: argparse.Namespace) -> int:
     from workflows.build import build as run_build, print_summary
+    from workflows.build_config import BuildConfig
 
     _check_inputs_exist(args.inputs)
     overrides = values_from(args, BuildConfig)
@@ -39,6 +39,7 @@ def build(args: argparse.Namespace) -> int:
 def curate(args: argparse.Namespace) -> int:
     from catalogs.manifest import read_manifest
     from workflows.build import build as run_build, print_summary
+    from workflows.build_config import BuildConfig
 
     require_corpus(args.corpus)
     recorded = read_manifest(args.corpus).get("config")

@@ -2,7 +2,9 @@
 
 Build and curate flags come from the fields of ``BuildConfig``, the query filters from those of
 ``catalogs.query.Query`` (``catalogs.options.add_options``); only flags that are no setting of
-a config (``--config``, ``--quiet``, output choices) are declared here.
+a config (``--config``, ``--quiet``, output choices) are declared here. ``BuildConfig`` brings
+the whole pipeline in (GDAL, OpenCV, numba: ~1 s of imports), so a command that does not build
+(``query``, ``validate``, ``--help``) gets a parser without the build flags.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import argparse
 
 from catalogs.options import add_options
 from catalogs.query import Query
-from workflows.build_config import BuildConfig
 from workflows.cli import commands
 
 
 def _build_options(parser: argparse.ArgumentParser, *, command: str) -> None:
     """``BuildConfig``'s flags; ``ringmo curate`` gets only those not fixed for a corpus's life."""
+    from workflows.build_config import BuildConfig
+
     parser.add_argument("--config", help="YAML file with BuildConfig settings (flags override it)")
     add_options(parser, BuildConfig, command=command,
                 include=lambda f: command == "build" or not f.metadata.get("fixed"))
@@ -30,7 +33,12 @@ def _corpus_command(sub, name: str, help: str, run) -> argparse.ArgumentParser:
     return command
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``ringmo`` parser; with ``command`` (the subcommand about to run, "" for none) the build
+    flags are added only when it builds. None: every flag (help pages, the CLI reference)."""
+    def wants(name: str) -> bool:
+        return command is None or command == name
+
     top = argparse.ArgumentParser(prog="ringmo", description="RingMo-style remote-sensing corpus "
                                   "builder and masked-image-modeling trainer.")
     top.add_argument("--debug", action="store_true",
@@ -43,11 +51,13 @@ def parser() -> argparse.ArgumentParser:
                        "(s3://bucket/raw/)")
     build.add_argument("corpus", metavar="CORPUS",
                        help="the corpus to write: a directory or an fsspec URL (s3://bucket/corpus)")
-    _build_options(build, command="build")
+    if wants("build"):
+        _build_options(build, command="build")
     build.set_defaults(run=commands.build)
 
     curate = _corpus_command(sub, "curate", "re-run dedup/balance/split/pack with other settings", commands.curate)
-    _build_options(curate, command="curate")
+    if wants("curate"):
+        _build_options(curate, command="curate")
 
     query = _corpus_command(sub, "query", "select catalog rows by region, sensor, GSD, date, ...", commands.query)
     add_options(query, Query)
