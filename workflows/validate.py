@@ -32,7 +32,6 @@ from catalogs.errors import SampleError
 from catalogs.store import Store
 from catalogs.tarformat import iter_samples
 from pipeline.encode import FORMATS
-from workflows.assemble import with_placements
 
 ERROR, WARNING = "error", "warning"
 
@@ -269,6 +268,8 @@ def repair_corpus(corpus: str | Path) -> list[str]:
     catalog_broken = any(f.check in ("catalog", "sample", "accounting") for f in findings)
     if not catalog_broken or bad_shards:
         return done
+    from workflows.assemble import with_placements  # the build's join (it brings numba in): repairs only
+
     scans = {}
     for entry in manifest.get("shards", []):
         scans[entry["path"]] = _scan(corpus, entry["path"])
