@@ -232,9 +232,9 @@ def duplicate_grid(clusters: list[Cluster], path: Path) -> Path:
             else:
                 axes[row, col].axis("off")
         more = cluster.total - len(cluster.duplicates)
-        axes[row, 0].set_ylabel(f"cluster {row + 1}\n{cluster.total} duplicates" +
+        axes[row, 0].set_ylabel(f"cluster {row + 1}\n{cluster.total} duplicate{'' if cluster.total == 1 else 's'}" +
                                 (f"\n(+{more} not shown)" if more > 0 else ""), fontsize=8)
-    fig.suptitle("largest duplicate clusters (pHash distance to the representative)", x=0.01, ha="left",
-                 fontsize=10)
+    fig.suptitle("largest duplicate clusters\n(pHash distance to the representative)", x=0.01, ha="left",
+                 fontsize=10)  # two lines: the figure can be two thumbnails narrow
     fig.tight_layout()
     return save(fig, path)
