@@ -255,7 +255,8 @@ class MimStream(IterableDataset):
             pixels = {"jpeg": torch.from_numpy(np.concatenate([s[1] for s in samples])),
                       "jpeg_sizes": torch.tensor([len(s[1]) for s in samples])}
         else:
-            pixels = {"image": _stacked([s[1] for s in samples], shapes.pop(), self.shared_buffers)}  # [B, H, W, C] sample dtype
+            tiles = [s[1] for s in samples]
+            pixels = {"image": _stacked(tiles, shapes.pop(), self.shared_buffers)}  # [B, H, W, C] sample dtype
         if self.spec.on_device:
             extra = {"draws": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, 7]
                      "mask_seed": int(np.random.default_rng(  # the batch's own stream: "mask"

@@ -1,10 +1,10 @@
 """The loader's PNG decoder: ISA-L inflate + a compiled unfilter, optionally only the top rows.
 
 A loader core spends nearly all its time decoding PNG, and nearly all of a PNG decode is
-inflating the IDAT stream (the packer writes UP-filtered rows deflated by ISA-L; UP's
-unfilter, unlike SUB's, vectorizes). ISA-L's inflate (``isal``) does it ~2x faster than zlib, so
-this decoder is 1.3-1.6x libspng per core (``benchmarks/loader.py``). A random crop never needs the rows below it: ``rows`` stops
-inflating there, which saves another ~5 % on RingMo's crop scales.
+inflating the IDAT stream (the packer writes UP-filtered rows deflated by ISA-L; UP's unfilter,
+unlike SUB's, vectorizes). ISA-L's inflate (``isal``) does it ~2x faster than zlib, so this
+decoder is 1.3-1.6x libspng per core (``benchmarks/loader.py``). A random crop never needs the
+rows below it: ``rows`` stops inflating there, which saves another ~5 % on RingMo's crop scales.
 
 Only what the codec needs is handled here: non-interlaced 8- or 16-bit grey, grey+alpha, RGB
 and RGBA (every PNG the packer writes, and most others). Anything else (palette, interlaced,
