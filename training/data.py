@@ -32,6 +32,7 @@ from catalogs.manifest import read_manifest
 from catalogs.store import is_local
 from catalogs.tarformat import parse_fragment
 from training.decode import decode_drawn, decode_image, decode_sample, image_member, jpeg_header
+from training.png import png_array
 from training.index import SampleIndex, corpus_of_shards, index_from_catalog, index_from_shards
 from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
@@ -235,9 +236,11 @@ class MimStream(IterableDataset):
         positions = plan[j]
         layout = 0 if tags is None else int(tags[j])
         fragments = fetcher.fetch(positions)
+        into = _png_batch_buffer(fragments, self.shared_buffers) if self.spec.on_device else None
         samples, skipped = [], []
         for i, fragment in enumerate(fragments):
-            sample = self._sample(fragment, self._rng(epoch, j, len(positions), i), layout)
+            slot = None if into is None else into[1][i]
+            sample = self._sample(fragment, self._rng(epoch, j, len(positions), i), layout, slot)
             if sample is None:
                 skipped.append(self._name(int(positions[i]), fragment))
                 log.warning("skipping broken sample %s (epoch %d batch %d): %s", skipped[-1], epoch, j,
@@ -252,11 +255,12 @@ class MimStream(IterableDataset):
             raise ValueError(f"a batch mixes sample shapes {sorted(shapes)}: train from a corpus catalog, "
                              "which says each sample's band layout")
         if samples[0][1].ndim == 1:  # encoded JPEGs, decoded on the device by ``prepare``
+            _release(into)
             pixels = {"jpeg": torch.from_numpy(np.concatenate([s[1] for s in samples])),
                       "jpeg_sizes": torch.tensor([len(s[1]) for s in samples])}
         else:
             tiles = [s[1] for s in samples]
-            pixels = {"image": _stacked(tiles, shapes.pop(), self.shared_buffers)}  # [B, H, W, C] sample dtype
+            pixels = {"image": _stacked(tiles, shapes.pop(), self.shared_buffers, into)}  # [B, H, W, C] sample dtype
         if self.spec.on_device:
             extra = {"draws": torch.from_numpy(np.stack([s[2] for s in samples])),  # [B, 7]
                      "mask_seed": int(np.random.default_rng(  # the batch's own stream: "mask"
@@ -318,12 +322,13 @@ class MimStream(IterableDataset):
         except Exception:
             return f"{url}@{int(self.index.offset[position])}"
 
-    def _sample(self, fragment, rng: np.random.Generator, layout: int = 0):
+    def _sample(self, fragment, rng: np.random.Generator, layout: int = 0, slot: np.ndarray | None = None):
         """``(key, pixels, mask or draws, stats, shape)`` of one sample, None when it is broken.
 
         On the CPU path ``pixels`` is the augmented tile ``[S, S, C]`` and ``shape`` its shape;
         on the device path it is what the device needs of the tile (its top rows down to the
-        crop, or a JPEG's bytes), with its draws, and ``shape`` the tile's ``(H, W, C)``.
+        crop, or a JPEG's bytes), with its draws, and ``shape`` the tile's ``(H, W, C)``; a PNG
+        tile that fits ``slot`` (its place in the batch buffer) is decoded into it.
         """
         try:
             cfg = self.spec.augment
@@ -334,7 +339,7 @@ class MimStream(IterableDataset):
                 pixels, shape = np.frombuffer(bytes(payload), dtype=np.uint8), header
                 extra = draw(shape[0], shape[1], cfg, rng)
             elif self.spec.on_device:
-                key, pixels, meta, extra, size = decode_drawn(member, cfg, rng, reduced_jpeg=False)
+                key, pixels, meta, extra, size = decode_drawn(member, cfg, rng, reduced_jpeg=False, out=slot)
                 shape = (*size, pixels.shape[2])
             else:
                 key, image, meta, draws, _ = decode_drawn(member, cfg, rng, self.spec.reduced_jpeg)
@@ -389,20 +394,49 @@ def _cropped(sample: tuple, size: int) -> tuple:
     return key, tile, identity_draws(size), stats, tile.shape
 
 
-def _stacked(tiles: list[np.ndarray], shape: tuple, buffers: int = DEFAULT_SLOTS) -> torch.Tensor | Leased:
+def _png_batch_buffer(fragments: list, buffers: int = DEFAULT_SLOTS) -> tuple | None:
+    """A device-path batch buffer (:func:`_batch_buffer`) shaped by the first sample's PNG
+    header, so each tile is decoded straight into its slot instead of copied there; None when
+    that sample is not a PNG the loader decodes (the batch is then stacked by copying)."""
+    try:
+        _, _, ext, payload = image_member(fragments[0])
+    except Exception:  # a broken first sample: make_batch names it
+        return None
+    found = png_array(payload) if ext == "png" else None
+    return None if found is None else _batch_buffer((len(fragments), *found[0]), found[1], buffers)
+
+
+def _batch_buffer(full: tuple, dtype: np.dtype, buffers: int = DEFAULT_SLOTS) -> tuple:
+    """``(shipped, view)``: an uninitialized ``full``-shaped batch and its numpy view. Inside a
+    loader worker it is one of the worker's reused shared-memory buffers
+    (:mod:`training.shared_batches`), so the batch crosses to the training process without
+    another copy or new memory; it unpickles there as the tensor."""
+    if get_worker_info() is None:  # numpy's memory: torch's empty would start OpenMP threads here
+        out = torch.from_numpy(np.empty(full, dtype=dtype))
+        return out, out.numpy()
+    shipped = shared_batch(full, torch.from_numpy(np.empty(0, dtype=dtype)).dtype, buffers)
+    return shipped, shipped.tensor.numpy()
+
+
+def _release(buffer: tuple | None) -> None:
+    """Hand back a :func:`_batch_buffer` that is not shipped after all."""
+    if buffer is not None and isinstance(buffer[0], Leased):
+        buffer[0].release()
+
+
+def _stacked(tiles: list[np.ndarray], shape: tuple, buffers: int = DEFAULT_SLOTS,
+             into: tuple | None = None) -> torch.Tensor | Leased:
     """``[B, *shape]`` of ``tiles``, each filling its slot's top rows (a tile decoded only down to
-    its crop leaves zeros below). Inside a loader worker the batch is written into one of the
-    worker's reused shared-memory buffers (:mod:`training.shared_batches`), so it crosses to the
-    training process without another copy or new memory; it unpickles there as the tensor."""
+    its crop leaves zeros below), in ``into`` (the buffer the tiles were decoded into) when it
+    fits, else in a new :func:`_batch_buffer`. A tile already in its slot is not copied."""
     full = (len(tiles), *shape)
-    if get_worker_info() is None:  # numpy's zeros: torch's would start OpenMP threads in this process
-        out = torch.from_numpy(np.zeros(full, dtype=tiles[0].dtype))
-        view, shipped = out.numpy(), out
-    else:
-        shipped = shared_batch(full, torch.from_numpy(tiles[0][:0]).dtype, buffers)
-        view = shipped.tensor.numpy()
+    if into is not None and (into[1].shape != full or into[1].dtype != tiles[0].dtype):
+        _release(into)
+        into = None
+    shipped, view = into or _batch_buffer(full, tiles[0].dtype, buffers)
     for slot, tile in zip(view, tiles):
-        slot[: tile.shape[0]] = tile
+        if tile.__array_interface__["data"][0] != slot.__array_interface__["data"][0]:
+            slot[: tile.shape[0]] = tile
         slot[tile.shape[0]:] = 0  # a reused buffer holds an earlier batch
     return shipped
 

@@ -112,24 +112,26 @@ def decode_sample(fragment: bytes | memoryview, window=None) -> tuple[str, np.nd
     return decode_member(image_member(fragment), window)
 
 
-def decode_member(member: tuple[str, dict, str, memoryview], window=None) -> tuple[str, np.ndarray, dict]:
+def decode_member(member: tuple[str, dict, str, memoryview], window=None,
+                  out: np.ndarray | None = None) -> tuple[str, np.ndarray, dict]:
     """``(key, image [H, W, C], metadata)`` of an :func:`image_member`.
 
     ``window(ext, height, width) -> (scale, rows)`` (optional) is asked, once, for a JPEG or PNG
     image's size before it is decoded: a JPEG is then decoded ``scale`` (2, 4 or 8) times
     smaller (:func:`decode_jpeg_reduced`), a PNG only down to row ``rows`` (the image returned
-    is that much shorter). Other images are decoded whole without asking.
+    is that much shorter). Other images are decoded whole without asking. A PNG that fits ``out``
+    (a batch slot: :func:`training.png.decode_png`) is decoded into it.
     """
     key, meta, ext, payload = member
     try:
-        return key, _decode_windowed(payload, ext, window), meta
+        return key, _decode_windowed(payload, ext, window, out), meta
     except SampleError:
         raise
     except Exception as exc:  # codec libraries raise anything; name the sample
         raise SampleError(f"sample {key}: cannot decode {ext}: {exc}") from exc
 
 
-def _decode_windowed(payload, ext: str, window) -> np.ndarray:
+def _decode_windowed(payload, ext: str, window, out: np.ndarray | None = None) -> np.ndarray:
     if window is not None and ext in ("jpg", "jpeg"):
         header = jpeg_header(payload)
         if header is not None and header[2] in (1, 3):
@@ -140,14 +142,14 @@ def _decode_windowed(payload, ext: str, window) -> np.ndarray:
         header = png_header(payload)
         if header is not None:
             _, rows = window(ext, header[0], header[1])
-            image = decode_png(payload, rows)
+            image = decode_png(payload, rows, out)
             if image is not None:
                 return image
     return decode_image(payload, ext)
 
 
 def decode_drawn(member: tuple[str, dict, str, memoryview], cfg, rng: np.random.Generator,
-                 reduced_jpeg: bool = True):
+                 reduced_jpeg: bool = True, out: np.ndarray | None = None):
     """``(key, image, metadata, draws, size)``: an :func:`image_member` decoded as far as its
     random crop needs, with ``training.transforms.draw``'s draws in the decoded image's scale.
 
@@ -155,7 +157,8 @@ def decode_drawn(member: tuple[str, dict, str, memoryview], cfg, rng: np.random.
     the same order, as ``augment`` takes), so only what the crop needs is decoded: a PNG down to
     the crop's last row (``image`` is then that much shorter than the tile), and with
     ``reduced_jpeg`` a JPEG whose crop shrinks >= 2x at 1/2, 1/4 or 1/8 scale (near-identical
-    pixels, a cheaper decode). ``size`` is the tile's own ``(height, width)``.
+    pixels, a cheaper decode). ``size`` is the tile's own ``(height, width)``. A PNG that fits
+    ``out`` is decoded into it (:func:`decode_member`).
     """
     drawn = []  # (draws in the decoded scale, the tile's size)
 
@@ -165,7 +168,7 @@ def decode_drawn(member: tuple[str, dict, str, memoryview], cfg, rng: np.random.
         drawn.append((reduced_draws(draws, scale), (height, width)))
         return scale, int(draws[0] + draws[2])
 
-    key, image, meta = decode_member(member, window)
+    key, image, meta = decode_member(member, window, out)
     if drawn:
         return key, image, meta, *drawn[0]
     return key, image, meta, draw(image.shape[0], image.shape[1], cfg, rng), image.shape[:2]

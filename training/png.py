@@ -15,6 +15,7 @@ ones any PNG reader returns; 16-bit samples come back in native byte order.
 from __future__ import annotations
 
 import struct
+import sys
 
 import numba
 import numpy as np
@@ -39,10 +40,26 @@ def png_header(payload) -> tuple[int, int, int, int, int] | None:
     return height, width, depth, colour, interlace
 
 
-def decode_png(payload, rows: int | None = None) -> np.ndarray | None:
+def png_array(payload) -> tuple[tuple[int, int, int], np.dtype] | None:
+    """``((H, W, C), dtype)`` of the array :func:`decode_png` returns for a whole PNG, None
+    when it would not decode it (not a PNG, or a kind left to a general decoder)."""
+    header = png_header(payload)
+    if header is None or not header[0] or not header[1]:
+        return None
+    height, width, depth, colour, interlace = header
+    if depth not in (8, 16) or colour not in _CHANNELS or interlace:
+        return None
+    return (height, width, _CHANNELS[colour]), np.dtype(np.uint8 if depth == 8 else np.uint16)
+
+
+def decode_png(payload, rows: int | None = None, out: np.ndarray | None = None) -> np.ndarray | None:
     """``[rows, W, C]`` (all rows when ``rows`` is None) in the PNG's dtype, or None for a PNG
     this decoder does not handle (palette, interlaced, under 8 bits). Raises ``ValueError``
-    for a damaged file."""
+    for a damaged file.
+
+    ``out``: a C-contiguous ``[H, W, C]`` array of the PNG's size and dtype (a slot of a batch
+    buffer) to decode into, saving the copy of every pixel into the batch; the result is then
+    ``out[:rows]``. An ``out`` that does not fit is ignored."""
     header = png_header(payload)
     if header is None:
         raise ValueError("not a PNG (no signature or IHDR)")
@@ -59,12 +76,19 @@ def decode_png(payload, rows: int | None = None) -> np.ndarray | None:
     raw = _zlib.decompressobj().decompress(_idat(payload), want)
     if len(raw) < want:
         raise ValueError(f"PNG data ends after {len(raw) // (stride + 1)} of {rows} rows")
-    out = np.empty((rows, stride), dtype=np.uint8)
-    if not _unfilter(np.frombuffer(raw, dtype=np.uint8), out, bpp):
+    dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
+    into = out is not None and out.shape == (height, width, channels) and out.dtype == dtype \
+        and out.flags.c_contiguous
+    target = out[:rows].view(np.uint8).reshape(rows, stride) if into else np.empty((rows, stride), np.uint8)
+    if not _unfilter(np.frombuffer(raw, dtype=np.uint8), target, bpp):
         raise ValueError("PNG row with an unknown filter type")
+    if into:
+        if depth == 16 and sys.byteorder == "little":
+            out[:rows].byteswap(inplace=True)  # PNG samples are big-endian
+        return out[:rows]
     if depth == 16:
-        return out.view(">u2").astype(np.uint16).reshape(rows, width, channels)
-    return out.reshape(rows, width, channels)
+        return target.view(">u2").astype(np.uint16).reshape(rows, width, channels)
+    return target.reshape(rows, width, channels)
 
 
 def _idat(payload) -> bytes:

@@ -61,6 +61,12 @@ class Leased:
     def __init__(self, tensor: torch.Tensor, slot: int | None):
         self.tensor, self.slot = tensor, slot
 
+    def release(self) -> None:
+        """Hand the buffer back unsent (a batch that ended up shipped in another buffer)."""
+        if self.slot is not None:
+            _RING.free[self.slot] = 0
+            self.slot = None
+
     def __reduce__(self):
         if self.slot is None:  # a fresh segment: nothing to hand back
             return _plain, (self.tensor,)

@@ -94,7 +94,7 @@ def test_png_augmented_decodes_only_the_crops_rows_with_the_same_result(tmp_path
     fragment = (tmp_path / "s.tar").read_bytes()[offset:offset + size]
     rows_asked = []
     decode_png = decode.decode_png
-    monkeypatch.setattr(decode, "decode_png", lambda data, rows=None: rows_asked.append(rows) or decode_png(data, rows))
+    monkeypatch.setattr(decode, "decode_png", lambda data, rows=None, out=None: rows_asked.append(rows) or decode_png(data, rows, out))
     cfg = AugmentConfig(img_size=32, scale=(0.2, 0.4))
     for seed in range(6):
         _, got, _ = decode.decode_augmented(fragment, cfg, np.random.default_rng(seed))

@@ -79,3 +79,21 @@ def test_damaged_pngs_raise_value_error():
     without_idat = data[:33] + data[-12:]  # signature + IHDR + IEND
     with pytest.raises(ValueError, match="IDAT"):
         decode_png(without_idat)
+
+
+@pytest.mark.parametrize("bands, dtype", [(3, np.uint8), (1, np.uint16), (4, np.uint16)])
+def test_decoding_into_a_batch_slot_gives_the_same_pixels_in_place(bands, dtype):
+    """A slot of the PNG's size and dtype is filled (top rows only when asked) and returned as a
+    view of it; a slot that does not fit is left untouched."""
+    from training.png import png_array
+
+    image = _image(29, 31, bands, dtype, seed=3)
+    data = _opencv_png(image, FILTERS["up"])
+    assert png_array(data) == ((29, 31, bands), np.dtype(dtype))
+    slot = np.full((29, 31, bands), 5, dtype)
+    top = decode_png(data, rows=12, out=slot)
+    assert np.shares_memory(top, slot) and np.array_equal(top, image[:12]) and (slot[12:] == 5).all()
+    assert np.array_equal(decode_png(data, out=slot), image) and np.array_equal(slot, image)
+    other = np.zeros((29, 30, bands), dtype)
+    assert np.array_equal(decode_png(data, out=other), image) and not other.any()
+    assert png_array(b"GIF89a" + data[6:]) is None

@@ -63,3 +63,23 @@ def test_a_reused_buffer_is_zeroed_below_a_short_tile(monkeypatch):
     assert second.slot == first.slot  # the same bytes, refilled
     image = second.tensor.numpy()
     assert (image[:, :4] == 9).all() and (image[:, 4:] == 0).all()
+
+
+def test_tiles_decoded_into_their_slots_are_shipped_in_place(monkeypatch):
+    """The device path decodes a PNG tile straight into its slot of the batch buffer: stacking
+    then copies nothing and only clears the rows below the tile; a buffer that does not fit the
+    batch after all (tiles of another shape) goes back to the ring unsent."""
+    monkeypatch.setattr(shared_batches, "_RING", None)
+    monkeypatch.setattr(data, "get_worker_info", lambda: object())
+    into = data._batch_buffer((2, 6, 5, 3), np.dtype(np.uint8))
+    into[1][:] = 3  # an earlier batch's bytes
+    tiles = [into[1][0][:4], into[1][1][:6]]
+    tiles[0][:] = 8  # decoded in place: the top 4 rows of slot 0, all of slot 1
+    shipped = data._stacked(tiles, (6, 5, 3), into=into)
+    assert shipped is into[0]
+    image = shipped.tensor.numpy()
+    assert (image[0, :4] == 8).all() and (image[0, 4:] == 0).all() and (image[1] == 3).all()
+    unsent = data._batch_buffer((2, 6, 5, 3), np.dtype(np.uint8))
+    held = int(shared_batches._RING.free.sum())
+    other = data._stacked([np.ones((2, 2, 3), np.uint8)] * 2, (2, 2, 3), into=unsent)
+    assert other.slot != unsent[0].slot and int(shared_batches._RING.free.sum()) == held  # one taken, one back
