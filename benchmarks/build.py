@@ -7,7 +7,8 @@ keeps every tile and the build packs all of them. Two cases: RGB uint8 (PNG samp
 interpreter (imports, cluster start, ingest, tile, curate, pack, catalog and report: every
 fixed cost included), once in process (``--scheduler sync``) and once on a 2-worker
 LocalCluster. The limit: decoding every scene in block-aligned strips plus encoding its tiles
-with the sample codec, nothing else, in this process (per core), measured in the same run.
+with the sample codec, nothing else, in this process (per core), measured in the same run (the
+best of two passes, decoding into one reused strip buffer).
 """
 
 from __future__ import annotations
@@ -83,13 +84,17 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _read_all(path: Path) -> None:
-    """Only decode the scene: block-aligned strips into one buffer."""
+def _read_all(path: Path, buffers: dict) -> None:
+    """Only decode the scene: block-aligned strips into one buffer (kept in ``buffers`` for the
+    next scene of the same shape, so the limit pays no new memory per scene)."""
     import rasterio
     from rasterio.windows import Window
 
     with rasterio.Env(GDAL_CACHEMAX=96 * 2**20), rasterio.open(path) as src:
-        strip = np.empty((src.count, TILE, src.width), src.dtypes[0])
+        shape = (src.count, TILE, src.width)
+        strip = buffers.get((shape, src.dtypes[0]))
+        if strip is None:
+            strip = buffers[shape, src.dtypes[0]] = np.empty(shape, src.dtypes[0])
         for row in range(0, src.height - TILE + 1, TILE):
             src.read(window=Window(0, row, src.width, TILE), out=strip)
 
@@ -120,14 +125,25 @@ def _encode_sample(path: Path, count: int, encoder=None):
     return lambda: [encoder(tile) for tile in tiles]
 
 
-def limit_rate(paths: list[Path], tiles: int, sample: int, encoder=None) -> tuple[float, float]:
-    """(tiles/s, tiles per CPU-second) on one core of decoding every scene and encoding every
-    tile (encode timed on ``sample`` tiles, with ``encoder`` or the project's codec), nothing else."""
+def decode_seconds(paths: list[Path], repeats: int = 2) -> tuple[float, float]:
+    """(wall, CPU) seconds on one core to decode every scene, nothing else: the best of
+    ``repeats`` passes, so a slow stretch of the machine does not lower the bar the build is
+    held to."""
     os.sync()  # the scenes just written are flushed before anything is timed
-    reads = [_timed(lambda p=p: _read_all(p)) for p in paths]
-    encode_wall, encode_cpu = _timed(_encode_sample(paths[0], sample, encoder))
-    wall = sum(w for w, _ in reads) + encode_wall / sample * tiles
-    cpu = sum(c for _, c in reads) + encode_cpu / sample * tiles
+    buffers: dict = {}
+    passes = [[_timed(lambda p=p: _read_all(p, buffers)) for p in paths] for _ in range(repeats)]
+    return min(sum(w for w, _ in r) for r in passes), min(sum(c for _, c in r) for r in passes)
+
+
+def limit_rate(decoded: tuple[float, float], paths: list[Path], tiles: int, sample: int, encoder=None,
+               repeats: int = 2) -> tuple[float, float]:
+    """(tiles/s, tiles per CPU-second) on one core of decoding every scene (``decoded``:
+    :func:`decode_seconds`) and encoding every tile (timed on ``sample`` tiles, with ``encoder``
+    or the project's codec, best of ``repeats``), nothing else."""
+    encode = _encode_sample(paths[0], sample, encoder)
+    encodes = [_timed(encode) for _ in range(repeats)]
+    wall = decoded[0] + min(w for w, _ in encodes) / sample * tiles
+    cpu = decoded[1] + min(c for _, c in encodes) / sample * tiles
     return tiles / wall, tiles / cpu
 
 
@@ -185,8 +201,9 @@ def _case(root: Path, label: str, scenes: int, side: int, bands: int, dtype: str
     inputs.mkdir()
     paths = [make_scene(inputs / f"scene{i}.tif", side, seed=i, bands=bands, dtype=dtype) for i in range(scenes)]
     tiles = scenes * (side // TILE) ** 2
-    limit, limit_cpu = limit_rate(paths, tiles, sample)
-    before = limit_rate(paths, tiles, sample, previous_png)[0] if dtype == "uint8" else None
+    decoded = decode_seconds(paths)
+    limit, limit_cpu = limit_rate(decoded, paths, tiles, sample)
+    before = limit_rate(decoded, paths, tiles, sample, previous_png)[0] if dtype == "uint8" else None
     name = f"{label}, {scenes} scenes {side}px, {tiles} tiles of {TILE}"
     figures = []
     runs = [("1 process", ["--scheduler", "sync"], 1)] + ([("2 workers", ["--workers", "2"], 2)] if both else [])

@@ -32,12 +32,12 @@ from catalogs.manifest import read_manifest
 from catalogs.store import is_local
 from catalogs.tarformat import parse_fragment
 from training.decode import decode_drawn, decode_image, decode_sample, image_member, jpeg_header
-from training.png import png_array
 from training.index import SampleIndex, corpus_of_shards, index_from_catalog, index_from_shards
 from training.layouts import RunLayout, estimate, resolve_layout
 from training.masking import MaskConfig, generate_mask, mask_batch
 from training.normalize import StatsTable, estimate_stats, standardize_batch, stats_from_manifest
 from training.plan import StreamConfig, batches_per_epoch, plan_layouts, sample_rng
+from training.png import png_array
 from training.shared_batches import DEFAULT_SLOTS, Leased, shared_batch
 from training.sources import PipeReader, open_reader
 from training.transforms import AugmentConfig, apply_draws, augment_batch, draw, identity_draws

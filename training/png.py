@@ -47,9 +47,14 @@ def png_array(payload) -> tuple[tuple[int, int, int], np.dtype] | None:
     if header is None or not header[0] or not header[1]:
         return None
     height, width, depth, colour, interlace = header
-    if depth not in (8, 16) or colour not in _CHANNELS or interlace:
+    if not _handled(depth, colour, interlace):
         return None
     return (height, width, _CHANNELS[colour]), np.dtype(np.uint8 if depth == 8 else np.uint16)
+
+
+def _handled(depth: int, colour: int, interlace: int) -> bool:
+    """Whether :func:`decode_png` decodes this kind of PNG (else it is left to a general decoder)."""
+    return depth in (8, 16) and colour in _CHANNELS and not interlace
 
 
 def decode_png(payload, rows: int | None = None, out: np.ndarray | None = None) -> np.ndarray | None:
@@ -66,7 +71,7 @@ def decode_png(payload, rows: int | None = None, out: np.ndarray | None = None) 
     height, width, depth, colour, interlace = header
     if not height or not width:
         raise ValueError(f"PNG of {width}x{height} pixels")
-    if depth not in (8, 16) or colour not in _CHANNELS or interlace:
+    if not _handled(depth, colour, interlace):
         return None
     channels = _CHANNELS[colour]
     rows = height if rows is None else max(1, min(int(rows), height))
