@@ -10,9 +10,10 @@ RGB) is written as shards + catalog + manifest, and the same tiles as loose file
 * ours: the full stream (plan, byte-range reads, tar parse, decode, RandomResizedCrop to 192,
   flips/rot90, PIMask, normalization, collation) in process and with 1 and 2 workers;
 * the stream with ``on_device=True``: the workers only decode (a PNG down to its crop's last row,
-  straight into its slot of the shared-memory batch) and draw the crops; crop, resize, flips and masks run batched on the training GPU, and JPEG
-  tiles are not decoded by the workers at all (nvJPEG on the GPU). Not measured here: the figure
-  is the loader workers' CPU per sample, the cores a GPU needs;
+  straight into its slot of the shared-memory batch) and draw the crops; crop, resize, flips and
+  masks run batched on the training GPU, and JPEG tiles are not decoded by the workers at all
+  (nvJPEG on the GPU). Not measured here: the figure is the loader workers' CPU per sample, the
+  cores a GPU needs;
 * the baseline: ``torchvision.datasets.ImageFolder`` over the loose files with the equivalent
   torchvision transforms and the same PIMask generator, 1 and 2 workers;
 * peers, per CPU-second in this process, same crop + mask: plain webdataset's own pipeline
