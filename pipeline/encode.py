@@ -30,11 +30,11 @@ import numpy as np
 from isal import isal_zlib
 from PIL import Image
 
+from catalogs.pngformat import COLOUR_TYPE, SIGNATURE
+
 FORMATS = ("png", "jpg", "webp", "npy", "npz", "npy.zst", "tif")
 ZSTD_LEVEL = 1  # level 3: 1-6 % smaller, 1.5-2.5x slower to write (the tiler is encode-bound)
 PNG_LEVEL = 2  # ISA-L's default: level 1 is as fast and up to 2 % larger, level 3 ~1.7x slower
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_COLOUR = {1: 0, 2: 4, 3: 2, 4: 6}  # bands -> PNG colour type: grey, grey+alpha, RGB, RGBA
 _UP = 2  # PNG filter type byte
 
 _TO_CV = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
@@ -118,8 +118,8 @@ def encode_png(array: np.ndarray) -> bytes:
     filtered[:, 0] = _UP
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8: wraps mod 256
-    header = struct.pack(">IIBBBBB", w, h, depth, _PNG_COLOUR[c], 0, 0, 0)
-    return b"".join((PNG_SIGNATURE, _png_chunk(b"IHDR", header),
+    header = struct.pack(">IIBBBBB", w, h, depth, COLOUR_TYPE[c], 0, 0, 0)
+    return b"".join((SIGNATURE, _png_chunk(b"IHDR", header),
                      _png_chunk(b"IDAT", isal_zlib.compress(filtered, PNG_LEVEL)), _png_chunk(b"IEND", b"")))
 
 

@@ -20,14 +20,14 @@ import sys
 import numba
 import numpy as np
 
+from catalogs.pngformat import CHANNELS, SIGNATURE
+
 try:  # ISA-L inflate when installed (a dependency); zlib gives the same bytes, slower
     from isal import isal_zlib as _zlib
 except ImportError:  # pragma: no cover - optional speed-up
     import zlib as _zlib
 
-SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK = struct.Struct(">I4s")  # a chunk's length and type
-_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
 
 
 def png_header(payload) -> tuple[int, int, int, int, int] | None:
@@ -49,12 +49,12 @@ def png_array(payload) -> tuple[tuple[int, int, int], np.dtype] | None:
     height, width, depth, colour, interlace = header
     if not _handled(depth, colour, interlace):
         return None
-    return (height, width, _CHANNELS[colour]), np.dtype(np.uint8 if depth == 8 else np.uint16)
+    return (height, width, CHANNELS[colour]), np.dtype(np.uint8 if depth == 8 else np.uint16)
 
 
 def _handled(depth: int, colour: int, interlace: int) -> bool:
     """Whether :func:`decode_png` decodes this kind of PNG (else it is left to a general decoder)."""
-    return depth in (8, 16) and colour in _CHANNELS and not interlace
+    return depth in (8, 16) and colour in CHANNELS and not interlace
 
 
 def decode_png(payload, rows: int | None = None, out: np.ndarray | None = None) -> np.ndarray | None:
@@ -73,7 +73,7 @@ def decode_png(payload, rows: int | None = None, out: np.ndarray | None = None) 
         raise ValueError(f"PNG of {width}x{height} pixels")
     if not _handled(depth, colour, interlace):
         return None
-    channels = _CHANNELS[colour]
+    channels = CHANNELS[colour]
     rows = height if rows is None else max(1, min(int(rows), height))
     bpp = channels * depth // 8  # bytes per pixel: the filters' left neighbour distance
     stride = width * bpp

@@ -24,7 +24,7 @@ from catalogs.store import atomic_output  # noqa: E402
 from workflows.report.data import CorpusData  # noqa: E402
 from workflows.report.metrics import cell_counts, lorenz  # noqa: E402
 from workflows.report.maps import (  # noqa: E402
-    CMAP, grown, h3_counts, overview_extent, region_panel, resolution_label, world_panel)
+    CMAP, count_of, grown, h3_counts, overview_extent, region_panel, resolution_label, world_panel)
 from workflows.report.regions import find_regions  # noqa: E402
 from workflows.report.thumbs import Cluster, Thumb  # noqa: E402
 
@@ -232,7 +232,7 @@ def duplicate_grid(clusters: list[Cluster], path: Path) -> Path:
             else:
                 axes[row, col].axis("off")
         more = cluster.total - len(cluster.duplicates)
-        axes[row, 0].set_ylabel(f"cluster {row + 1}\n{cluster.total} duplicate{'' if cluster.total == 1 else 's'}" +
+        axes[row, 0].set_ylabel(f"cluster {row + 1}\n{count_of(cluster.total, 'duplicate')}" +
                                 (f"\n(+{more} not shown)" if more > 0 else ""), fontsize=8)
     fig.suptitle("largest duplicate clusters\n(pHash distance to the representative)", x=0.01, ha="left",
                  fontsize=10)  # two lines: the figure can be two thumbnails narrow

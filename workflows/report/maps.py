@@ -166,11 +166,12 @@ def region_panel(ax, counts: Counter, region: Region, norm, before: Counter | No
     if before is not None:
         dropped = sum(before[c] for c in in_view) - tiles
         change = f" (−{dropped})" if dropped else " (all kept)"
-    ax.set_title(f"{region.name} · {region.label()}\n{_count(tiles, 'tile')}{change} · {_count(len(shown), 'cell')}",
-                 fontsize=8.5)
+    counts = f"{count_of(tiles, 'tile')}{change} · {count_of(len(shown), 'cell')}"
+    ax.set_title(f"{region.name} · {region.label()}\n{counts}", fontsize=8.5)
 
 
-def _count(n: int, noun: str) -> str:
+def count_of(n: int, noun: str) -> str:
+    """'1 tile', '3 tiles': figure titles name counts of one right."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
