@@ -19,9 +19,11 @@ pair; what the plan controls is whether a true pair can be missed:
 The plan with the lowest modelled cost that meets ``recall`` is chosen (exact plans win
 whenever they are cheaper). ``blocks`` restricts pairs to hashes sharing a block; a hash may be
 in several blocks (pass ``(member_index, block_id)``), which is how footprints that straddle a
-block border are still matched (see ``pipeline.dedup.overlap_blocks``). Buckets are filled by a
-counting sort and scanned by compiled loops (numba), so one table over 10⁷ hashes is a few
-hundred milliseconds and memory is a few arrays of n.
+block border are still matched (see ``pipeline.dedup.overlap_blocks``). Buckets (keyed by the
+masked bits themselves in a one-block search, else by a mixed hash of bits and block; about
+twice as many as a table can have distinct keys) are filled by a counting sort into work arrays
+every table reuses and scanned by compiled loops (numba), so one table over 10⁷ hashes is under
+a second and memory is a few arrays of n.
 """
 
 from __future__ import annotations
@@ -211,14 +213,33 @@ def radius_pairs(
     if plan is None:
         sizes = np.bincount(dense).astype(np.float64)
         plan = plan_search(members.shape[0], float((sizes * (sizes - 1) / 2).sum()), radius, recall, seed)
-    bucket_bits = int(np.clip(math.ceil(math.log2(max(members.shape[0], 2))) + 1, 4, _MAX_BUCKET_BITS))
+    block_count = int(dense[-1]) + 1 if dense.shape[0] else 1
+    layouts = [(mask, *_buckets(members.shape[0], bin(mask).count("1"), block_count)) for mask in plan.masks]
+    # every table reuses one set of work arrays: at 10⁷ members new ones per table (80 MB each,
+    # fresh pages from the kernel every time) cost a fifth of the search in page faults
+    scratch = (np.empty((4, members.shape[0]), dtype=np.int64),
+               np.empty((2, (1 << max(bits for _, bits, _ in layouts)) + 1), dtype=np.int64))
     found_a, found_b = [], []
-    for mask in plan.masks:
-        a, b = _table_pairs(h, members, dense, _mask_lut(mask), bucket_bits, int(radius))
+    for mask, bucket_bits, direct in layouts:
+        a, b = _table_pairs(h, members, dense, _mask_lut(mask), bucket_bits, direct, int(radius), *scratch)
         found_a.append(a)
         found_b.append(b)
     codes = np.unique(np.concatenate(found_a) * h.shape[0] + np.concatenate(found_b))
     return codes // h.shape[0], codes % h.shape[0]
+
+
+def _buckets(members: int, key_bits: int, blocks: int) -> tuple[int, bool]:
+    """``(bits of a table's bucket index, whether the masked bits are the index themselves)``.
+
+    A table has at most ``min(members, 2**key_bits * blocks)`` distinct keys; more buckets than
+    about twice that only cost memory traffic (at 10⁷ global hashes, 17-bit keys spread over
+    2²⁴ hashed buckets, a 128 MB count array missing the cache on every access, ran at twice
+    the modelled cost per member). With one block and no more key values than that, the
+    masked bits index the buckets directly: no two keys share a bucket."""
+    if blocks == 1 and key_bits <= math.ceil(math.log2(max(members, 2))) + 1:
+        return max(key_bits, 1), True
+    distinct = min(float(members), 2.0 ** key_bits * blocks)
+    return int(np.clip(math.ceil(math.log2(max(distinct, 2.0))) + 1, 4, _MAX_BUCKET_BITS)), False
 
 
 def brute_force_pairs(hashes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,43 +265,50 @@ def _popcount(x):
 
 
 @numba.njit(cache=True)
-def _bucket_keys(hashes, members, blocks, lut, bucket_bits):
-    """Bucket of each member: a mixed hash of (masked bits, block); equal inputs share it."""
-    keys = np.empty(members.shape[0], dtype=np.int64)
+def _bucket_keys(hashes, members, blocks, lut, bucket_bits, direct, keys):
+    """Bucket of each member into ``keys``: its masked bits packed (``direct``), else a mixed
+    hash of (masked bits, block); equal inputs share it."""
     shift = np.uint64(64 - bucket_bits)
     for t in range(members.shape[0]):
         h = hashes[members[t]]
         packed = np.uint64(0)
         for byte in range(8):
             packed |= lut[byte, (h >> np.uint64(8 * byte)) & np.uint64(255)]
+        if direct:
+            keys[t] = np.int64(packed)
+            continue
         z = packed ^ (np.uint64(blocks[t]) * _GOLDEN)
         # splitmix64 finalizer: spreads (bits, block) evenly over the buckets
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
         keys[t] = np.int64(z >> shift)
-    return keys
 
 
 @numba.njit(cache=True)
-def _table_pairs(hashes, members, blocks, lut, bucket_bits, radius):
-    """Verified pairs of one table: counting sort into buckets, then all pairs per bucket."""
-    keys = _bucket_keys(hashes, members, blocks, lut, bucket_bits)
+def _table_pairs(hashes, members, blocks, lut, bucket_bits, direct, radius, work, counts):
+    """Verified pairs of one table: counting sort into buckets, then all pairs per bucket.
+
+    ``work`` (``[4, members]``) and ``counts`` (``[2, >= 2**bucket_bits + 1]``) are int64 scratch
+    arrays the caller reuses from table to table."""
+    keys, sorted_item, sorted_block = work[0], work[1], work[2]
+    sorted_hash = work[3].view(np.uint64)
+    _bucket_keys(hashes, members, blocks, lut, bucket_bits, direct, keys)
     size = 1 << bucket_bits
-    starts = np.zeros(size + 1, dtype=np.int64)
+    starts, fill = counts[0, :size + 1], counts[1, :size]
+    starts[:] = 0
     for t in range(keys.shape[0]):
         starts[keys[t] + 1] += 1
     for i in range(size):
         starts[i + 1] += starts[i]
-    fill = starts[:-1].copy()
-    sorted_item = np.empty(keys.shape[0], dtype=np.int64)
-    sorted_block = np.empty(keys.shape[0], dtype=np.int64)
+    fill[:] = starts[:-1]
     for t in range(keys.shape[0]):
         slot = fill[keys[t]]
         sorted_item[slot] = members[t]
-        sorted_block[slot] = blocks[t]
+        if not direct:  # direct keys mean one block: no block runs to tell apart
+            sorted_block[slot] = blocks[t]
+        sorted_hash[slot] = hashes[members[t]]
         fill[keys[t]] += 1
-    sorted_hash = hashes[sorted_item]
     cap = 1024
     out_a = np.empty(cap, dtype=np.int64)
     out_b = np.empty(cap, dtype=np.int64)
@@ -291,7 +319,7 @@ def _table_pairs(hashes, members, blocks, lut, bucket_bits, radius):
         while lo < hi - 1:
             # members arrive sorted by block and the counting sort is stable, so each block
             # is a contiguous run inside the bucket: no per-pair block test in the hot loop
-            end = lo + 1
+            end = hi if direct else lo + 1
             while end < hi and sorted_block[end] == sorted_block[lo]:
                 end += 1
             for x in range(lo, end - 1):

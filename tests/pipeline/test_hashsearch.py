@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.hashsearch import SearchPlan, brute_force_pairs, plan_search, radius_pairs
+from pipeline.hashsearch import SearchPlan, _buckets, brute_force_pairs, plan_search, radius_pairs
 
 
 def planted_hashes(n: int, pairs: int, radius: int, seed: int) -> np.ndarray:
@@ -35,6 +35,28 @@ def test_exact_plans_match_brute_force(radius, method):
     assert np.array_equal(a, ba) and np.array_equal(b, bb)
     assert len(a) > 30  # the planted pairs are really there
     assert np.all(a < b)
+
+
+def test_bucket_count_follows_the_distinct_keys_a_table_can_have():
+    assert _buckets(10**7, 17, 1) == (17, True)  # one block, few key values: the bits index buckets
+    assert _buckets(1000, 30, 1) == (11, False)  # more key values than members: hashed, ~2n buckets
+    assert _buckets(10**6, 6, 50) == (13, False)  # 64 values x 50 blocks = 3200 keys at most
+    assert _buckets(10**9, 40, 10**6) == (24, False)  # capped
+
+
+@pytest.mark.parametrize("radius", [3, 10])
+def test_direct_and_hashed_bucket_keys_find_the_same_pairs(radius):
+    """One block keys buckets by the masked bits; a second (empty but for one member) block
+    switches every table to hashed keys: the pairs must not change."""
+    h = planted_hashes(3000, 400, radius, seed=7)
+    n = h.shape[0]
+    plan = plan_search(n, n * (n - 1) / 2, radius)
+    direct = radius_pairs(h, radius, np.zeros(n, dtype=np.int64), plan=plan)
+    members = np.concatenate([np.arange(n), [0]])
+    ids = np.concatenate([np.zeros(n, dtype=np.int64), [1]])
+    order = np.argsort(members, kind="stable")
+    hashed = radius_pairs(h, radius, (members[order], ids[order]), plan=plan)
+    assert as_set(*direct) == as_set(*hashed) == as_set(*brute_force_pairs(h, radius))
 
 
 def test_duplicate_hash_values_pair_up():
