@@ -150,11 +150,30 @@ def _dense_blocks(n: int, blocks) -> tuple[np.ndarray, np.ndarray]:
     else:
         order = np.lexsort((members, ids))
         ids, members = ids[order], members[order]
-    fresh = np.ones(ids.shape[0], dtype=bool)
-    fresh[1:] = (ids[1:] != ids[:-1]) | (members[1:] != members[:-1])
-    ids, members = ids[fresh], members[fresh]
-    dense = np.cumsum(np.concatenate([[0], ids[1:] != ids[:-1]])) if ids.shape[0] else ids
-    return members, dense.astype(np.int64)
+    kept = _dense_runs(ids, members)
+    return members[:kept], ids[:kept]
+
+
+@numba.njit(cache=True)
+def _dense_runs(ids, members):
+    """In place over memberships sorted by (block, member): drop repeats and number the blocks
+    0, 1, 2, ... in order; returns how many memberships are kept (one pass: numpy's version
+    made six temporaries as long as the memberships, 22.5·10⁶ of them at 10⁷ tiles)."""
+    if ids.shape[0] == 0:
+        return 0
+    kept, block = 0, 0
+    previous_id, previous_member = ids[0], members[0]
+    ids[0] = 0
+    for t in range(1, ids.shape[0]):
+        block_id, member = ids[t], members[t]  # read before index <= t is written
+        if block_id == previous_id and member == previous_member:
+            continue
+        if block_id != previous_id:
+            block += 1
+        kept += 1
+        previous_id, previous_member = block_id, member
+        ids[kept], members[kept] = block, member
+    return kept + 1
 
 
 RADIX_BITS = 11  # 2048 buckets: the scatter targets stay in cache
@@ -216,12 +235,15 @@ def radius_pairs(
     block_count = int(dense[-1]) + 1 if dense.shape[0] else 1
     layouts = [(mask, *_buckets(members.shape[0], bin(mask).count("1"), block_count)) for mask in plan.masks]
     # every table reuses one set of work arrays: at 10⁷ members new ones per table (80 MB each,
-    # fresh pages from the kernel every time) cost a fifth of the search in page faults
-    scratch = (np.empty((4, members.shape[0]), dtype=np.int64),
+    # fresh pages from the kernel every time) cost a fifth of the search in page faults; a
+    # one-bucket table (every pair of a block) only needs the hashes in membership order
+    rows = 1 if all(bits == 0 for _, bits, _ in layouts) else 4
+    scratch = (np.empty((rows, members.shape[0]), dtype=np.int64),
                np.empty((2, (1 << max(bits for _, bits, _ in layouts)) + 1), dtype=np.int64))
     found_a, found_b = [], []
     for mask, bucket_bits, direct in layouts:
-        a, b = _table_pairs(h, members, dense, _mask_lut(mask), bucket_bits, direct, int(radius), *scratch)
+        a, b = _table_pairs(h, members, dense, _mask_lut(mask), bucket_bits, direct, block_count == 1, int(radius),
+                            *scratch)
         found_a.append(a)
         found_b.append(b)
     codes = np.unique(np.concatenate(found_a) * h.shape[0] + np.concatenate(found_b))
@@ -235,9 +257,10 @@ def _buckets(members: int, key_bits: int, blocks: int) -> tuple[int, bool]:
     about twice that only cost memory traffic (at 10⁷ global hashes, 17-bit keys spread over
     2²⁴ hashed buckets, a 128 MB count array missing the cache on every access, ran at twice
     the modelled cost per member). With one block and no more key values than that, the
-    masked bits index the buckets directly: no two keys share a bucket."""
-    if blocks == 1 and key_bits <= math.ceil(math.log2(max(members, 2))) + 1:
-        return max(key_bits, 1), True
+    masked bits index the buckets directly: no two keys share a bucket. An empty mask (every
+    pair of a block) needs one bucket: members arrive grouped by block already."""
+    if key_bits == 0 or (blocks == 1 and key_bits <= math.ceil(math.log2(max(members, 2))) + 1):
+        return key_bits, True
     distinct = min(float(members), 2.0 ** key_bits * blocks)
     return int(np.clip(math.ceil(math.log2(max(distinct, 2.0))) + 1, 4, _MAX_BUCKET_BITS)), False
 
@@ -286,16 +309,23 @@ def _bucket_keys(hashes, members, blocks, lut, bucket_bits, direct, keys):
 
 
 @numba.njit(cache=True)
-def _table_pairs(hashes, members, blocks, lut, bucket_bits, direct, radius, work, counts):
-    """Verified pairs of one table: counting sort into buckets, then all pairs per bucket.
+def _table_pairs(hashes, members, blocks, lut, bucket_bits, direct, one_block, radius, work, counts):
+    """Verified pairs of one table: counting sort into buckets, then all pairs per bucket
+    (within each block's run of it, unless ``one_block``).
 
-    ``work`` (``[4, members]``) and ``counts`` (``[2, >= 2**bucket_bits + 1]``) are int64 scratch
-    arrays the caller reuses from table to table."""
-    keys, sorted_item, sorted_block = work[0], work[1], work[2]
-    sorted_hash = work[3].view(np.uint64)
-    _bucket_keys(hashes, members, blocks, lut, bucket_bits, direct, keys)
+    ``work`` (``[4, members]``, or ``[1, members]`` for one bucket) and ``counts`` (``[2, >=
+    2**bucket_bits + 1]``) are int64 scratch arrays the caller reuses from table to table."""
+    sorted_hash = work[0].view(np.uint64)
     size = 1 << bucket_bits
-    starts, fill = counts[0, :size + 1], counts[1, :size]
+    starts = counts[0, :size + 1]
+    if size == 1:  # one bucket: members are in block order already, nothing to sort
+        for t in range(members.shape[0]):
+            sorted_hash[t] = hashes[members[t]]
+        starts[0], starts[1] = 0, members.shape[0]
+        return _bucket_pairs(starts, members, blocks, sorted_hash, one_block, radius)
+    keys, sorted_item, sorted_block = work[1], work[2], work[3]
+    _bucket_keys(hashes, members, blocks, lut, bucket_bits, direct, keys)
+    fill = counts[1, :size]
     starts[:] = 0
     for t in range(keys.shape[0]):
         starts[keys[t] + 1] += 1
@@ -305,21 +335,28 @@ def _table_pairs(hashes, members, blocks, lut, bucket_bits, direct, radius, work
     for t in range(keys.shape[0]):
         slot = fill[keys[t]]
         sorted_item[slot] = members[t]
-        if not direct:  # direct keys mean one block: no block runs to tell apart
+        if not one_block:
             sorted_block[slot] = blocks[t]
         sorted_hash[slot] = hashes[members[t]]
         fill[keys[t]] += 1
+    return _bucket_pairs(starts, sorted_item, sorted_block, sorted_hash, one_block, radius)
+
+
+@numba.njit(cache=True)
+def _bucket_pairs(starts, sorted_item, sorted_block, sorted_hash, one_block, radius):
+    """Every pair within ``radius`` inside each bucket ``starts[b]:starts[b + 1]`` (and inside
+    one block's run of it, unless ``one_block``) as ``(lower, higher)`` member indexes."""
     cap = 1024
     out_a = np.empty(cap, dtype=np.int64)
     out_b = np.empty(cap, dtype=np.int64)
     count = 0
     r = np.uint64(radius)
-    for bucket in range(size):
+    for bucket in range(starts.shape[0] - 1):
         lo, hi = starts[bucket], starts[bucket + 1]
         while lo < hi - 1:
             # members arrive sorted by block and the counting sort is stable, so each block
             # is a contiguous run inside the bucket: no per-pair block test in the hot loop
-            end = hi if direct else lo + 1
+            end = hi if one_block else lo + 1
             while end < hi and sorted_block[end] == sorted_block[lo]:
                 end += 1
             for x in range(lo, end - 1):

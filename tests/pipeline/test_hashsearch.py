@@ -42,6 +42,7 @@ def test_bucket_count_follows_the_distinct_keys_a_table_can_have():
     assert _buckets(1000, 30, 1) == (11, False)  # more key values than members: hashed, ~2n buckets
     assert _buckets(10**6, 6, 50) == (13, False)  # 64 values x 50 blocks = 3200 keys at most
     assert _buckets(10**9, 40, 10**6) == (24, False)  # capped
+    assert _buckets(10**7, 0, 10**6) == (0, True)  # every pair of a block: blocks are runs already
 
 
 @pytest.mark.parametrize("radius", [3, 10])
