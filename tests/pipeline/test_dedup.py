@@ -125,6 +125,19 @@ def test_overlapping_footprints_share_a_block_across_borders():
     assert all(shared[a] & shared[b] for a, b in zip(i[hit], j[hit]))
 
 
+def test_default_cell_is_twice_the_99th_percentile_extent_and_cells_wrap_the_antimeridian():
+    rng = np.random.default_rng(5)
+    lo = rng.uniform(-10, 10, (1000, 2))
+    boxes = np.concatenate([lo, lo + rng.uniform(0.001, 0.02, (1000, 2))], axis=1)
+    extent = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    default, explicit = overlap_blocks(boxes), overlap_blocks(boxes, cell_deg=2 * np.percentile(extent, 99))
+    assert all(np.array_equal(a, b) for a, b in zip(default, explicit))
+    # a box across 180° and one just east of -180° overlap, so they must share a cell
+    member, block = overlap_blocks(np.array([[179.995, 0.0, -179.995, 0.01], [-179.999, 0.0, -179.99, 0.01]]),
+                                   cell_deg=0.05)
+    assert set(block[member == 0].tolist()) & set(block[member == 1].tolist())
+
+
 def test_only_kept_rows_take_part_and_every_drop_names_a_kept_tile(planted):
     hashes, group = planted
     status = [BLANK if i % 7 == 0 else KEPT for i in range(len(hashes))]
