@@ -259,7 +259,8 @@ def _buckets(members: int, key_bits: int, blocks: int) -> tuple[int, bool]:
     the modelled cost per member). With one block and no more key values than that, the
     masked bits index the buckets directly: no two keys share a bucket. An empty mask (every
     pair of a block) needs one bucket: members arrive grouped by block already."""
-    if key_bits == 0 or (blocks == 1 and key_bits <= math.ceil(math.log2(max(members, 2))) + 1):
+    direct_limit = min(math.ceil(math.log2(max(members, 2))) + 1, _MAX_BUCKET_BITS)
+    if key_bits == 0 or (blocks == 1 and key_bits <= direct_limit):
         return key_bits, True
     distinct = min(float(members), 2.0 ** key_bits * blocks)
     return int(np.clip(math.ceil(math.log2(max(distinct, 2.0))) + 1, 4, _MAX_BUCKET_BITS)), False
