@@ -241,14 +241,15 @@ def overlap_blocks(bounds: np.ndarray, cell_deg: float | None = None) -> tuple[n
     Two intersecting footprints share a point, that point lies in a cell, and both bboxes touch
     it: so blocked search loses no overlapping pair. The cell is twice the 99th percentile of
     bbox extents (most tiles touch 1–4 cells); bboxes crossing the antimeridian (xmin > xmax)
-    wrap around. Compiled passes over the bounds (extents, cell counts, then the pairs): at 10⁷
-    tiles numpy's version held ten float or int temporaries as long as the corpus, and touching
-    that much new memory was most of the blocked search's time.
+    wrap around. Compiled passes over the bounds (extents, cell counts, then the pairs) and a
+    percentile that partitions the extents in place: at 10⁷ tiles numpy's version held ten
+    float or int temporaries as long as the corpus, and touching that much new memory was most
+    of the blocked search's time.
     """
     bounds = np.ascontiguousarray(bounds, dtype=np.float64)
     if cell_deg is None:
         extent = _extents(bounds)
-        cell_deg = float(max(2.0 * _percentile_in_place(extent, 99.0), 1e-7)) if extent.size else 1.0
+        cell_deg = float(max(2.0 * np.percentile(extent, 99, overwrite_input=True), 1e-7)) if extent.size else 1.0
         del extent
     columns = int(np.ceil(360.0 / cell_deg))
     total = _count_cells(bounds, cell_deg)
@@ -258,32 +259,24 @@ def overlap_blocks(bounds: np.ndarray, cell_deg: float | None = None) -> tuple[n
     return member, block
 
 
-def _percentile_in_place(values: np.ndarray, q: float) -> float:
-    """``np.percentile(values, q)`` (linear interpolation) by partitioning ``values`` in place
-    instead of partitioning a copy."""
-    rank = q / 100.0 * (values.size - 1)
-    low = int(np.floor(rank))
-    high = min(low + 1, values.size - 1)
-    values.partition([low, high] if high != low else low)
-    return float(values[low] + (values[high] - values[low]) * (rank - low))
+@numba.njit(cache=True)
+def _east(box):
+    """A bbox row's xmax, past 180° when the box crosses the antimeridian (xmin > xmax)."""
+    return box[2] + 360.0 if box[2] < box[0] else box[2]
 
 
 @numba.njit(cache=True)
 def _cell_range(box, cell_deg):
-    """``(ix0, ix1, iy0, iy1)``: the grid cells a bbox row touches (x wrapped past 180°)."""
-    xmin, ymin, xmax, ymax = box[0], box[1], box[2], box[3]
-    if xmax < xmin:
-        xmax += 360.0
-    return (np.int64(np.floor((xmin + 180.0) / cell_deg)), np.int64(np.floor((xmax + 180.0) / cell_deg)),
-            np.int64(np.floor((ymin + 90.0) / cell_deg)), np.int64(np.floor((ymax + 90.0) / cell_deg)))
+    """``(ix0, ix1, iy0, iy1)``: the grid cells a bbox row touches."""
+    return (np.int64(np.floor((box[0] + 180.0) / cell_deg)), np.int64(np.floor((_east(box) + 180.0) / cell_deg)),
+            np.int64(np.floor((box[1] + 90.0) / cell_deg)), np.int64(np.floor((box[3] + 90.0) / cell_deg)))
 
 
 @numba.njit(cache=True)
 def _extents(bounds):
     out = np.empty(bounds.shape[0], dtype=np.float64)
     for i in range(bounds.shape[0]):
-        xmax = bounds[i, 2] + 360.0 if bounds[i, 2] < bounds[i, 0] else bounds[i, 2]
-        out[i] = max(xmax - bounds[i, 0], bounds[i, 3] - bounds[i, 1])
+        out[i] = max(_east(bounds[i]) - bounds[i, 0], bounds[i, 3] - bounds[i, 1])
     return out
 
 
